@@ -1,0 +1,10 @@
+"""Invoke entry point: assembles each module's tasks into one flat namespace. No logic here."""
+
+from invoke import Collection
+
+from deployer.cli import config, dev, render
+
+namespace = Collection()
+for module in (config, render, dev):
+    for task in module.ns.tasks.values():
+        namespace.add_task(task)
