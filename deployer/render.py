@@ -257,7 +257,7 @@ def outputs(s: Settings, facts: Facts) -> list[Output]:
     for service in SERVICES:
         files.append(Output(f"bundle/{BUNDLE_NGINX_DIR}/{service}.conf", ".nginx/vhost.conf.j2", "nginx",
                             lambda service=service: vhost_context(s, service)))
-    hook = lambda: {"steps": hooks.converge_steps(s, facts)}  # noqa: E731
+    hook = lambda: hooks.script_context(s, facts)  # noqa: E731
     for directory in (".platform/hooks/postdeploy", ".platform/confighooks/postdeploy"):
         files.append(Output(f"bundle/{directory}/{HOOK_NAME}", ".platform/converge.sh.j2", "shell", hook, 0o755))
     return files
