@@ -138,10 +138,11 @@ def marker_path(mount_point: str) -> str:
 
 
 def write_marker(mount_point: str, volume_id: str) -> str:
-    """Write the marker atomically: a reader never sees a half-written id."""
+    """Write the marker atomically through a unique temporary file: every instance may do this
+    at the same moment on the shared volume, and a reader never sees a half-written id."""
     path = marker_path(mount_point)
-    tmp = f"{path}.tmp"
-    return sh("printf", LINE_FORMAT, volume_id) + f" > {shlex.quote(tmp)} && {sh('mv', '-f', tmp, path)}"
+    return (f"marker_tmp=$({sh('mktemp', f'{path}.XXXXXX')}) && {sh('printf', LINE_FORMAT, volume_id)} > \"$marker_tmp\""
+            f" && {sh('mv', '-f', Var('marker_tmp'), path)}")
 
 
 def has_fstab_line(line: str) -> list[str]:
