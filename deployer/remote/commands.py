@@ -141,7 +141,7 @@ def write_marker(mount_point: str, volume_id: str) -> str:
     """Write the marker atomically through a unique temporary file: every instance may do this
     at the same moment on the shared volume, and a reader never sees a half-written id."""
     path = marker_path(mount_point)
-    return (f"marker_tmp=$({sh('mktemp', f'{path}.XXXXXX')}) && {sh('printf', LINE_FORMAT, volume_id)} > \"$marker_tmp\""
+    return (f"marker_tmp=$({sh('mktemp', f'{path}.XXXXXX')}) && chmod 0644 \"$marker_tmp\" && {sh('printf', LINE_FORMAT, volume_id)} > \"$marker_tmp\""
             f" && {sh('mv', '-f', Var('marker_tmp'), path)}")
 
 

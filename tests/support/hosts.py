@@ -437,7 +437,7 @@ class TestBed:
 
 
 def curl(address: str, port: int, path: str = "/", timeout: float = 5) -> tuple[int, str]:
-    """GET from the root namespace (outside every host); (status, body)."""
+    """GET from the root namespace (outside every host); (status, body), status 0 when nothing answered."""
     import urllib.error
     import urllib.request
 
@@ -446,6 +446,25 @@ def curl(address: str, port: int, path: str = "/", timeout: float = 5) -> tuple[
             return response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
+    except (urllib.error.URLError, OSError) as exc:
+        return 0, str(exc)  # nothing answered
 
 
 __all__ = ["TestBed", "Host", "curl", "BRIDGE_ADDRESS"]
+
+
+# --- pytest fixtures (pulled in by a conftest.py: `from tests.support.hosts import remote_bed`) ---------
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def remote_bed():
+    """Five fresh test hosts (sifurm-h1..h5), ganesha as EFS at 10.231.0.2, app stand-ins; needs root."""
+    if os.geteuid() != 0:
+        pytest.skip("the host test bed needs root (network and mount namespaces)")
+    for tool in ("sshd", "nginx", "ganesha.nfsd", "nfs-ls", "nsenter"):
+        if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}"):
+            pytest.skip(f"{tool} is not installed (see tests/system-packages.txt)")
+    with TestBed(5) as bed:
+        yield bed
