@@ -126,7 +126,7 @@ def is_mounted(mount_point: str) -> list[str]:
 
 def mount_source(mount_point: str) -> list[str]:
     """Prints 'SOURCE FSTYPE' of what is mounted exactly at mount_point."""
-    return ["findmnt", "-n", "-o", "SOURCE,FSTYPE", "--mountpoint", mount_point]
+    return ["findmnt", "-n", "-r", "-o", "SOURCE,FSTYPE", "--mountpoint", mount_point]
 
 
 def read_marker(mount_point: str) -> list[str]:

@@ -186,7 +186,7 @@ class Host:
         return self.run(f"cat {path}").stdout
 
     def mounted_source(self, mount_point: str) -> str:
-        return self.run(f"findmnt -n -o SOURCE,FSTYPE --mountpoint {mount_point} || true").stdout.strip()
+        return self.run(f"findmnt -n -r -o SOURCE,FSTYPE --mountpoint {mount_point} || true").stdout.strip()
 
     @property
     def state(self) -> Path:
