@@ -149,12 +149,12 @@ def has_fstab_line(line: str) -> list[str]:
     return ["grep", "-qxF", "--", line, FSTAB]
 
 
-def replace_fstab_line(mount_point: str, line: str) -> str:
-    """Drop any other entry for mount_point, append ours. `cat >` keeps the inode (fstab may be a bind mount)."""
-    tmp = f"{FSTAB}.sifu-tmp"
-    return (f"{sh('awk', '-v', f'mp={mount_point}', '$2 != mp', FSTAB)} > {shlex.quote(tmp)}"
-            f" && {sh('printf', LINE_FORMAT, line)} >> {shlex.quote(tmp)}"
-            f" && {sh('cat', tmp)} > {shlex.quote(FSTAB)} && {sh('rm', '-f', tmp)}")
+def replace_fstab_line(mount_point: str, line: Arg) -> str:
+    """Drop any other entry for mount_point, append ours. The new text goes through a private
+    temporary file, then `cat >` keeps fstab's inode, owner and mode (it may be a bind mount)."""
+    return (f"fstab_tmp=$(mktemp) && {sh('awk', '-v', f'mp={mount_point}', '$2 != mp', FSTAB)} > \"$fstab_tmp\""
+            f" && {sh('printf', LINE_FORMAT, line)} >> \"$fstab_tmp\""
+            f" && cat \"$fstab_tmp\" > {shlex.quote(FSTAB)} && rm -f \"$fstab_tmp\"")
 
 
 # --- the app container ----------------------------------------------------------------------------------

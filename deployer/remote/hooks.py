@@ -192,7 +192,7 @@ def _container_lookup(s: Settings, wait: bool) -> str:
         return find
     return "\n".join([
         f"cid=''; addr=''; ipv4={shlex.quote(cmd.IPV4)}",
-        f"for _ in $(seq 1 {int(s.remote.container_wait)}); do",
+        f"for ((waited = 0; waited < {int(s.remote.container_wait)}; waited++)); do",
         f"    {find}",
         f"    if [ -n \"$cid\" ]; then addr=$({sh(*cmd.container_address(Var('cid')))} 2>/dev/null || true); fi",
         "    if [[ $addr =~ $ipv4 ]]; then break; fi",

@@ -3,7 +3,7 @@
 Each host is a network namespace on our bridge plus its own mount, UTS and PID namespaces
 (`ip netns exec NS unshare --mount --uts --pid --fork --mount-proc --propagation private`).
 Inside it: its own /etc/nginx, /var/log/nginx, /var/lib/nginx, /etc/fstab, /etc/hosts, /mnt
-(the mount point's parent) and a tmpfs /run; a real nginx and a real sshd that Fabric logs in to.
+(the mount point's parent), /root (an instance's clean home, not this machine's) and a tmpfs /run; a real nginx and a real sshd that Fabric logs in to.
 The namespace's PID 1 is a small shell that reaps orphans; killing it ends every process of the
 host, and its mounts go with it.
 
@@ -54,15 +54,19 @@ opts=""
 while [ $# -gt 0 ]; do
     case $1 in -o) opts=$2; shift 2 ;; *) shift ;; esac
 done
-state=@BED@/hosts/$(hostname)
+state=@BED@/hosts/$HOSTNAME
 printf '%s %s %s\n' "$spec" "$dir" "$opts" >> "$state/mount-standin.log"
 server=${spec%%:*}
 path=${spec#*:}
 address=$(getent hosts "$server" | awk '{print $1; exit}')
 if [ -z "$address" ]; then echo "mount.nfs4: Failed to resolve server $server: Name or service not known" >&2; exit 32; fi
-if ! nfs-ls "nfs://$address/?version=4" >/dev/null 2>&1; then
-    echo "mount.nfs4: Connection refused: $address did not answer for the export" >&2; exit 32
-fi
+# Like mount.nfs, retry a server that does not answer at once (ganesha under many clients).
+for attempt in 1 2 3 4 5 6 7 8 9 10; do
+    if nfs-ls "nfs://$address/?version=4" >/dev/null 2>&1; then break; fi
+    if [ "$attempt" = 10 ]; then echo "mount.nfs4: Connection refused: $address did not answer for the export" >&2; exit 32; fi
+    echo "nfs-ls attempt $attempt failed" >> "$state/mount-standin.log.retries"
+    sleep 0.3
+done
 export_dir=$(cat "@BED@/exports/$address")
 mount --bind "$export_dir$path" "$dir"
 """
@@ -70,32 +74,35 @@ mount --bind "$export_dir$path" "$dir"
 DOCKER_STANDIN = r"""#!/bin/bash
 # TEST STAND-IN for the docker CLI on a test host: answers the calls converge makes about the
 # app container, which is a real HTTP server in the sifurm-apps namespace. See tests/support/hosts.py.
+# (Bash builtins only where possible: 16 hosts share this machine's 2 cores in the benchmark.)
 set -euo pipefail
-state=@BED@/hosts/$(hostname)
+state=@BED@/hosts/$HOSTNAME
 c=$state/container
-id=$(cat "$c/id")
+id=$(<"$c/id")
 echo "docker $*" >> "$state/docker.log"
 case ${1:-} in
 ps)
     filter=""
     while [ $# -gt 0 ]; do case $1 in --filter) filter=$2; shift 2 ;; *) shift ;; esac; done
-    if [ -e "$c/running" ] && { [ -z "$filter" ] || [ "$filter" = "ancestor=$(cat "$c/image")" ]; }; then echo "$id"; fi ;;
+    if [ -e "$c/running" ] && { [ -z "$filter" ] || [ "$filter" = "ancestor=$(<"$c/image")" ]; }; then echo "$id"; fi ;;
 inspect)
     format=$3; which=$4
     if [ "$which" != "$id" ] || [ ! -e "$c/running" ]; then echo "Error: No such object: $which" >&2; exit 1; fi
     case $format in
-    *IPAddress*) cat "$c/address" ;;
-    *Mounts*) cat "$c/mount-source" ;;
+    *IPAddress*) echo "$(<"$c/address")" ;;
+    *Mounts*) echo "$(<"$c/mount-source")" ;;
     *) echo "docker stand-in: format not supported: $format" >&2; exit 2 ;;
     esac ;;
 exec)
     which=$2
     if [ "$which" != "$id" ] || [ "$3" != cat ]; then echo "docker stand-in: only 'exec $id cat FILE' is supported" >&2; exit 2; fi
     file=${4#/notebooks/}
-    if [ "$(cat "$c/view")" = volume ]; then cat "$(cat "$c/mount-source")/$file"; else cat "$c/disk/$file"; fi ;;
+    if [ "$(<"$c/view")" = volume ]; then file="$(<"$c/mount-source")/$file"; else file="$c/disk/$file"; fi
+    if [ ! -e "$file" ]; then echo "cat: $4: No such file or directory" >&2; exit 1; fi
+    echo "$(<"$file")" ;;
 restart)
-    echo "$(date +%s.%N) restart $2" >> "$state/restarts.log"
-    if mountpoint -q "$(cat "$c/mount-source")"; then echo volume > "$c/view"; else echo disk > "$c/view"; fi
+    echo "$EPOCHREALTIME restart $2" >> "$state/restarts.log"
+    if mountpoint -q "$(<"$c/mount-source")"; then echo volume > "$c/view"; else echo disk > "$c/view"; fi
     echo "$2" ;;
 *)
     echo "docker stand-in: not supported: $*" >&2; exit 2 ;;
@@ -115,6 +122,7 @@ mount --bind "$root/lib-nginx" /var/lib/nginx
 mount --bind "$root/fstab" /etc/fstab
 mount --bind "$root/etc-hosts" /etc/hosts
 mount --bind "$root/mnt" /mnt
+mount --bind "$root/home-root" /root
 mount --bind "$root/../../bin/mount.nfs" /sbin/mount.nfs
 mount --bind "$root/../../bin/local" /usr/local/bin
 nginx -g 'daemon off;' &
@@ -208,7 +216,7 @@ class Host:
     # --- lifecycle -------------------------------------------------------------------------------
 
     def prepare(self) -> None:
-        for sub in ("etc-nginx/conf.d", "log-nginx", "lib-nginx", "mnt", "container/disk"):
+        for sub in ("etc-nginx/conf.d", "log-nginx", "lib-nginx", "mnt", "home-root", "container/disk"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         (self.root / "name").write_text(self.name)
         shutil.copy("/etc/nginx/mime.types", self.root / "etc-nginx" / "mime.types")

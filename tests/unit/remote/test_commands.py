@@ -63,9 +63,9 @@ def test_s3fs_test_access_with_endpoint_and_passwd_file():
 def test_fstab_and_marker_edits_whole_lines():
     assert sh(*cmd.has_fstab_line("a b")) == "grep -qxF -- 'a b' /etc/fstab"
     assert cmd.replace_fstab_line("/mnt/efs", Var("line")) == (
-        "awk -v mp=/mnt/efs '$2 != mp' /etc/fstab > /etc/fstab.sifu-tmp"
-        " && printf '%s\\n' \"$line\" >> /etc/fstab.sifu-tmp"
-        " && cat /etc/fstab.sifu-tmp > /etc/fstab && rm -f /etc/fstab.sifu-tmp")
+        "fstab_tmp=$(mktemp) && awk -v mp=/mnt/efs '$2 != mp' /etc/fstab > \"$fstab_tmp\""
+        " && printf '%s\\n' \"$line\" >> \"$fstab_tmp\""
+        " && cat \"$fstab_tmp\" > /etc/fstab && rm -f \"$fstab_tmp\"")
     assert cmd.write_marker("/mnt/efs", "fs-0123abcd") == (
         "marker_tmp=$(mktemp /mnt/efs/.sifu-volume.XXXXXX) && chmod 0644 \"$marker_tmp\""
         " && printf '%s\\n' fs-0123abcd > \"$marker_tmp\" && mv -f \"$marker_tmp\" /mnt/efs/.sifu-volume")
