@@ -154,3 +154,23 @@ def test_platform_hook_on_a_fresh_host_reaches_the_same_state(remote_bed):
         assert mine[name] == expected
     again = hook_host.run(str(hook), check=False, timeout=120)
     assert again.returncode == 0 and "\tchanged\t" not in again.stdout
+
+
+def test_bastion_gateway_from_config(remote_bed):
+    """ssh.gateway: Fabric reaches the instance through the bastion (the instance sees the bastion as client)."""
+    from fabric import Connection
+
+    from tests.support.hosts import BRIDGE_ADDRESS
+
+    bed = remote_bed
+    bastion, target = bed.hosts[0], bed.hosts[2]
+
+    def client_address(settings) -> str:
+        with Connection(target.address, **executor.connection_kwargs(settings.ssh)) as conn:
+            return conn.run('echo "$SSH_CLIENT"', hide=True, in_stream=False).stdout.split()[0]
+
+    assert client_address(bed.settings()[0]) == BRIDGE_ADDRESS
+    via_bastion, _ = bed.settings(**{"ssh.gateway": f"root@{bastion.address}"})
+    assert client_address(via_bastion) == bastion.address
+    result = executor.run_on_hosts([target.address], "true", via_bastion)
+    assert result.hosts[0].ok, result.hosts[0].error
