@@ -29,6 +29,7 @@ CONTAINER_RUN_DIR = "/tmp"
 BUNDLE_NGINX_DIR = ".platform/sifu/nginx"
 HOOK_NAME = "10-converge.sh"
 SERVICES = ("sifu", "jupyter")
+VALIDATION_CACHE = REPO_ROOT / "build" / "validated"
 
 
 class RenderError(Exception):
@@ -291,7 +292,8 @@ def validate_tree(tree: Tree, s: Settings) -> list[str]:
     done.append("parsed JSON, YAML, INI and Python")
     nginx_files = [f for f in tree.files.values() if f.kind == "nginx"]
     if nginx_files:
-        done.append(check_nginx([f.content for f in nginx_files], render_template(".nginx/upstream.conf.j2", upstream_context(s, "127.0.0.1"))))
+        vhosts = {Path(f.path).name: f.content for f in nginx_files}
+        done.append(check_nginx(vhosts, render_template(".nginx/upstream.conf.j2", upstream_context(s, "127.0.0.1"))))
     shell = [f for f in tree.files.values() if f.kind == "shell"]
     if shell:
         done.append(check_shell(shell))
@@ -328,7 +330,7 @@ def _load_ini(text: str) -> Any:
 def _cached(kind: str, contents: list[str], check: Callable[[], str]) -> str:
     """Linters are slow; remember a pass by content hash so an unchanged render is quick."""
     digest = hashlib.sha256("\0".join([kind, *contents]).encode()).hexdigest()
-    stamp = REPO_ROOT / "build" / "validated" / digest
+    stamp = VALIDATION_CACHE / digest
     if stamp.exists():
         return stamp.read_text()
     result = check()
@@ -371,7 +373,8 @@ def scratch_nginx_conf(prefix: Path, includes: list[Path], listen_free: bool = T
     return conf
 
 
-def check_nginx(vhosts: list[str], upstream: str) -> str:
+def check_nginx(vhosts: dict[str, str], upstream: str) -> str:
+    """nginx -t over the vhosts (name -> text) plus an upstream, in a scratch prefix."""
     if not nginx_binary():
         return "nginx not installed here: nginx -t skipped (install nginx to check vhosts before deploying)"
 
@@ -380,17 +383,18 @@ def check_nginx(vhosts: list[str], upstream: str) -> str:
             prefix = Path(tmp)
             logs = prefix / "logs"
             paths = []
-            for index, text in enumerate([upstream, *vhosts]):
-                path = prefix / f"{index}.conf"
+            for name, text in {"upstream.conf": upstream, **vhosts}.items():
+                path = prefix / name
                 path.write_text(text.replace("/var/log/nginx", str(logs)))
                 paths.append(path)
             (logs / "healthd").mkdir(parents=True, exist_ok=True)
             result = nginx_test(prefix, scratch_nginx_conf(prefix, paths))
             if result.returncode != 0:
-                raise RenderError(f"nginx -t rejected the rendered vhosts:\n{result.stderr.strip()}")
+                message = result.stderr.strip().replace(f"{prefix}/", "")
+                raise RenderError(f"nginx -t rejected the rendered vhosts:\n{message}")
         return "nginx -t passed"
 
-    return _cached("nginx", [upstream, *vhosts], run)
+    return _cached("nginx", [upstream, *vhosts.values()], run)
 
 
 def check_shell(files: list[Rendered]) -> str:

@@ -67,15 +67,15 @@ STATUS_MARK = {"ok": "ok", "changed": "changed", "planned": "would change", "fai
                "skipped": "skipped", "pending": "not yet built"}
 
 
-def step_line(number: int, name: str, status: str, seconds: float, detail: str = "") -> str:
+def step_line(number: int | str, name: str, status: str, seconds: float, detail: str = "") -> str:
     mark = STATUS_MARK.get(status, status)
-    line = f"[{number:>2}] {name:<44} {mark:<13} {seconds:6.2f}s"
+    line = f"[{number!s:>3}] {name:<40} {mark:<13} {seconds:6.2f}s"
     return f"{line}  {detail}" if detail else line
 
 
-def step_start(number: int, name: str) -> None:
+def step_start(number: int | str, name: str) -> None:
     if is_tty():
-        sys.stdout.write(redact(f"[{number:>2}] {name} ...") + "\r")
+        sys.stdout.write(redact(f"[{number!s:>3}] {name} ...") + "\r")
         sys.stdout.flush()
 
 
