@@ -351,10 +351,12 @@ def nginx_test(prefix: Path, conf: Path) -> subprocess.CompletedProcess:
 
 def scratch_nginx_conf(prefix: Path, includes: list[Path], listen_free: bool = True) -> Path:
     """A minimal nginx.conf that includes the given files in its http block, all paths inside prefix."""
-    for sub in ("logs", "tmp"):
+    for sub in ("logs", "tmp", "html"):  # html: nginx checks the root exists before variable log paths
         (prefix / sub).mkdir(parents=True, exist_ok=True)
     conf = prefix / "nginx.conf"
     lines = [
+        # workers of a root master run as nobody, who cannot enter private temp dirs
+        *(["user root root;"] if os.geteuid() == 0 else []),
         "daemon off;",
         f"pid {prefix}/nginx.pid;",
         f"error_log {prefix}/logs/error.log;",
