@@ -233,3 +233,10 @@ def test_good_site_config_is_accepted(tmp_path):
         "ssh": {"proxy_command": "aws ssm start-session --target %h --document-name AWS-StartSSHSession --parameters portNumber=%p"},
     })
     assert loaded.settings.edx.studio_hostname == "studio.example.org:8443"
+
+
+@pytest.mark.parametrize("env", [None, "staging", "production"])
+def test_overrides_template_is_valid_for_each_environment(tmp_path, env):
+    template = config.REPO_ROOT / "config" / "overrides.yml.template"
+    loaded = load(env=env, environ={}, overrides_file=template, answers_file=tmp_path / "a.yml")
+    assert loaded.settings.edx.hostname == "lms.example.org"
