@@ -1,8 +1,9 @@
 """Every generated file: one jinja2 template each, rendered strictly, validated, then written.
 
-The render tree has two parts:
+The render tree has three parts:
   bundle/  what goes into the Elastic Beanstalk source bundle (Dockerrun, .ebextensions, .platform)
   image/   what the Dockerfile copies into the image (supervisord.conf, jupyter_server_config.py)
+  eb/      the environment's option settings, applied through the API by `inv deploy`
 """
 
 from __future__ import annotations
@@ -250,9 +251,9 @@ def outputs(s: Settings, facts: Facts) -> list[Output]:
         Output("bundle/Dockerrun.aws.json", "Dockerrun.aws.json.j2", "json",
                lambda: {"image_uri": image_uri(s, facts), "ports": s.ports, "mount_point": s.efs.mount_point,
                         "container_notebook_root": CONTAINER_NOTEBOOK_ROOT}),
-        Output("bundle/.ebextensions/01-options.config", ".ebextensions/01-options.config.j2", "ebextensions",
+        Output("eb/option-settings.yml", ".ebextensions/option-settings.yml.j2", "ebextensions",
                lambda: {"eb": s.eb, "processes": procs, "environment": container_environment(s, facts), "secrets": secrets}),
-        Output("bundle/.ebextensions/02-resources.config", ".ebextensions/02-resources.config.j2", "cloudformation",
+        Output("bundle/.ebextensions/01-resources.config", ".ebextensions/resources.config.j2", "cloudformation",
                lambda: {"processes": procs}),
     ]
     for service in SERVICES:
@@ -262,6 +263,21 @@ def outputs(s: Settings, facts: Facts) -> list[Output]:
     for directory in (".platform/hooks/postdeploy", ".platform/confighooks/postdeploy"):
         files.append(Output(f"bundle/{directory}/{HOOK_NAME}", ".platform/converge.sh.j2", "shell", hook, 0o755))
     return files
+
+
+def option_settings(tree: Tree) -> list[dict[str, str]]:
+    """The rendered option settings as the API takes them: Namespace, OptionName, Value."""
+    import yaml
+
+    data = yaml.safe_load(tree.files["eb/option-settings.yml"].content)["option_settings"]
+    return [{"Namespace": namespace, "OptionName": name, "Value": _option_value(value)}
+            for namespace, options in data.items() for name, value in options.items()]
+
+
+def _option_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def render_all(s: Settings, facts: Facts | None = None, validate: bool = True) -> Tree:

@@ -25,7 +25,7 @@ def test_every_file_renders_and_validates(settings):
     tree = render.render_all(settings)
     assert set(tree.files) == {
         "image/supervisord.conf", "image/jupyter_server_config.py", "bundle/Dockerrun.aws.json",
-        "bundle/.ebextensions/01-options.config", "bundle/.ebextensions/02-resources.config",
+        "eb/option-settings.yml", "bundle/.ebextensions/01-resources.config",
         "bundle/.platform/sifu/nginx/sifu.conf", "bundle/.platform/sifu/nginx/jupyter.conf",
         "bundle/.platform/hooks/postdeploy/10-converge.sh", "bundle/.platform/confighooks/postdeploy/10-converge.sh",
     }
@@ -50,7 +50,7 @@ def test_broken_hook_fails_shellcheck():
 
 
 def test_bad_resource_fails_cfn_lint():
-    bad = render.Rendered("bundle/.ebextensions/02-resources.config",
+    bad = render.Rendered("bundle/.ebextensions/01-resources.config",
                           "Resources:\n  X:\n    Type: AWS::EC2::SecurityGroupIngress\n    Properties:\n      IpProtocol: tcp\n      FromPort: nope\n",
                           "cloudformation")
     with pytest.raises(render.RenderError, match="cfn-lint"):

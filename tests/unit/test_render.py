@@ -34,7 +34,7 @@ def with_changes(settings, **sections):
 
 def test_options_carry_ports_listeners_processes_and_secret_references(settings):
     tree = render.render_all(settings, validate=False)
-    options = yaml.safe_load(tree.files["bundle/.ebextensions/01-options.config"].content)["option_settings"]
+    options = yaml.safe_load(tree.files["eb/option-settings.yml"].content)["option_settings"]
     assert options["aws:elbv2:listener:3334"]["DefaultProcess"] == "sifu"
     assert options["aws:elbv2:listener:3335"]["DefaultProcess"] == "jupyter"
     assert options["aws:elasticbeanstalk:environment:process:jupyter"]["StickinessEnabled"] is True
@@ -46,7 +46,7 @@ def test_options_carry_ports_listeners_processes_and_secret_references(settings)
     env = options["aws:elasticbeanstalk:application:environment"]
     assert env["SIFU_FRAME_ANCESTORS"].split() == [
         "https://lms.example.org", "https://studio.example.org", "http://sifu-notebooks-env.us-east-1.elasticbeanstalk.com:3334"]
-    resources = yaml.safe_load(tree.files["bundle/.ebextensions/02-resources.config"].content)["Resources"]
+    resources = yaml.safe_load(tree.files["bundle/.ebextensions/01-resources.config"].content)["Resources"]
     assert sorted(r["Properties"]["FromPort"] for r in resources.values()) == [3334, 3335]
     dockerrun = json.loads(tree.files["bundle/Dockerrun.aws.json"].content)
     assert [p["ContainerPort"] for p in dockerrun["Ports"]] == [3334, 3335]
@@ -89,8 +89,8 @@ def test_one_port_setting_changes_every_file_that_mentions_it_and_nothing_else(s
         assert str(old_port) not in after[path].content, path
         assert before[path].content.replace(str(old_port), str(new_port)) == after[path].content, path
     # every consumer named in DESIGN §3 follows the setting
-    expected = {"bundle/Dockerrun.aws.json", "bundle/.ebextensions/01-options.config",
-                "bundle/.ebextensions/02-resources.config", f"bundle/.platform/sifu/nginx/{service}.conf"}
+    expected = {"bundle/Dockerrun.aws.json", "eb/option-settings.yml",
+                "bundle/.ebextensions/01-resources.config", f"bundle/.platform/sifu/nginx/{service}.conf"}
     expected.add("image/supervisord.conf" if service == "sifu" else "image/jupyter_server_config.py")
     assert expected <= changed
 
@@ -110,3 +110,13 @@ def test_write_tree_is_atomic_with_modes_and_drops_stale_files(settings, tmp_pat
     hook = tmp_path / "bundle/.platform/hooks/postdeploy/10-converge.sh"
     assert hook.stat().st_mode & 0o777 == 0o755
     assert (tmp_path / "image/supervisord.conf").read_text() == tree.files["image/supervisord.conf"].content
+
+
+def test_option_settings_in_api_form(settings):
+    tree = render.render_all(settings, validate=False)
+    options = {(o["Namespace"], o["OptionName"]): o["Value"] for o in render.option_settings(tree)}
+    assert options[("aws:ec2:instances", "InstanceTypes")] == "t3.small"
+    assert options[("aws:elasticbeanstalk:environment:process:jupyter", "StickinessEnabled")] == "true"
+    assert options[("aws:autoscaling:asg", "MinSize")] == "1"
+    assert all(isinstance(v, str) for v in options.values())
+    assert not any(path.startswith("bundle/") and "option" in path for path in tree.files)
