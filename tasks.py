@@ -2,9 +2,9 @@
 
 from invoke import Collection
 
-from deployer.cli import config, dev, remote, render
+from deployer.cli import config, deploy, dev, remote, render
 
 namespace = Collection()
-for module in (config, render, remote, dev):
+for module in (config, render, deploy, remote, dev):
     for task in module.ns.tasks.values():
         namespace.add_task(task)

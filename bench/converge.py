@@ -1,29 +1,29 @@
 """Benchmark: inv converge's executor on 1, 4, 8 and 16 fresh test hosts, parallel and serial.
 
-Run as root from the repository root:  python -m bench.converge  (or ./inv bench when wired in).
-Each measurement starts from fresh hosts (nothing mounted, no nginx files; the shared volume
-keeps its marker, as EFS does). Writes bench/RESULTS.md. Uses the test bed of
+Run as root:  ./inv bench --name converge   (or python bench/converge.py).
+Target: parallel t(16)/t(1) <= 1.5. Each measurement starts from fresh hosts (nothing mounted, no nginx files; the shared volume
+keeps its marker, as EFS does). Appends to bench/RESULTS.md. Uses the test bed of
 tests/support/hosts.py: sshd hosts in network namespaces, real nginx, ganesha as EFS.
 """
 
 from __future__ import annotations
 
 import os
-import platform
 import statistics
 import sys
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.record import record  # noqa: E402
 
 SIZES = (1, 4, 8, 16)
 REPEATS = 3
-RESULTS = Path(__file__).with_name("RESULTS.md")
 
 
 def main() -> int:
     if os.geteuid() != 0:
-        print("bench/converge.py needs root (network and mount namespaces)", file=sys.stderr)
-        return 2
+        print("converge benchmark skipped: it needs root (network and mount namespaces)")
+        return 0
     from deployer import render
     from deployer.remote import executor
     from tests.support.hosts import TestBed
@@ -50,19 +50,13 @@ def main() -> int:
                     timings.setdefault((f"{mode}-noop", n), []).append(noop.seconds)
                     print(f"repeat {repeat + 1}: {mode:8} n={n:2}  converge {result.seconds:6.2f}s  no-op {noop.seconds:6.2f}s", flush=True)
     write_results(timings, load_before)
-    print(RESULTS.read_text())
     return 0
 
 
 def write_results(timings: dict[tuple[str, int], list[float]], load_before: float) -> None:
     median = {key: statistics.median(values) for key, values in timings.items()}
     lines = [
-        "# Benchmark results",
-        "",
-        "## converge (bench/converge.py)",
-        "",
-        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.machine()}, "
-        f"{os.cpu_count()} cores shared with other work (load average {load_before:.1f} when it started);",
+        f"Load average {load_before:.1f} when it started (the cores are shared with other work);",
         f"median of {REPEATS} runs, each from fresh hosts",
         "(sshd hosts in network namespaces, real nginx, nfs-ganesha as EFS; full converge: mount, fstab,",
         "marker, container restart, nginx files, nginx -t, reload). Time is the whole Fabric Group run,",
@@ -88,9 +82,8 @@ def write_results(timings: dict[tuple[str, int], list[float]], load_before: floa
         "machine, so their converge work (bash, the mount and docker stand-ins, nfs-ls, nginx -t and",
         "reload: about 0.13 CPU-seconds per host) adds up on 2 shared cores instead of running on 16",
         "machines. The no-op column isolates what the operator's side (Fabric ThreadingGroup) costs.",
-        "",
     ]
-    RESULTS.write_text("\n".join(lines))
+    record("inv converge: 1, 4, 8, 16 hosts, parallel and serial (bench/converge.py)", lines)
 
 
 if __name__ == "__main__":
