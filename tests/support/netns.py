@@ -78,9 +78,20 @@ class Bridge:
 
     @staticmethod
     def cleanup_leftovers() -> None:
-        """Remove what an interrupted earlier run of ours left (only sifurm-prefixed names)."""
+        """Remove what an interrupted earlier run of ours left (only sifurm-prefixed names).
+
+        One test bed at a time: the remote tests and bench/converge.py must not run together."""
+        import os
+        import signal
+
         for name in run("ip", "netns", "list").stdout.split():
             if name.startswith(PREFIX):
+                # Processes an interrupted run of ours left in that namespace, by their ids.
+                for pid in run("ip", "netns", "pids", name, check=False).stdout.split():
+                    try:
+                        os.kill(int(pid), signal.SIGKILL)
+                    except (ProcessLookupError, ValueError):
+                        pass
                 run("ip", "netns", "del", name, check=False)
         for line in run("ip", "-o", "link", "show").stdout.splitlines():
             name = line.split(":")[1].strip().split("@")[0]

@@ -134,6 +134,25 @@ def test_wrong_volume_at_the_mount_point_is_an_error(remote_bed):
     host.reset()
 
 
+def test_container_on_the_instance_disk_gets_no_traffic_until_restarted(remote_bed):
+    """A container whose notebook root still shows the instance disk: nginx is not pointed at it;
+    mount-efs restarts that container (only it), then configure-nginx goes ahead."""
+    bed = remote_bed
+    host = bed.hosts[0]
+    assert inv(bed, "mount-efs", "--hosts", host.address).returncode == 0
+    (host.root / "container" / "view").write_text("disk\n")  # as if it had started before the mount
+    refused = inv(bed, "configure-nginx", "--hosts", host.address)
+    assert refused.returncode != 0
+    assert "does not see fs-0123456789abcdef0 at its notebook root" in refused.stdout
+    assert conf_files(host) == {}
+    restarts = len(host.restarts())
+    again = inv(bed, "mount-efs", "--hosts", host.address)
+    assert again.returncode == 0 and "restarted container" in again.stdout
+    assert len(host.restarts()) == restarts + 1
+    assert inv(bed, "configure-nginx", "--hosts", host.address).returncode == 0
+    assert_converged(bed, host)
+
+
 def test_platform_hook_on_a_fresh_host_reaches_the_same_state(remote_bed):
     """The rendered .platform hook, run by itself on a fresh host, ends where Fabric's converge did."""
     bed = remote_bed
