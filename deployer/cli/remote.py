@@ -8,26 +8,17 @@ HOSTS_HELP = "comma-separated hosts to converge (user@host:port allowed); defaul
 SERIAL_HELP = "one host after another instead of all at once"
 
 
-def target_hosts(settings, hosts: str | None = None) -> list[str]:
-    """The hosts to converge: --hosts when given, else the environment's instances.
-
-    Discovery through AWS (the instances tagged elasticbeanstalk:environment-name) plugs in here;
-    until it does, --hosts is required.
-    """
-    explicit = [h.strip() for h in (hosts or "").split(",") if h.strip()]
-    if explicit:
-        return explicit
-    raise fail("no hosts given: pass --hosts a,b,c (finding the environment's instances through AWS is not wired in yet)", code=2)
-
-
 def _run(c, phases, env, hosts, serial):
     from deployer import render
-    from deployer.remote import executor, hooks
+    from deployer.remote import executor, hooks, targets
 
     loaded = load_config(env)
-    targets = target_hosts(loaded.settings, hosts)
     try:
-        result = executor.converge(targets, loaded.settings, render.Facts(offline=False), phases=phases, serial=serial)
+        hosts_list = targets.target_hosts(loaded.settings, hosts)
+    except targets.NoTargets as exc:
+        raise fail(str(exc), code=2) from None
+    try:
+        result = executor.converge(hosts_list, loaded.settings, render.Facts(offline=False), phases=phases, serial=serial)
     except hooks.ConvergeError as exc:
         raise fail(f"cannot converge: {exc}", code=2) from None
     executor.print_results(result)
