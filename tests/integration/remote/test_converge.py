@@ -172,7 +172,7 @@ def test_platform_hook_on_a_fresh_host_reaches_the_same_state(remote_bed):
         expected = theirs[name].replace(fabric_host.app_address, hook_host.app_address)
         assert mine[name] == expected
     again = hook_host.run(str(hook), check=False, timeout=120)
-    assert again.returncode == 0 and "\tchanged\t" not in again.stdout
+    assert again.returncode == 0 and "\tchanged\t" not in again.stdout, again.stdout + again.stderr
 
 
 def test_bastion_gateway_from_config(remote_bed):
