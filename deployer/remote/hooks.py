@@ -128,7 +128,10 @@ def mount_steps(s: Settings, facts, access: cmd.S3Access | None = None) -> list[
     if s.storage.kind == "s3":
         ours = '[[ $mounted_from == *" fuse.s3fs" ]]'
     else:
-        ours = f"[[ $mounted_from == *{shlex.quote(vid)}* ]]"
+        # nfs4 shows the DNS name (it holds the id); efs-utils' TLS mounts show 127.0.0.1:/ and
+        # keep a state file named after the file system under /var/run/efs.
+        ours = (f"{{ [[ $mounted_from == *{shlex.quote(vid)}* ]] || {{ [[ $mounted_from == '127.0.0.1:/ nfs4' ]]"
+                f" && compgen -G {shlex.quote(f'/var/run/efs/{vid}.*')} >/dev/null; }}; }}")
     read_marker = f"$({sh(*cmd.read_marker(mp))} 2>/dev/null || true)"
     steps = [
         ScriptStep("Create the mount point.", "\n".join([
