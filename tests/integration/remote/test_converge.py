@@ -193,3 +193,31 @@ def test_bastion_gateway_from_config(remote_bed):
     assert client_address(via_bastion) == bastion.address
     result = executor.run_on_hosts([target.address], "true", via_bastion)
     assert result.hosts[0].ok, result.hosts[0].error
+
+
+def test_proxy_command_from_config(remote_bed):
+    """ssh.proxy_command (how an SSM session is used): here OpenSSH's `ssh -W` through a bastion host."""
+    from fabric import Connection
+
+    bed = remote_bed
+    bastion, target = bed.hosts[0], bed.hosts[2]
+    proxy = (f"ssh -q -i {bed.client_key} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+             f"-o BatchMode=yes -W %h:%p root@{bastion.address}")
+    s, _ = bed.settings(**{"ssh.proxy_command": proxy})
+    with Connection(target.address, **executor.connection_kwargs(s.ssh)) as conn:
+        assert conn.run('echo "$SSH_CLIENT"', hide=True, in_stream=False).stdout.split()[0] == bastion.address
+
+
+def test_container_that_never_comes_fails_after_the_bounded_wait(remote_bed):
+    bed = remote_bed
+    host = bed.hosts[2]
+    before = conf_files(host)
+    running = host.root / "container" / "running"
+    running.unlink()
+    try:
+        result = inv(bed, "configure-nginx", "--hosts", host.address, **{"remote.container_wait": 2})
+    finally:
+        running.write_text("")
+    assert result.returncode != 0
+    assert "no running container matched ancestor=aws_beanstalk/current-app within 2s" in result.stdout
+    assert conf_files(host) == before
