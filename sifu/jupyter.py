@@ -22,6 +22,7 @@ from jupyter_server.auth.identity import IdentityProvider, User
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.auth.decorator import allow_unauthenticated
 from tornado import web
+from tornado.escape import url_unescape
 
 from sifu import signing
 from sifu.config import SettingError, parse_bool, parse_origins
@@ -101,7 +102,7 @@ class SifuIdentityProvider(IdentityProvider):
         base_url = handler.settings.get("base_url", "/")
         path = handler.request.path[len(base_url) - 1:] if handler.request.path.startswith(base_url) else handler.request.path
         match = _PAGE_PATH.match(path)
-        if match and match.group("path") is not None and not owns(username, web.url_unescape(match.group("path"), plus=False)):
+        if match and match.group("path") is not None and not owns(username, url_unescape(match.group("path"), plus=False)):
             # A page for someone else's file: treated as not signed in, so it is refused before it renders.
             return None
         return User(username=username, name=username, display_name=username)
@@ -150,7 +151,7 @@ class SifuAuthorizer(Authorizer):
         match = _API_PATH.match(path)
         if not match:
             return False
-        target = web.url_unescape(match.group("path") or "", plus=False)
+        target = url_unescape(match.group("path") or "", plus=False)
         if not owns(user.username, target):
             return False
         if handler.request.method in ("POST", "PATCH", "PUT"):
