@@ -8,7 +8,7 @@ import time
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
@@ -58,9 +58,14 @@ class RevokeRequest(BaseModel):
     token_type_hint: str | None = "access_token"
 
 
+def _name(kind: str) -> Any:
+    return Field(pattern=names.json_schema_pattern(kind), min_length=1, max_length=names.MAX_NAME_LENGTH,
+                 examples=[names.EXAMPLES[kind]])
+
+
 class BaseNotebook(BaseModel):
-    course: str
-    file: str
+    course: str = _name("course")
+    file: str = _name("file")
     data: str | None = Field(None, description="The .ipynb JSON text (create only).")
 
 
@@ -69,9 +74,9 @@ class BaseNotebookRequest(BaseModel):
 
 
 class UserNotebook(BaseModel):
-    username: str
-    course: str
-    file: str
+    username: str = _name("username")
+    course: str = _name("course")
+    file: str = _name("file")
 
 
 class UserNotebookRequest(BaseModel):
@@ -88,8 +93,26 @@ class ErrorReply(BaseModel):
     detail: str
 
 
+def _inline(schema: dict[str, Any]) -> dict[str, Any]:
+    """The model's JSON schema with its $defs inlined, so it stands alone inside an operation."""
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return resolve(defs[ref.split("/")[-1]])
+            return {k: resolve(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    return resolve(schema)
+
+
 def _body_doc(model: type[BaseModel], required: bool) -> dict[str, Any]:
-    return {"requestBody": {"required": required, "content": {"application/json": {"schema": model.model_json_schema()}}}}
+    schema = _inline(model.model_json_schema())
+    return {"requestBody": {"required": required, "content": {"application/json": {"schema": schema}}}}
 
 
 _ERRORS = {status: {"model": ErrorReply} for status in (400, 401, 403, 404, 502, 503)}
@@ -372,7 +395,10 @@ def create_app(settings: config_module.Settings | None = None) -> FastAPI:
     @app.get("/v1/api/notebooks/users/{username}/courses/{course}/files/{file}", tags=["students' copies"],
              status_code=302, responses={302: {"description": "To the notebook in Jupyter, with the identity cookie"}, **_ERRORS},
              summary="Open the student's copy in Jupyter (the XBlock's iframe URL)")
-    async def serve(request: Request, username: str, course: str, file: str,
+    async def serve(request: Request,
+                    username: str = Path(examples=[names.EXAMPLES["username"]]),
+                    course: str = Path(examples=[names.EXAMPLES["course"]]),
+                    file: str = Path(examples=[names.EXAMPLES["file"]]),
                     Authorization: str | None = Query(None, description="Bearer T, when the header cannot be set")) -> Response:
         info = await authenticate(sifu, request)
         check_name_or_400("username", username)

@@ -23,6 +23,14 @@ _PATTERNS = {
 }
 
 
+def json_schema_pattern(kind: str) -> str:
+    """The allow-list as a JSON Schema pattern (for /openapi.json; '..' is refused in code as well)."""
+    return f"^(?:{_PATTERNS[kind].pattern})$"
+
+
+EXAMPLES = {"username": "alice", "course": "course-v1:Org+Num+Run", "file": "Lab 1.ipynb"}
+
+
 class InvalidName(ValueError):
     """A name was refused; the message says which field and why, without echoing control characters."""
 
