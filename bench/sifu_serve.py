@@ -17,9 +17,6 @@ machine and date. This is a measurement, not a timed test: it never fails on a s
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
 import re
 import shutil
 import subprocess
@@ -63,15 +60,6 @@ def run_ab(name: str, url: str, requests: int, concurrency: int, headers: list[s
     if result.rps == 0:
         raise RuntimeError(f"ab gave no result for {name}:\n{output}")
     return result
-
-
-def machine() -> str:
-    cpu = ""
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs ({cpu or 'unknown CPU'}), Python {platform.python_version()}"
 
 
 def main() -> int:
@@ -128,10 +116,8 @@ def main() -> int:
         if r.failed or r.non_2xx != expected_non_2xx.get(r.name, 0):
             print(f"warning: {r.name}: {r.failed} failed, {r.non_2xx} non-2xx", file=sys.stderr)
     lines = [
-        f"## sifu_serve — {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
-        "",
-        f"Machine: {machine()}. Sifu workers: {args.workers}; Jupyter: 1 process. ab -k, {n} requests, {c} concurrent clients,",
-        "load generator on the same machine (it takes CPU from the servers).",
+        f"Sifu workers: {args.workers}; Jupyter: 1 process. `ab -k`, {n} requests, {c} concurrent clients; the load",
+        "generator runs on the same machine and takes CPU from the servers.",
         "",
         "| path | req/s | p50 ms | p99 ms | failed |",
         "|---|---:|---:|---:|---:|",
@@ -139,17 +125,14 @@ def main() -> int:
         "",
         f"Ratios to the trivial handler on the same server: serve {results[0].rps / results[1].rps:.2f}× throughput, "
         f"p99 {results[0].p99 / max(results[1].p99, 1):.2f}×; identity check {results[2].rps / results[3].rps:.2f}× throughput, "
-        f"p99 {results[2].p99 / max(results[3].p99, 1):.2f}×.",
-        "",
+        f"p99 {results[2].p99 / max(results[3].p99, 1):.2f}×. Targets: ≥ 1,000 req/s and p99 < 20 ms.",
     ]
-    text = "\n".join(lines)
-    print(text)
-    if not args.no_record:
-        results_file = REPO / "bench" / "RESULTS.md"
-        if not results_file.exists():
-            results_file.write_text("# Benchmark results\n\nAppended by the scripts in bench/; newest last.\n\n")
-        with results_file.open("a") as handle:
-            handle.write(text + "\n")
+    if args.no_record:
+        print("\n".join(lines))
+    else:
+        from bench.record import record
+
+        record("sifu_serve: serve path and Jupyter identity check at 50 clients", lines)
     return 0
 
 

@@ -21,8 +21,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,17 +33,13 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from tests.support.processes import free_port, stop as stop_process
+
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 CLIENT_ID = "sifu-dev"
 STAFF_USERNAMES = ("instructor",)
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -63,16 +57,7 @@ class Proc:
             return ""
 
     def stop(self) -> None:
-        if self.popen.poll() is None:
-            try:
-                os.killpg(self.popen.pid, signal.SIGTERM)  # its own group: uvicorn workers, kernels
-            except ProcessLookupError:
-                pass
-            try:
-                self.popen.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(timeout=5)
+        stop_process(self.popen, timeout=15)  # its own process group: uvicorn workers, kernels
 
 
 def spawn(name: str, argv: list[str], env: dict[str, str], workdir: Path, cwd: Path = REPO) -> Proc:
