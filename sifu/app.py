@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sifu import config as config_module
 from sifu import names, signing, storage
-from sifu.db import TokenInfo, TokenStore, create_schema, make_engine
+from sifu.db import TokenInfo, TokenStore, create_schema, hash_token, make_engine
 from sifu.edx import EdxClient, EdxError
 
 log = logging.getLogger("sifu")
@@ -430,7 +430,8 @@ def create_app(settings: config_module.Settings | None = None) -> FastAPI:
         if not (settings.notebook_root / relative).is_file():
             raise ApiError(404, "not_found", "there is no such copy; create it first")
         expires = info.expires_at
-        cookie = identity_cookie(signing.sign_identity(settings.secret_key, username, expires),
+        session = hash_token(bearer_from(request) or "")
+        cookie = identity_cookie(signing.sign_identity(settings.secret_key, username, expires, session),
                                  max(0, int(expires - time.time())), settings.cookie_secure)
         location = f"{settings.jupyter_url}/notebooks/{quote(relative, safe='/')}"
         return Response(status_code=302, headers={"Location": location, "Set-Cookie": cookie})

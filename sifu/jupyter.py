@@ -1,20 +1,25 @@
 """Jupyter Server extension `sifu.jupyter`: Jupyter trusts only identities Sifu signed (DESIGN.md §5).
 
 - SifuIdentityProvider: a request's user comes only from the `sifu_identity` cookie that Sifu's serve
-  redirect sets (username, expiry, HMAC with SIFU_SECRET_KEY). No token, password or login form.
+  redirect sets (username, expiry, token hash, HMAC with SIFU_SECRET_KEY), and only while the Sifu token it
+  was issued for is neither expired nor revoked (read from Sifu's database, cached a few seconds).
+  No Jupyter token, password or login form.
 - SifuAuthorizer: a student reaches only `users/<their name>/...` through contents, files, sessions and
   kernels (a kernel belongs to the session path it was started for); terminals and server control are off.
 - tornado_settings(): CSP frame-ancestors and iframe-friendly XSRF cookie flags, computed from the
   environment at start-up so one image serves every environment.
 
-Pure standard library plus jupyter_server: it must not import Sifu's web stack.
+It imports jupyter_server, SQLAlchemy and Sifu's pure modules, never Sifu's web stack.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
+import time
+from pathlib import Path
 from typing import Any, Mapping
 
 from jupyter_server.auth.authorizer import Authorizer
@@ -43,6 +48,62 @@ def tornado_settings(env: Mapping[str, str]) -> dict[str, Any]:
     # In a cross-site iframe over https the _xsrf cookie must be SameSite=None; Secure or it is never sent back.
     xsrf = {"path": "/", "samesite": "None", "secure": True} if secure else {"path": "/", "samesite": "Lax"}
     return {"headers": {"Content-Security-Policy": csp}, "xsrf_cookie_kwargs": xsrf}
+
+
+class SessionCheck:
+    """Is the Sifu token behind an identity still active? Answers are cached for `cache_seconds`.
+
+    Jupyter reads the same database settings as Sifu (SIFU_DATABASE_URL, RDS_*, SIFU_STATE_DIR: the
+    container gives both programs one environment). A database error counts as "not active": fail closed.
+    """
+
+    def __init__(self, database_url: str, cache_seconds: float = 5.0):
+        from sifu.db import make_engine
+
+        self.engine = make_engine(database_url)
+        self.local = database_url.startswith("sqlite")
+        self.cache_seconds = cache_seconds
+        self.cache: dict[str, tuple[bool, float]] = {}
+
+    def _query(self, session: str) -> bool:
+        from sqlalchemy import select
+
+        from sifu.db import AccessToken
+
+        table = AccessToken.__table__
+        with self.engine.connect() as conn:
+            row = conn.execute(select(table.c.expires_at, table.c.revoked_at).where(table.c.token_hash == session)).first()
+        return row is not None and row.revoked_at is None and row.expires_at > time.time()
+
+    async def active(self, session: str, log: Any) -> bool:
+        now = time.monotonic()
+        cached = self.cache.get(session)
+        if cached and now - cached[1] < self.cache_seconds:
+            return cached[0]
+        try:
+            if self.local:
+                answer = self._query(session)  # a local SQLite read takes microseconds
+            else:
+                answer = await asyncio.get_running_loop().run_in_executor(None, self._query, session)
+        except Exception as exc:  # the driver's own errors: all mean "cannot tell", so refuse
+            log.error("sifu.jupyter: cannot read Sifu's database (%s); refusing the identity", type(exc).__name__)
+            return False
+        if len(self.cache) > 50_000:
+            self.cache.clear()
+        self.cache[session] = (answer, now)
+        return answer
+
+
+def session_check_from(env: Mapping[str, str]) -> SessionCheck:
+    from sifu.config import database_url_from
+
+    url = database_url_from(env, Path(env.get("SIFU_STATE_DIR", "/var/lib/sifu")))
+    raw = env.get("SIFU_REVOCATION_CACHE_SECONDS", "5")
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise SettingError(f"SIFU_REVOCATION_CACHE_SECONDS={raw!r} is not a number of seconds") from None
+    return SessionCheck(url, seconds)
 
 
 # --- identity ---------------------------------------------------------------------------------------------
@@ -79,6 +140,7 @@ class SifuIdentityProvider(IdentityProvider):
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
         self.secret = secret_from(os.environ)
+        self.sessions = session_check_from(os.environ)
 
     @property
     def auth_enabled(self) -> bool:
@@ -95,16 +157,19 @@ class SifuIdentityProvider(IdentityProvider):
     def get_handlers(self) -> list:
         return [("/login", self.login_handler_class)]
 
-    def get_user(self, handler: web.RequestHandler) -> User | None:
-        username = signing.verify_identity(self.secret, handler.get_cookie(signing.COOKIE_NAME))
-        if username is None:
+    async def get_user(self, handler: web.RequestHandler) -> User | None:
+        identity = signing.read_identity(self.secret, handler.get_cookie(signing.COOKIE_NAME))
+        if identity is None:
             return None
+        username = identity.username
         base_url = handler.settings.get("base_url", "/")
         path = handler.request.path[len(base_url) - 1:] if handler.request.path.startswith(base_url) else handler.request.path
         match = _PAGE_PATH.match(path)
         if match and match.group("path") is not None and not owns(username, url_unescape(match.group("path"), plus=False)):
             # A page for someone else's file: treated as not signed in, so it is refused before it renders.
             return None
+        if not await self.sessions.active(identity.session, self.log):
+            return None  # the Sifu token behind it was revoked or has expired
         return User(username=username, name=username, display_name=username)
 
     def process_login_form(self, handler: web.RequestHandler) -> User | None:

@@ -207,7 +207,9 @@ def render_jupyter_config(workdir: Path, root: Path, port: int) -> Path:
 
 
 def start_jupyter(workdir: Path, root: Path, secret: str, frame_ancestors: str = "", cookie_secure: bool = False,
-                  port: int | None = None) -> JupyterProc:
+                  port: int | None = None, database_url: str | None = None) -> JupyterProc:
+    """Jupyter Server with the rendered config. It reads Sifu's database (to honour revocation): pass
+    the same `database_url` as Sifu's, or None for Sifu's default SQLite under workdir/state."""
     port = port or free_port()
     config_path = render_jupyter_config(workdir, root, port)
     jupyter_home = workdir / "jupyter"
@@ -215,6 +217,9 @@ def start_jupyter(workdir: Path, root: Path, secret: str, frame_ancestors: str =
         "SIFU_SECRET_KEY": secret,
         "SIFU_FRAME_ANCESTORS": frame_ancestors,
         "SIFU_COOKIE_SECURE": "true" if cookie_secure else "false",
+        "SIFU_STATE_DIR": str(workdir / "state"),
+        "SIFU_REVOCATION_CACHE_SECONDS": "1",
+        **({"SIFU_DATABASE_URL": database_url} if database_url else {}),
         "JUPYTER_CONFIG_DIR": str(jupyter_home / "config"),
         "JUPYTER_DATA_DIR": str(jupyter_home / "data"),
         "JUPYTER_RUNTIME_DIR": str(jupyter_home / "runtime"),
@@ -311,11 +316,15 @@ class Stack:
         assert reply.status_code == 200, reply.text
         return reply.json()["access_token"]
 
-    def identity_cookie(self, username: str, ttl: int = 3600) -> dict[str, str]:
-        """A Sifu-signed identity cookie for Jupyter, as the serve redirect sets it."""
+    def identity_cookie(self, username: str, ttl: int = 3600, token: str | None = None) -> dict[str, str]:
+        """A Sifu-signed identity cookie for Jupyter, as the serve redirect sets it, bound to a real Sifu
+        token (a fresh one unless given): revoking that token ends the identity."""
         from sifu import signing
+        from sifu.db import hash_token
 
-        return {signing.COOKIE_NAME: signing.sign_identity(self.secret.encode(), username, int(time.time()) + ttl)}
+        token = token or self.token(username)
+        value = signing.sign_identity(self.secret.encode(), username, int(time.time()) + ttl, hash_token(token))
+        return {signing.COOKIE_NAME: value}
 
     def stop(self) -> None:
         for part in (self.jupyter, self.sifu, self.devlms):
@@ -331,7 +340,7 @@ def start_stack(workdir: Path, database_url: str | None = None, sifu_workers: in
     devlms = start_devlms(workdir, f"http://127.0.0.1:{sifu_port}")
     started: list = [devlms]
     try:
-        jupyter = start_jupyter(workdir, root, secret, frame_ancestors=devlms.url, port=jupyter_port)
+        jupyter = start_jupyter(workdir, root, secret, frame_ancestors=devlms.url, port=jupyter_port, database_url=database_url)
         started.append(jupyter)
         env = sifu_env(workdir, root, devlms, secret, jupyter.url, database_url, **sifu_extra)
         sifu = start_sifu(workdir, env, port=sifu_port, workers=sifu_workers)

@@ -166,10 +166,13 @@ def test_student_cannot_reach_another_students_files_or_kernels_in_jupyter(sifu_
 def test_jupyter_refuses_requests_without_a_valid_sifu_identity(sifu_stack, copies):
     url = sifu_stack.jupyter.url
     assert httpx.get(f"{url}/api").status_code == 200  # the load balancer's health check stays open
-    forged = {signing.COOKIE_NAME: signing.sign_identity(b"x" * 64, "bob", int(time.time()) + 3600)}
+    bob_session = hash_token(copies["tokens"]["bob"])
+    forged = {signing.COOKIE_NAME: signing.sign_identity(b"x" * 64, "bob", int(time.time()) + 3600, bob_session)}
+    # Signed with the right secret, but for a token Sifu never issued.
+    unissued = {signing.COOKIE_NAME: signing.sign_identity(sifu_stack.secret.encode(), "bob", int(time.time()) + 3600, "0" * 64)}
     expired = sifu_stack.identity_cookie("bob", ttl=-5)
     tampered = {signing.COOKIE_NAME: sifu_stack.identity_cookie("alice")[signing.COOKIE_NAME].replace("v1.alice.", "v1.bob.")}
-    for cookies in ({}, forged, expired, tampered):
+    for cookies in ({}, forged, unissued, expired, tampered):
         for path in ("/api/contents/users/bob", "/api/kernels", "/api/sessions", "/api/me"):
             assert httpx.get(url + path, cookies=cookies).status_code == 403, (path, cookies)
         page = httpx.get(f"{url}/notebooks/users/bob/{quote(COURSE)}/{FILE}", cookies=cookies)
@@ -184,3 +187,18 @@ def test_jupyter_refuses_requests_without_a_valid_sifu_identity(sifu_stack, copi
         assert refused.value.status_code == 403
     # no Jupyter token lets anyone in
     assert httpx.get(f"{url}/api/contents/users/bob", params={"token": ""}).status_code == 403
+
+
+def test_revoking_the_token_ends_the_jupyter_identity_made_from_it(sifu_stack, copies):
+    token = sifu_stack.token("alice")
+    reply = httpx.get(serve_url(sifu_stack.sifu.url, "alice", COURSE, FILE, token))
+    assert reply.status_code == 302
+    name, value = reply.headers["set-cookie"].split(";")[0].split("=", 1)
+    contents = f"{sifu_stack.jupyter.url}/api/contents/users/alice/{quote(COURSE)}/{FILE}?content=0"
+    assert httpx.get(contents, cookies={name: value}).status_code == 200
+    httpx.post(sifu_stack.sifu.url + "/revoke", json={"token_type_hint": "access_token", "token": token})
+    deadline = time.monotonic() + 10  # Jupyter caches the answer for SIFU_REVOCATION_CACHE_SECONDS (1 s here)
+    while httpx.get(contents, cookies={name: value}).status_code == 200:
+        assert time.monotonic() < deadline, "Jupyter still accepts an identity whose token was revoked"
+        time.sleep(0.2)
+    assert httpx.get(contents, cookies={name: value}).status_code == 403

@@ -41,6 +41,8 @@ def test_xblock_flow_end_to_end(stack):
     set_cookie = reply.headers["set-cookie"]
     assert set_cookie.startswith(f"{signing.COOKIE_NAME}=") and "HttpOnly" in set_cookie and "SameSite=Lax" in set_cookie
     cookie_value = set_cookie.split(";")[0].split("=", 1)[1]
+    log = (stack.workdir / "sifu.log").read_text()
+    assert "Authorization=[redacted]" in log and token not in log  # the iframe URL's token never reaches the log
     # 5. Jupyter accepts that cookie, serves the notebook page and its contents, and runs its kernel.
     jupyter = JupyterSession(stack.jupyter.url, {signing.COOKIE_NAME: cookie_value})
     try:
