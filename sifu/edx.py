@@ -44,7 +44,10 @@ class EdxClient:
             "grant_type": "authorization_code", "code": code, "client_id": s.edx_client_id,
             "client_secret": s.edx_client_secret, "redirect_uri": s.edx_redirect_uri,
         })
-        if response.status_code in (400, 401, 403):
+        if response.status_code == 401:  # invalid_client: our credentials, not the caller's code
+            raise EdxError(502, "edx_client_rejected", "edX refused Sifu's OAuth2 client credentials; "
+                           "check EDX_OAUTH2_CLIENT_ID and EDX_OAUTH2_CLIENT_SECRET")
+        if response.status_code in (400, 403):
             raise EdxError(401, "edx_code_rejected", "edX rejected the authorization code (expired, used, or for another client)")
         if response.status_code != 200:
             raise EdxError(502, "edx_error", f"edX answered {response.status_code} to the token exchange")

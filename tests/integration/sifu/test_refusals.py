@@ -202,3 +202,15 @@ def test_revoking_the_token_ends_the_jupyter_identity_made_from_it(sifu_stack, c
         assert time.monotonic() < deadline, "Jupyter still accepts an identity whose token was revoked"
         time.sleep(0.2)
     assert httpx.get(contents, cookies={name: value}).status_code == 403
+
+
+def test_wrong_client_secret_is_a_502_that_names_the_settings(sifu_stack, tmp_path):
+    env = dict(sifu_stack.sifu.env, EDX_OAUTH2_CLIENT_SECRET="not-the-secret")
+    other = start_sifu(tmp_path, env, name="sifu-bad-client")
+    try:
+        reply = httpx.post(f"{other.url}/token", timeout=20, json={
+            "username": "alice", "auth_code": sifu_stack.devlms.auth_code("alice"), "grant_type": "edx_auth_code"})
+        assert reply.status_code == 502 and reply.json()["error"] == "edx_client_rejected"
+        assert "EDX_OAUTH2_CLIENT_SECRET" in reply.json()["detail"] and "not-the-secret" not in reply.text
+    finally:
+        other.stop()
