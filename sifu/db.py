@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import BigInteger, Index, Integer, String, create_engine, event, select, update
+from sqlalchemy import BigInteger, bindparam, Index, Integer, String, create_engine, event, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -74,6 +74,10 @@ def create_schema(engine: Engine) -> None:
 class TokenStore:
     def __init__(self, engine: Engine):
         self.engine = engine
+        table = AccessToken.__table__
+        # Built once: the serve path looks a token up on every request.
+        self._lookup = select(table.c.username, table.c.expires_at, table.c.revoked_at).where(
+            table.c.token_hash == bindparam("token_hash"))
 
     def issue(self, username: str, ttl: int) -> tuple[str, int]:
         token = secrets.token_urlsafe(32)
@@ -85,11 +89,8 @@ class TokenStore:
 
     def lookup(self, token: str) -> TokenInfo | None:
         """The token's user if it exists, is unexpired and not revoked."""
-        table = AccessToken.__table__
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(table.c.username, table.c.expires_at, table.c.revoked_at).where(table.c.token_hash == hash_token(token))
-            ).first()
+            row = conn.execute(self._lookup, {"token_hash": hash_token(token)}).first()
         if row is None or row.revoked_at is not None or row.expires_at <= time.time():
             return None
         return TokenInfo(row.username, row.expires_at)
