@@ -7,7 +7,7 @@ import json
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, quote, urlencode
 
 import httpx
@@ -36,7 +36,7 @@ def demo_notebook(title: str) -> str:
 @dataclass
 class DevLmsConfig:
     client_id: str
-    client_secret: str
+    client_secret: str = field(repr=False)
     redirect_uri: str
     sifu_url: str  # how devlms (server side) reaches Sifu
     sifu_public_url: str  # what the browser's iframe uses

@@ -109,7 +109,7 @@ def session_check_from(env: Mapping[str, str]) -> SessionCheck:
 # --- identity ---------------------------------------------------------------------------------------------
 
 # Page routes that name a file path; a student may open only their own. (API routes go through the Authorizer.)
-_PAGE_PATH = re.compile(r"^/(?:notebooks|edit|tree|view|files|lab/tree|consoles)(?:/(?P<path>.*))?$")
+_PAGE_PATH = re.compile(r"^/(?:notebooks|edit|tree|view|files|nbconvert/[^/]+|lab/tree|consoles)(?:/(?P<path>.*))?$")
 
 
 def owns(username: str, path: str) -> bool:
@@ -181,7 +181,7 @@ class SifuIdentityProvider(IdentityProvider):
 
 # --- authorization ---------------------------------------------------------------------------------------
 
-_API_PATH = re.compile(r"^/(?:api/contents|files|api/nbconvert/[^/]+|nbconvert/[^/]+)(?:/(?P<path>.*))?$")
+_API_PATH = re.compile(r"^/(?:api/contents|files|view|api/nbconvert/[^/]+|nbconvert/[^/]+)(?:/(?P<path>.*))?$")
 _KERNEL = re.compile(r"^/api/kernels/(?P<kernel>[0-9a-fA-F-]{1,64})(?:/.*)?$")
 _SESSION = re.compile(r"^/api/sessions/(?P<session>[0-9a-fA-F-]{1,64})$")
 
@@ -196,6 +196,8 @@ class SifuAuthorizer(Authorizer):
             return False
         base_url = handler.settings.get("base_url", "/")
         path = "/" + handler.request.path[len(base_url):] if handler.request.path.startswith(base_url) else handler.request.path
+        if resource == "nbconvert" and path.rstrip("/") == "/api/nbconvert":
+            return action == "read"  # the list of export formats
         if resource in ("contents", "nbconvert"):
             return self._contents(user, path, handler)
         if resource == "sessions":

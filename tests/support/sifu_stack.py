@@ -98,7 +98,7 @@ class DevLms:
     url: str
     proc: Proc
     client_id: str
-    client_secret: str
+    client_secret: str = field(repr=False)
     redirect_uri: str
 
     def auth_code(self, username: str, password: str | None = None) -> str:
@@ -239,7 +239,7 @@ def start_jupyter(workdir: Path, root: Path, secret: str, frame_ancestors: str =
 
 @dataclass
 class Postgres:
-    url: str
+    url: str = field(repr=False)  # holds the password
     proc: Proc
     data_dir: Path
 

@@ -135,6 +135,11 @@ def test_student_cannot_reach_another_students_files_or_kernels_in_jupyter(sifu_
         assert alice.http.get(f"/api/contents/{quote(bob_path)}").status_code == 403
         assert refused_page(alice.http.get(f"/files/{quote(bob_path)}"))
         assert alice.http.get("/api/contents/").status_code == 403
+        assert refused_page(alice.http.get(f"/view/{quote(bob_path)}"))
+        assert alice.http.get(f"/nbconvert/html/{quote(bob_path)}").status_code in (302, 403)
+        assert alice.http.get(f"/api/contents/users/alice/{quote(COURSE)}/{FILE}/checkpoints").status_code == 200
+        assert alice.http.get(f"/api/contents/{quote(bob_path)}/checkpoints").status_code == 403
+        assert alice.http.get("/api/nbconvert").status_code == 200
         assert alice.http.get(f"/api/contents/users/{quote('..')}/bob").status_code in (403, 404)
         assert alice.request("PUT", f"/api/contents/{quote(bob_path)}", json={"type": "file", "format": "text", "content": "x"}).status_code == 403
         rename = alice.request("PATCH", f"/api/contents/users/alice/{quote(COURSE)}/{FILE}", json={"path": bob_path + ".x"})
