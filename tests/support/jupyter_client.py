@@ -11,7 +11,10 @@ import httpx
 
 
 class JupyterSession:
-    """An httpx client holding a Sifu identity cookie and Jupyter's _xsrf cookie."""
+    """An httpx client holding a Sifu identity cookie and Jupyter's _xsrf cookie.
+
+    Call prime_xsrf(page) before any mutating request; request() adds the X-XSRFToken header.
+    """
 
     def __init__(self, base_url: str, cookies: dict[str, str]):
         self.base_url = base_url
@@ -20,17 +23,10 @@ class JupyterSession:
     def close(self) -> None:
         self.http.close()
 
-    def xsrf(self) -> str:
-        """Jupyter sets _xsrf when it renders a page; fetch one if we have none yet."""
-        token = self.http.cookies.get("_xsrf")
-        if not token:
-            self.http.get("/api/contents/users")  # any authenticated request is enough? pages set it reliably:
-            token = self.http.cookies.get("_xsrf")
-        return token or ""
-
     def prime_xsrf(self, page_path: str) -> httpx.Response:
-        reply = self.http.get(page_path)
-        return reply
+        """GET a page (e.g. the notebook's /notebooks/... URL): Jupyter sets the _xsrf cookie when it renders
+        one, and every later POST/PUT/PATCH/DELETE sends it back as X-XSRFToken."""
+        return self.http.get(page_path)
 
     def request(self, method: str, path: str, **kwargs) -> httpx.Response:
         headers = kwargs.pop("headers", {})

@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -17,7 +16,6 @@ pytestmark = pytest.mark.integration
 
 _CREATOR = """
 import sys, time
-from pathlib import Path
 from sifu.storage import create_exclusive
 target, payload, start = Path(sys.argv[1]), sys.argv[2].encode() * 20000, float(sys.argv[3])
 while time.time() < start:

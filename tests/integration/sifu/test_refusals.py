@@ -12,7 +12,7 @@ import websocket
 
 from sifu import signing
 from sifu.db import hash_token
-from tests.integration.sifu.helpers import COURSE, auth, prepare_copy, serve_url, user_call
+from tests.integration.sifu.helpers import COURSE, prepare_copy, serve_url, user_call
 from tests.support.jupyter_client import JupyterSession, execute
 from tests.support.sifu_stack import start_sifu
 
