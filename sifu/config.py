@@ -16,6 +16,8 @@ class SettingError(Exception):
 _HOST_PORT = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})(?::[0-9]{1,5})?")
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})(?::[0-9]{1,5})?")
 _URL = re.compile(r"https?://[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~/-]*)?")
+# Redirect URIs registered in the LMS may point at XBlock handlers: ':', '+', '@', '?', '%' are common.
+_REDIRECT_URI = re.compile(r"https?://[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})(?::[0-9]{1,5})?(?:[/?][!#-&(-;=?-\[\]-~]*)?")
 _USERNAME = re.compile(r"[A-Za-z0-9_.@+-]{1,150}")
 _VOLUME_ID = re.compile(r"[A-Za-z0-9_.:/+-]{1,255}")
 _TRUE = {"1", "true", "yes", "on"}
@@ -100,7 +102,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     if not _HOST_PORT.fullmatch(hostname):
         raise SettingError(f"EDX_HOSTNAME={hostname!r} must be host[:port] without a scheme, e.g. lms.example.org")
     redirect_uri = required("EDX_OAUTH2_CLIENT_REDIRECT_URI")
-    if not _URL.fullmatch(redirect_uri):
+    if not _REDIRECT_URI.fullmatch(redirect_uri):
         raise SettingError(f"EDX_OAUTH2_CLIENT_REDIRECT_URI={redirect_uri!r} must be an http(s) URL")
     root = Path(required("SIFU_NOTEBOOK_ROOT"))
     if not root.is_absolute():

@@ -92,3 +92,11 @@ def test_rendered_jupyter_config_compiles_and_names_the_sifu_classes(tmp_path):
                  'root_dir = "/notebooks"', "port = 3335"):
         assert line in text
     assert "NotebookApp" not in text
+
+
+def test_redirect_uri_may_be_an_xblock_handler_url(tmp_path):
+    uri = "https://lms.example.org/courses/course-v1:Org+Num+Run/xblock/block-v1:Org+Num+Run+type@sifu+block@abc/handler/cb?a=1"
+    assert config.load(_env(tmp_path, EDX_OAUTH2_CLIENT_REDIRECT_URI=uri)).edx_redirect_uri == uri
+    for bad in ('https://lms.example.org/"x', "https://lms.example.org/a b", "ftp://lms.example.org/"):
+        with pytest.raises(config.SettingError, match="EDX_OAUTH2_CLIENT_REDIRECT_URI"):
+            config.load(_env(tmp_path, EDX_OAUTH2_CLIENT_REDIRECT_URI=bad))
