@@ -72,3 +72,13 @@ def test_writes_need_the_configured_volume_marker(sifu_stack, tmp_path):
     finally:
         marker.unlink(missing_ok=True)
         guarded.stop()
+
+
+def test_jupyter_will_not_start_without_the_signing_secret(tmp_path):
+    from tests.support.sifu_stack import start_jupyter
+
+    root = tmp_path / "notebooks"
+    root.mkdir()
+    with pytest.raises(RuntimeError) as failed:
+        start_jupyter(tmp_path, root, secret="")
+    assert "exited" in str(failed.value) and "SIFU_SECRET_KEY is missing" in str(failed.value)
