@@ -16,6 +16,7 @@ pytestmark = pytest.mark.integration
 
 _CREATOR = """
 import sys, time
+from pathlib import Path
 from sifu.storage import create_exclusive
 target, payload, start = Path(sys.argv[1]), sys.argv[2].encode() * 20000, float(sys.argv[3])
 while time.time() < start:
