@@ -205,7 +205,7 @@ async def notey(request: Request, fields: tuple[str, ...]) -> dict[str, Any]:
         if not isinstance(value, str):
             raise ApiError(400, "invalid_request", f'"{name}" is required and must be a string')
         try:
-            names.check_name("username" if name == "username" else name, value)
+            names.check_name(name, value)
         except names.InvalidName as exc:
             raise ApiError(400, "invalid_name", str(exc)) from None
     return params
