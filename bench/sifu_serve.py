@@ -17,6 +17,7 @@ machine and date. This is a measurement, not a timed test: it never fails on a s
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -73,6 +74,7 @@ def main() -> int:
         print("bench: ApacheBench (ab) is missing: apt-get install apache2-utils", file=sys.stderr)
         return 2
 
+    load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     workdir = Path(tempfile.mkdtemp(prefix="sifu-bench-"))
     workdir.chmod(0o755)
     stack = start_stack(workdir, sifu_workers=args.workers)
@@ -117,7 +119,7 @@ def main() -> int:
             print(f"warning: {r.name}: {r.failed} failed, {r.non_2xx} non-2xx", file=sys.stderr)
     lines = [
         f"Sifu workers: {args.workers}; Jupyter: 1 process. `ab -k`, {n} requests, {c} concurrent clients; the load",
-        "generator runs on the same machine and takes CPU from the servers.",
+        f"generator runs on the same machine and takes CPU from the servers. Load average before the run: {load_before}.",
         "",
         "| path | req/s | p50 ms | p99 ms | failed |",
         "|---|---:|---:|---:|---:|",
