@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from urllib.parse import quote
 
@@ -96,13 +97,16 @@ def test_an_expired_token_is_refused(sifu_stack):
     assert httpx.get(serve_url(sifu_stack.sifu.url, "alice", COURSE, FILE, token)).status_code == 401
 
 
-def test_revocation_reaches_another_sifu_instance_on_the_same_database(sifu_stack, copies, tmp_path):
+def test_revocation_reaches_another_sifu_instance_and_all_its_workers(sifu_stack, copies, tmp_path):
     token = sifu_stack.token("alice")
-    other = start_sifu(tmp_path, sifu_stack.sifu.env, name="sifu-second")
+    other = start_sifu(tmp_path, sifu_stack.sifu.env, name="sifu-second", workers=2)
     try:
-        assert user_call("GET", other.url, token, "alice", COURSE, FILE).json() == {"result": True}
+        for _ in range(10):  # new connections: both workers answer some of them
+            assert user_call("GET", other.url, token, "alice", COURSE, FILE).json() == {"result": True}
         httpx.post(sifu_stack.sifu.url + "/revoke", json={"token_type_hint": "access_token", "token": token})
-        assert user_call("GET", other.url, token, "alice", COURSE, FILE).status_code == 401
+        for _ in range(10):
+            assert user_call("GET", other.url, token, "alice", COURSE, FILE).status_code == 401
+        assert len(set(re.findall(r"Started server process \[(\d+)\]", other.proc.log()))) == 2
     finally:
         other.stop()
 
