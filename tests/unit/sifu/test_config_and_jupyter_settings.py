@@ -88,6 +88,7 @@ def test_rendered_jupyter_config_compiles_and_names_the_sifu_classes(tmp_path):
     text = render.render_template("jupyter_server_config.py.j2", render.jupyter_context(loaded.settings, "/notebooks"))
     compile(text, "jupyter_server_config.py", "exec")
     for line in ('identity_provider_class = "sifu.jupyter.SifuIdentityProvider"', 'authorizer_class = "sifu.jupyter.SifuAuthorizer"',
+                 'session_manager_class = "sifu.jupyter.SifuSessionManager"', 'kernel_manager_class = "sifu.jupyter.SifuKernelManager"',
                  "terminals_enabled = False", "disable_check_xsrf = False", "tornado_settings = tornado_settings(os.environ)",
                  'root_dir = "/notebooks"', "port = 3335"):
         assert line in text
