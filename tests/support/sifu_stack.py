@@ -191,8 +191,12 @@ class JupyterProc:
         self.proc.stop()
 
 
-def render_jupyter_config(workdir: Path, root: Path, port: int) -> Path:
-    """The repository's jupyter_server_config.py.j2, rendered by deployer.render for this port and root."""
+def render_jupyter_config(workdir: Path, root: Path, port: int, jupyter_settings: dict | None = None) -> Path:
+    """The repository's jupyter_server_config.py.j2, rendered by deployer.render for this port and root.
+
+    `jupyter_settings` replaces fields of the `jupyter` section (e.g. a 3 s cull timeout) in a Settings
+    built for the test only: it bypasses the production minimums in deployer/config.py, which stay as they are.
+    """
     from deployer import config as deployer_config
     from deployer import render
 
@@ -200,18 +204,21 @@ def render_jupyter_config(workdir: Path, root: Path, port: int) -> Path:
     overrides.write_text("{}\n")
     loaded = deployer_config.load(flags={"ports.jupyter": port}, environ={}, overrides_file=overrides,
                                   answers_file=workdir / "no-answers.yml")
-    text = render.render_template("jupyter_server_config.py.j2", render.jupyter_context(loaded.settings, str(root)))
+    settings = loaded.settings
+    if jupyter_settings:
+        settings = settings.model_copy(update={"jupyter": settings.jupyter.model_copy(update=jupyter_settings)})
+    text = render.render_template("jupyter_server_config.py.j2", render.jupyter_context(settings, str(root)))
     path = workdir / "jupyter_server_config.py"
     path.write_text(text)
     return path
 
 
 def start_jupyter(workdir: Path, root: Path, secret: str, frame_ancestors: str = "", cookie_secure: bool = False,
-                  port: int | None = None, database_url: str | None = None) -> JupyterProc:
+                  port: int | None = None, database_url: str | None = None, jupyter_settings: dict | None = None) -> JupyterProc:
     """Jupyter Server with the rendered config. It reads Sifu's database (to honour revocation): pass
     the same `database_url` as Sifu's, or None for Sifu's default SQLite under workdir/state."""
     port = port or free_port()
-    config_path = render_jupyter_config(workdir, root, port)
+    config_path = render_jupyter_config(workdir, root, port, jupyter_settings)
     jupyter_home = workdir / "jupyter"
     env = base_env(workdir) | {
         "SIFU_SECRET_KEY": secret,
@@ -331,8 +338,10 @@ class Stack:
             part.stop()
 
 
-def start_stack(workdir: Path, database_url: str | None = None, sifu_workers: int = 1, **sifu_extra: str) -> Stack:
-    """devlms + Sifu + Jupyter on one notebook root, wired together over real HTTP."""
+def start_stack(workdir: Path, database_url: str | None = None, sifu_workers: int = 1, jupyter_settings: dict | None = None,
+                **sifu_extra: str) -> Stack:
+    """devlms + Sifu + Jupyter on one notebook root, wired together over real HTTP.
+    `jupyter_settings`: test values for the config's `jupyter` section (see render_jupyter_config)."""
     root = workdir / "notebooks"
     root.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_hex(32)
@@ -340,7 +349,8 @@ def start_stack(workdir: Path, database_url: str | None = None, sifu_workers: in
     devlms = start_devlms(workdir, f"http://127.0.0.1:{sifu_port}")
     started: list = [devlms]
     try:
-        jupyter = start_jupyter(workdir, root, secret, frame_ancestors=devlms.url, port=jupyter_port, database_url=database_url)
+        jupyter = start_jupyter(workdir, root, secret, frame_ancestors=devlms.url, port=jupyter_port, database_url=database_url,
+                                jupyter_settings=jupyter_settings)
         started.append(jupyter)
         env = sifu_env(workdir, root, devlms, secret, jupyter.url, database_url, **sifu_extra)
         sifu = start_sifu(workdir, env, port=sifu_port, workers=sifu_workers)
