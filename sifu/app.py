@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from typing import Any
 from urllib.parse import quote
@@ -450,12 +451,23 @@ def create_app(settings: config_module.Settings | None = None) -> FastAPI:
     return app
 
 
+# RFC 6265 cookie-octet: no whitespace, quotes, commas, semicolons or backslashes.
+_COOKIE_VALUE = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]{1,512}")
+
+
 def identity_cookie(value: str, max_age: int, secure: bool) -> str:
     """Host-only cookie, so Jupyter on another port of the same host receives it.
 
-    In an iframe under the LMS over https the cookie is third-party: SameSite=None; Secure. Over plain
-    http (development, same site) browsers refuse SameSite=None without Secure, so Lax.
+    In an iframe under the LMS over https the cookie is third-party: SameSite=None; Secure; Partitioned
+    (CHIPS: kept per top-level site, so it still works where browsers block third-party cookies; a
+    browser that does not know the attribute ignores it). Over plain http (development, same site)
+    browsers refuse SameSite=None without Secure, so Lax. The header is built here because Python
+    3.11's http.cookies cannot emit Partitioned; every part is checked, so nothing can add an attribute.
     """
+    if not _COOKIE_VALUE.fullmatch(value):
+        raise ValueError("identity cookie value has characters a cookie cannot carry")
+    if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0:
+        raise ValueError("identity cookie Max-Age must be a whole number of seconds, 0 or more")
     attributes = [f"{signing.COOKIE_NAME}={value}", "Path=/", f"Max-Age={max_age}", "HttpOnly"]
-    attributes += ["Secure", "SameSite=None"] if secure else ["SameSite=Lax"]
+    attributes += ["Secure", "SameSite=None", "Partitioned"] if secure else ["SameSite=Lax"]
     return "; ".join(attributes)
