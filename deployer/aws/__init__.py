@@ -22,7 +22,7 @@ from typing import Any
 READ_PREFIXES = ("Describe", "List", "Get", "Check", "Head", "Lookup", "Search", "Validate", "BatchGet",
                  "Select", "Retrieve")
 
-DEFAULT_MAX_ATTEMPTS = 8
+DEFAULT_MAX_ATTEMPTS = 8  # total, first try included
 
 
 class AwsError(Exception):
@@ -80,7 +80,7 @@ class Aws:
         self.endpoint_url = endpoint_url or None
         self.read_only = read_only
         self.counter = counter or CallCounter()
-        self._config = Config(retries={"mode": "standard", "max_attempts": max_attempts},
+        self._config = Config(retries={"mode": "standard", "total_max_attempts": max_attempts},
                               user_agent_extra="sifu-deployer")
         self._clients: dict[tuple[str, str | None], Any] = {}
         self._lock = threading.Lock()

@@ -41,7 +41,9 @@ def free_port() -> int:
 class MotoServer:
     """A moto server subprocess with the Elastic Beanstalk extension loaded."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int | None = None, log_path: Path | None = None):
+    def __init__(self, host: str = "127.0.0.1", port: int | None = None, log_path: Path | None = None,
+                 extra_env: dict[str, str] | None = None):
+        self.extra_env = extra_env or {}
         self.host = host
         self.port = port or free_port()
         self.log_path = log_path
@@ -61,7 +63,8 @@ class MotoServer:
         }
 
     def start(self, timeout: float = 30.0) -> MotoServer:
-        env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true", "PYTHONPATH": str(REPO_ROOT)}
+        env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true", "PYTHONPATH": str(REPO_ROOT),
+               **self.extra_env}
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.support.moto_eb_server", "--host", self.host, "--port", str(self.port)],
