@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,7 +72,8 @@ class Aws:
 
     def __init__(self, profile: str | None = None, region: str | None = None, endpoint_url: str | None = None,
                  read_only: bool = False, max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-                 counter: CallCounter | None = None):
+                 counter: CallCounter | None = None,
+                 on_call: Callable[[str, str, str], None] | None = None):
         import boto3
         from botocore.config import Config
 
@@ -80,6 +82,7 @@ class Aws:
         self.endpoint_url = endpoint_url or None
         self.read_only = read_only
         self.counter = counter or CallCounter()
+        self.on_call = on_call  # (service, operation, "read"|"mutate"), e.g. to feed the runner's counters
         self._config = Config(retries={"mode": "standard", "total_max_attempts": max_attempts},
                               user_agent_extra="sifu-deployer")
         self._clients: dict[tuple[str, str | None], Any] = {}
@@ -92,7 +95,9 @@ class Aws:
         if self.read_only and classify(model.name) == "mutate":
             raise MutationRefused(
                 f"refusing {service}.{model.name}: this is a dry run (read-only), which never changes AWS")
-        self.counter.record(service, model.name)
+        kind = self.counter.record(service, model.name)
+        if self.on_call:
+            self.on_call(service, model.name, kind)
 
     def client(self, service: str, region: str | None = None) -> Any:
         """A boto3 client for ``service`` in ``region`` (default: the session's region)."""

@@ -61,15 +61,17 @@ def file_system_drift(efs: Any, ec2: Any, creation_token: str, subnets_by_zone: 
 
 def ensure_file_system(efs: Any, ec2: Any, *, creation_token: str, tags: dict[str, str],
                        subnets_by_zone: dict[str, str], vpc_id: str, instance_sg: str | None,
-                       mount_sg_name: str, sleep: Callable[[float], None] = time.sleep,
+                       mount_sg_name: str, availability_zone: str = "",
+                       sleep: Callable[[float], None] = time.sleep,
                        timeout: float = 300.0) -> tuple[str, list[str]]:
     """Encrypted, tagged file system + an SG admitting 2049 only from the instances' SG + a mount target
     per zone. Idempotent by CreationToken. Returns (file system id, what was done)."""
     done = []
     fs = find_file_system(efs, creation_token)
     if fs is None:
+        kwargs = {"AvailabilityZoneName": availability_zone} if availability_zone else {}  # EFS One Zone
         fs = efs.create_file_system(CreationToken=creation_token, Encrypted=True, PerformanceMode="generalPurpose",
-                                    Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+                                    Tags=[{"Key": k, "Value": v} for k, v in tags.items()], **kwargs)
         done.append(f"created file system {fs['FileSystemId']}")
     fs_id = fs["FileSystemId"]
     deadline = time.monotonic() + timeout

@@ -605,6 +605,10 @@ def _launch_problem(state: EBState, env: Environment) -> str | None:
     if key and key not in _ec2(state).keypairs:
         return (f"Creating Auto Scaling launch configuration failed Reason: The key pair '{key}' does not "
                 "exist")
+    for group in env.option("aws:autoscaling:launchconfiguration", "SecurityGroups").split(","):
+        if group.strip() and _ec2(state).get_security_group_by_name_or_id(group.strip()) is None:
+            return (f"Creating Auto Scaling launch configuration failed Reason: The security group "
+                    f"'{group.strip()}' does not exist")
     return None
 
 
@@ -615,13 +619,17 @@ def _launch_instances(state: EBState, env: Environment, count: int) -> list[str]
     image_id = next(iter(ec2.amis), "ami-12c6146b")
     asg_name = f"awseb-{env.id}-stack-AWSEBAutoScalingGroup-{env.id[2:].upper()}"
     key = env.option("aws:autoscaling:launchconfiguration", "EC2KeyName") or None
+    # Extra security groups (names or ids) attached to the instances, as AWS does with this option.
+    extra = [g.strip() for g in env.option("aws:autoscaling:launchconfiguration", "SecurityGroups").split(",")
+             if g.strip()]
+    extra_ids = [g if g.startswith("sg-") else ec2.get_security_group_by_name_or_id(g).id for g in extra]
     new_ids = []
     for i in range(count):
         reservation = ec2.run_instances(
             image_id, 1, None, [],
             instance_type=_instance_type(env), is_instance_type_default=False, region_name=state.region,
             subnet_id=subnets[(len(env.instance_ids) + i) % len(subnets)] if subnets else None,
-            key_name=key, security_group_ids=[sg_id], associate_public_ip=True,
+            key_name=key, security_group_ids=[sg_id, *extra_ids], associate_public_ip=True,
             tags={"instance": {
                 "elasticbeanstalk:environment-name": env.name,
                 "elasticbeanstalk:environment-id": env.id,

@@ -1,0 +1,360 @@
+"""The AWS-facing checklist steps: credentials (1), registry status (2), registry + instance role (3),
+registry login (4), EFS storage (14a) and secrets in SSM. Each has a read-only check() and an idempotent
+apply() built from deployer/aws; "already there" is success.
+
+Facts these steps leave in ``ctx.facts`` for later steps:
+``aws`` (the deployer.aws.Aws of this run), ``account_id``, ``repository_uri``, ``registry_login``,
+``file_system_id``, ``instance_security_group`` (attach it to the EB instances through
+aws:autoscaling:launchconfiguration SecurityGroups: EFS admits NFS only from it), ``secret_parameters``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+
+from deployer import ui
+from deployer.steps import Action, Check, Context, StepError
+
+
+def aws_for(ctx: Context):
+    """The run's AWS access (created once): read-only in a dry run, counting calls into ctx.counters."""
+    if "aws" not in ctx.facts:
+        from deployer.aws import Aws
+
+        def count(service: str, operation: str, kind: str) -> None:
+            if kind == "read":
+                ctx.counters.aws_read += 1
+            else:
+                ctx.counters.aws_mutate += 1
+                ctx.counters.mutating_calls.append(f"{service}.{operation}")
+
+        settings = ctx.settings
+        ctx.facts["aws"] = Aws(profile=settings.aws.profile or None, region=settings.eb.region,
+                               read_only=ctx.dry_run, on_call=count)
+    return ctx.facts["aws"]
+
+
+def _tags(ctx: Context) -> dict[str, str]:
+    return {"project": ctx.settings.project.name, "sifu:environment": ctx.settings.eb.environment}
+
+
+def _aws_errors():
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from deployer.aws import AwsError
+
+    return (AwsError, ClientError, BotoCoreError)
+
+
+@dataclass
+class Credentials:
+    """Seed step 1: who we are, in which regions, and whether SSH into the instances will work."""
+
+    number: int = 1
+    name: str = "Tools and credentials"
+
+    def check(self, ctx: Context) -> Check:
+        from deployer.aws import ec2, sts
+
+        s = ctx.settings
+        # Configuration mistakes first: they need no AWS call at all.
+        if s.storage.kind == "efs" and s.efs.region != s.eb.region:
+            raise StepError(f"efs.region ({s.efs.region}) differs from eb.region ({s.eb.region}): the instances can "
+                            f"only mount a file system in their own region. Set efs.region to {s.eb.region}.")
+        if not s.eb.key_name:
+            raise StepError("eb.key_name is empty: converging the instances needs SSH with an EC2 key pair. Create "
+                            "or import one (`aws ec2 import-key-pair`) and set eb.key_name.")
+        aws = aws_for(ctx)
+        try:
+            identity = sts.caller_identity(aws.client("sts"))
+            if not ec2.key_pair_exists(aws.client("ec2"), s.eb.key_name):
+                raise StepError(f"EC2 key pair '{s.eb.key_name}' does not exist in {s.eb.region}: import it with "
+                                f"`aws ec2 import-key-pair --key-name {s.eb.key_name} --region {s.eb.region} "
+                                "--public-key-material fileb://KEY.pub`, or set eb.key_name to an existing one.")
+        except _aws_errors() as exc:
+            raise StepError(str(exc)) from None
+        ctx.facts["account_id"] = identity.account
+        tools = ", ".join(f"{tool} CLI {'present' if shutil.which(tool) else 'absent'}" for tool in ("aws", "eb"))
+        return Check.ok(f"account {identity.account} ({identity.arn}); EB/EFS region {s.eb.region}, ECR region "
+                        f"{s.ecr.region}; key pair {s.eb.key_name}; {tools} (optional: boto3 does the work)")
+
+    def apply(self, ctx: Context, check: Check) -> str | None:
+        return None
+
+
+@dataclass
+class RegistryStatus:
+    """Seed step 2: does the ECR repository exist, with scan-on-push, immutable tags and the lifecycle policy?"""
+
+    number: int = 2
+    name: str = "Registry status"
+
+    def check(self, ctx: Context) -> Check:
+        from deployer.aws import ecr
+
+        s = ctx.settings
+        client = aws_for(ctx).client("ecr", region=s.ecr.region)
+        try:
+            repo = ecr.find_repository(client, s.ecr.repository)
+            drift = ecr.repository_drift(client, s.ecr.repository, s.ecr.keep_images) if repo else ["missing"]
+        except _aws_errors() as exc:
+            raise StepError(str(exc)) from None
+        if repo:
+            ctx.facts["repository_uri"] = repo["repositoryUri"]
+        where = f"{s.ecr.repository} in {s.ecr.region}"
+        if drift == ["missing"]:
+            return Check.ok(f"{where}: missing (step 3 creates it)")
+        if drift:
+            return Check.ok(f"{where}: exists; to fix in step 3: {', '.join(drift)}")
+        return Check.ok(f"{where}: scan on push, immutable tags, keeps the last {s.ecr.keep_images} images")
+
+    def apply(self, ctx: Context, check: Check) -> str | None:
+        return None
+
+
+@dataclass
+class RegistryAccess:
+    """Seed step 3: create/fix the repository; give the EB instance role read access to ECR."""
+
+    number: int = 3
+    name: str = "Registry and instance role access"
+
+    def check(self, ctx: Context) -> Check:
+        from deployer.aws import ecr, iam
+
+        s = ctx.settings
+        aws = aws_for(ctx)
+        try:
+            repo_drift = ecr.repository_drift(aws.client("ecr", region=s.ecr.region), s.ecr.repository,
+                                              s.ecr.keep_images)
+            role_drift = iam.instance_role_drift(aws.client("iam"), s.eb.instance_profile, [iam.ECR_READ_ONLY])
+        except _aws_errors() as exc:
+            raise StepError(str(exc)) from None
+        actions = []
+        if "missing" in repo_drift:
+            actions.append(Action("create", f"ECR repository {s.ecr.repository}",
+                                  f"scan on push, immutable tags, keep last {s.ecr.keep_images}"))
+        else:
+            actions += [Action("fix", f"ECR repository {s.ecr.repository}", item) for item in repo_drift]
+        for item in role_drift:
+            if item == "role":
+                actions.append(Action("create", f"IAM role {s.eb.instance_profile}", "trusted by EC2"))
+            elif item == "instance-profile":
+                actions.append(Action("create", f"instance profile {s.eb.instance_profile}"))
+            elif item == "profile-role":
+                actions.append(Action("add", f"role {s.eb.instance_profile} to its instance profile"))
+            else:
+                actions.append(Action("attach", item.split("/")[-1], f"to role {s.eb.instance_profile}"))
+        if not actions:
+            return Check.ok(f"repository {s.ecr.repository} and role {s.eb.instance_profile} (ECR read-only) in place")
+        return Check.change(f"{len(actions)} change(s) to the registry and instance role", *actions)
+
+    def apply(self, ctx: Context, check: Check) -> str | None:
+        from deployer.aws import ecr, iam
+
+        s = ctx.settings
+        aws = aws_for(ctx)
+        try:
+            done = ecr.ensure_repository(aws.client("ecr", region=s.ecr.region), s.ecr.repository,
+                                         s.ecr.keep_images, tags=_tags(ctx))
+            done += iam.ensure_instance_role(aws.client("iam"), s.eb.instance_profile, [iam.ECR_READ_ONLY])
+            repo = ecr.find_repository(aws.client("ecr", region=s.ecr.region), s.ecr.repository)
+        except _aws_errors() as exc:
+            raise StepError(str(exc)) from None
+        ctx.facts["repository_uri"] = repo["repositoryUri"]
+        return "; ".join(done) or "already in place"
+
+
+@dataclass
+class RegistryLogin:
+    """Seed step 4: fetch the registry login (the token lasts 12 h, so every run fetches it)."""
+
+    number: int = 4
+    name: str = "Registry login details"
+
+    def check(self, ctx: Context) -> Check:
+        from deployer.aws import ecr
+
+        try:
+            login = ecr.registry_login(aws_for(ctx).client("ecr", region=ctx.settings.ecr.region))
+        except _aws_errors() as exc:
+            raise StepError(str(exc)) from None
+        ui.register_secret(login.password)
+        ctx.facts["registry_login"] = login
+        until = f", valid until {login.expires_at:%Y-%m-%d %H:%M %Z}" if login.expires_at else ""
+        return Check.ok(f"login for {login.registry} as {login.username}{until}")
+
+    def apply(self, ctx: Context, check: Check) -> str | None:
+        return None
+
+
+def _zones(ctx: Context) -> tuple[str, dict[str, str]]:
+    """(vpc id, {zone: subnet}) the environment's instances use: one default-VPC subnet per zone."""
+    from deployer.aws import ec2
+
+    client = aws_for(ctx).client("ec2")
+    vpc = ec2.default_vpc_id(client)
+    if not vpc:
+        raise StepError(f"no default VPC in {ctx.settings.eb.region}: create one (`aws ec2 create-default-vpc`)")
+    found = client.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]},
+                                             {"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
+    zones = {sn["AvailabilityZone"]: sn["SubnetId"] for sn in sorted(found, key=lambda sn: sn["AvailabilityZone"])}
+    one_zone = ctx.settings.efs.availability_zone
+    if one_zone:
+        if one_zone not in zones:
+            raise StepError(f"efs.availability_zone {one_zone} has no default subnet in {ctx.settings.eb.region}")
+        zones = {one_zone: zones[one_zone]}
+    return vpc, zones
+
+
+@dataclass
+class EfsStorage:
+    """Seed step 14 (storage): the notebook file system, a mount target per zone, NFS only from our instances."""
+
+    number: int | str = "14a"
+    name: str = "EFS file system"
+
+    def _names(self, ctx: Context) -> tuple[str, str, str]:
+        base = f"{ctx.settings.project.name}-{ctx.settings.eb.environment}"
+        return f"{base}-notebooks", f"{base}-instances", f"{base}-efs"
+
+    def check(self, ctx: Context) -> Check:
+        from deployer.aws import ec2, efs
+
+        s = ctx.settings
+        if s.storage.kind != "efs":
+            return Check.ok(f"storage.kind is {s.storage.kind}: no EFS")
+        aws = aws_for(ctx)
+        token, instances_sg_name, efs_sg_name = self._names(ctx)
+        try:
+            if s.efs.file_system_id:
+                fs = efs.describe_file_system(aws.client("efs"), s.efs.file_system_id)
+                if fs is None:
+                    raise StepError(f"efs.file_system_id {s.efs.file_system_id} does not exist in {s.eb.region}; "
+                                    "fix it, or empty it to let the deployer create one")
+                ctx.facts["file_system_id"] = fs["FileSystemId"]
+                return Check.ok(f"using the configured file system {fs['FileSystemId']}")
+            vpc, zones = _zones(ctx)
+            instances_sg = ec2.find_security_group(aws.client("ec2"), vpc, instances_sg_name)
+            drift = efs.file_system_drift(aws.client("efs"), aws.client("ec2"), token, zones,
+                                          instances_sg["GroupId"] if instances_sg else None, efs_sg_name, vpc)
+            found = efs.find_file_system(aws.client("efs"), token)
+        except _aws_errors() as exc:
+            raise StepError(str(exc)) from None
+        if instances_sg:
+            ctx.facts["instance_security_group"] = instances_sg["GroupId"]
+        if found:
+            ctx.facts["file_system_id"] = found["FileSystemId"]
+        actions = []
+        if instances_sg is None:
+            actions.append(Action("create", f"security group {instances_sg_name}", "attached to the EB instances"))
+        for item in drift:
+            if item == "file-system":
+                actions.append(Action("create", f"EFS file system {token}", "encrypted, tagged"))
+            elif item == "security-group":
+                actions.append(Action("create", f"security group {efs_sg_name}", f"2049/tcp from {instances_sg_name} only"))
+            elif item == "nfs-rule":
+                actions.append(Action("allow", f"2049/tcp into {efs_sg_name}", f"from {instances_sg_name} only"))
+            else:
+                actions.append(Action("create", f"mount target in {item.split(':', 1)[1]}"))
+        if not actions:
+            return Check.ok(f"{found['FileSystemId']}: mount targets in {', '.join(zones)}; NFS only from "
+                            f"{instances_sg_name}")
+        return Check.change(f"{len(actions)} change(s) to EFS", *actions)
+
+    def apply(self, ctx: Context, check: Check) -> str | None:
+        from deployer.aws import ec2, efs
+
+        aws = aws_for(ctx)
+        token, instances_sg_name, efs_sg_name = self._names(ctx)
+        done = []
+        try:
+            vpc, zones = _zones(ctx)
+            sg = ec2.find_security_group(aws.client("ec2"), vpc, instances_sg_name)
+            if sg is None:
+                sg_id = ec2.create_security_group(aws.client("ec2"), vpc, instances_sg_name,
+                                                  "Sifu Elastic Beanstalk instances (EFS admits NFS from this group)",
+                                                  _tags(ctx))
+                done.append(f"created security group {instances_sg_name}")
+            else:
+                sg_id = sg["GroupId"]
+            fs_id, more = efs.ensure_file_system(
+                aws.client("efs"), aws.client("ec2"), creation_token=token, tags={**_tags(ctx), "Name": token},
+                subnets_by_zone=zones, vpc_id=vpc, instance_sg=sg_id, mount_sg_name=efs_sg_name,
+                availability_zone=ctx.settings.efs.availability_zone)
+        except _aws_errors() as exc:
+            raise StepError(str(exc)) from None
+        ctx.facts["instance_security_group"] = sg_id
+        ctx.facts["file_system_id"] = fs_id
+        return "; ".join(done + more) or "already in place"
+
+
+def secret_parameter_name(ctx: Context, key: str) -> str:
+    return f"/{ctx.settings.project.name}/{ctx.settings.eb.environment}/{key}"
+
+
+@dataclass
+class Secrets:
+    """Secrets go to SSM Parameter Store as SecureString; EB gets their names, never their values."""
+
+    number: int | str = "14a"
+    name: str = "Secrets in SSM"
+
+    def _wanted(self, ctx: Context) -> dict[str, str | None]:
+        """{parameter key: value}; None means generate once (the Sifu/Jupyter signing key)."""
+        s = ctx.settings
+        wanted: dict[str, str | None] = {"signing-key": None}
+        if s.edx.oauth2_client_secret.get_secret_value():
+            wanted["edx-oauth2-client-secret"] = s.edx.oauth2_client_secret.get_secret_value()
+        if s.rds.mode != "none" and s.rds.password.get_secret_value():
+            wanted["rds-password"] = s.rds.password.get_secret_value()
+        return wanted
+
+    def check(self, ctx: Context) -> Check:
+        from deployer.aws import ssm
+
+        client = aws_for(ctx).client("ssm")
+        actions = []
+        try:
+            for key, value in self._wanted(ctx).items():
+                name = secret_parameter_name(ctx, key)
+                if value is None:
+                    state = None if ssm.parameter_arn(client, name) is None else True
+                else:
+                    state = ssm.parameter_matches(client, name, value)
+                if state is None:
+                    actions.append(Action("create", f"SecureString {name}"))
+                elif state is False:
+                    actions.append(Action("update", f"SecureString {name}"))
+        except _aws_errors() as exc:
+            raise StepError(str(exc)) from None
+        ctx.facts["secret_parameters"] = {k: secret_parameter_name(ctx, k) for k in self._wanted(ctx)}
+        if not actions:
+            return Check.ok(f"{len(ctx.facts['secret_parameters'])} SecureString parameter(s) in place")
+        return Check.change(f"{len(actions)} secret(s) to store", *actions)
+
+    def apply(self, ctx: Context, check: Check) -> str | None:
+        import secrets
+
+        from deployer.aws import ssm
+
+        client = aws_for(ctx).client("ssm")
+        done = []
+        try:
+            for key, value in self._wanted(ctx).items():
+                name = secret_parameter_name(ctx, key)
+                if value is None:
+                    if ssm.parameter_arn(client, name) is not None:
+                        continue  # generated once; rotating it would sign every student out
+                    value = secrets.token_urlsafe(48)
+                ui.register_secret(value)
+                done += ssm.ensure_secure_parameter(client, name, value, tags=_tags(ctx))
+        except _aws_errors() as exc:
+            raise StepError(str(exc)) from None
+        return "; ".join(done) or "already in place"
+
+
+def aws_steps() -> list:
+    """The AWS steps in run order, for checklist.deploy_steps to slot in."""
+    return [Credentials(), RegistryStatus(), RegistryAccess(), RegistryLogin(), EfsStorage(), Secrets()]
