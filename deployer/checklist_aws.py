@@ -5,7 +5,8 @@ apply() built from deployer/aws; "already there" is success.
 Facts these steps leave in ``ctx.facts`` for later steps:
 ``aws`` (the deployer.aws.Aws of this run), ``account_id``, ``repository_uri``, ``registry_login``,
 ``file_system_id``, ``instance_security_group`` (attach it to the EB instances through
-aws:autoscaling:launchconfiguration SecurityGroups: EFS admits NFS only from it), ``secret_parameters``.
+aws:autoscaling:launchconfiguration SecurityGroups: EFS admits NFS only from it), ``secret_parameters``
+(container variable -> SSM name) and ``secret_arns`` (container variable -> ARN, for environmentsecrets).
 """
 
 from __future__ import annotations
@@ -290,48 +291,55 @@ class EfsStorage:
         return "; ".join(done + more) or "already in place"
 
 
-def secret_parameter_name(ctx: Context, key: str) -> str:
-    return f"/{ctx.settings.project.name}/{ctx.settings.eb.environment}/{key}"
-
-
 @dataclass
 class Secrets:
-    """Secrets go to SSM Parameter Store as SecureString; EB gets their names, never their values."""
+    """Secrets go to SSM Parameter Store as SecureString; EB gets their ARNs, never their values."""
 
     number: int | str = "14a"
     name: str = "Secrets in SSM"
 
-    def _wanted(self, ctx: Context) -> dict[str, str | None]:
-        """{parameter key: value}; None means generate once (the Sifu/Jupyter signing key)."""
+    def _wanted(self, ctx: Context) -> dict[str, tuple[str, str | None]]:
+        """{container variable: (parameter name, value)}; value None means: generate once (the signing key),
+        or for a secret left empty in the configuration, keep what is stored."""
+        from deployer.render import secret_parameter_names
+
         s = ctx.settings
-        wanted: dict[str, str | None] = {"signing-key": None}
-        if s.edx.oauth2_client_secret.get_secret_value():
-            wanted["edx-oauth2-client-secret"] = s.edx.oauth2_client_secret.get_secret_value()
-        if s.rds.mode != "none" and s.rds.password.get_secret_value():
-            wanted["rds-password"] = s.rds.password.get_secret_value()
-        return wanted
+        values = {
+            "EDX_OAUTH2_CLIENT_SECRET": s.edx.oauth2_client_secret.get_secret_value() or None,
+            "RDS_PASSWORD": s.rds.password.get_secret_value() or None,
+        }
+        return {var: (name, values.get(var)) for var, name in secret_parameter_names(s).items()}
 
     def check(self, ctx: Context) -> Check:
         from deployer.aws import ssm
 
         client = aws_for(ctx).client("ssm")
-        actions = []
+        actions, arns = [], {}
         try:
-            for key, value in self._wanted(ctx).items():
-                name = secret_parameter_name(ctx, key)
+            for var, (name, value) in self._wanted(ctx).items():
+                arn = ssm.parameter_arn(client, name)
+                if arn:
+                    arns[var] = arn
                 if value is None:
-                    state = None if ssm.parameter_arn(client, name) is None else True
-                else:
-                    state = ssm.parameter_matches(client, name, value)
+                    if arn is None and var != "SIFU_SECRET_KEY":
+                        setting = {"EDX_OAUTH2_CLIENT_SECRET": "edx.oauth2_client_secret (EDX_OAUTH2_CLIENT_SECRET)",
+                                   "RDS_PASSWORD": "rds.password (RDS_PASSWORD)"}[var]
+                        raise StepError(f"{setting} is empty and SSM parameter {name} does not exist: set it once; "
+                                        "it is then kept in SSM as a SecureString")
+                    if arn is None:
+                        actions.append(Action("generate", f"SecureString {name}"))
+                    continue
+                state = ssm.parameter_matches(client, name, value)
                 if state is None:
                     actions.append(Action("create", f"SecureString {name}"))
                 elif state is False:
                     actions.append(Action("update", f"SecureString {name}"))
         except _aws_errors() as exc:
             raise StepError(str(exc)) from None
-        ctx.facts["secret_parameters"] = {k: secret_parameter_name(ctx, k) for k in self._wanted(ctx)}
+        ctx.facts["secret_parameters"] = {var: name for var, (name, _) in self._wanted(ctx).items()}
+        ctx.facts["secret_arns"] = arns
         if not actions:
-            return Check.ok(f"{len(ctx.facts['secret_parameters'])} SecureString parameter(s) in place")
+            return Check.ok(f"{len(arns)} SecureString parameter(s) in place")
         return Check.change(f"{len(actions)} secret(s) to store", *actions)
 
     def apply(self, ctx: Context, check: Check) -> str | None:
@@ -342,14 +350,14 @@ class Secrets:
         client = aws_for(ctx).client("ssm")
         done = []
         try:
-            for key, value in self._wanted(ctx).items():
-                name = secret_parameter_name(ctx, key)
+            for var, (name, value) in self._wanted(ctx).items():
                 if value is None:
                     if ssm.parameter_arn(client, name) is not None:
-                        continue  # generated once; rotating it would sign every student out
+                        continue  # kept as stored; the signing key is generated once (rotating signs everyone out)
                     value = secrets.token_urlsafe(48)
                 ui.register_secret(value)
                 done += ssm.ensure_secure_parameter(client, name, value, tags=_tags(ctx))
+                ctx.facts.setdefault("secret_arns", {})[var] = ssm.parameter_arn(client, name)
         except _aws_errors() as exc:
             raise StepError(str(exc)) from None
         return "; ".join(done) or "already in place"

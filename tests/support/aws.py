@@ -48,6 +48,7 @@ class MotoServer:
         self.port = port or free_port()
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
+        self._clients: dict[tuple[str, str], Any] = {}
 
     @property
     def endpoint(self) -> str:
@@ -128,10 +129,14 @@ class MotoServer:
         self.control(region=region, account_id=account_id, polls_per_stage=polls)
 
     def client(self, service: str, region: str = REGION) -> Any:
-        import boto3
+        """A plain boto3 client on this server (cached: loading service models is the slow part)."""
+        key = (service, region)
+        if key not in self._clients:
+            import boto3
 
-        return boto3.client(service, region_name=region, endpoint_url=self.endpoint,
-                            aws_access_key_id="testing", aws_secret_access_key="testing")
+            self._clients[key] = boto3.client(service, region_name=region, endpoint_url=self.endpoint,
+                                              aws_access_key_id="testing", aws_secret_access_key="testing")
+        return self._clients[key]
 
 
 @pytest.fixture(scope="session")

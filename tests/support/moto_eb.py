@@ -14,7 +14,7 @@ What it models:
 - instances launched in moto's EC2 (tagged ``elasticbeanstalk:environment-name``) inside a security group
   created for the environment, replaced when the instance type/key/profile/size changes, terminated on
   terminate;
-- injected failures (see ``control_failures``): the next deployment fails with ERROR events and, for an
+- injected failures (see ``control``): the next deployment fails with ERROR events and, for an
   update, rolls back to the previous version label.
 
 All state lives on moto's EB backend object, so ``POST /moto-api/reset`` wipes it with everything else.
@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult, EmptyResult
 from moto.elasticbeanstalk.exceptions import InvalidParameterValueError
 from moto.elasticbeanstalk.models import EBBackend, eb_backends
@@ -42,18 +41,6 @@ DEFAULT_ACCOUNT = "123456789012"
 DEFAULT_REGION = "us-east-1"
 
 _lock = threading.RLock()
-
-
-class TooManyBucketsException(ServiceException):
-    code = "TooManyBucketsException"
-
-
-class S3LocationNotInServiceRegionException(ServiceException):
-    code = "S3LocationNotInServiceRegionException"
-
-
-class InsufficientPrivilegesException(ServiceException):
-    code = "InsufficientPrivilegesException"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -602,7 +589,7 @@ def _launch_problem(state: EBState, env: Environment) -> str | None:
         except Exception:
             return f"The instance profile {profile} associated with the environment does not exist."
     key = env.option("aws:autoscaling:launchconfiguration", "EC2KeyName")
-    if key and key not in _ec2(state).keypairs:
+    if key and key not in _ec2(state).key_pairs:
         return (f"Creating Auto Scaling launch configuration failed Reason: The key pair '{key}' does not "
                 "exist")
     for group in env.option("aws:autoscaling:launchconfiguration", "SecurityGroups").split(","):
@@ -1191,6 +1178,28 @@ def describe_environment_health(self: EBResponse) -> ActionResult:
     return ActionResult(result)
 
 
+def describe_instances_health(self: EBResponse) -> ActionResult:
+    state = _state(self.elasticbeanstalk_backend)
+    with _lock:
+        env = state.find_env(_p(self, "EnvironmentName"), _p(self, "EnvironmentId"))
+        ec2 = _ec2(state)
+        found = []
+        for instance_id in env.instance_ids:
+            instance = ec2.get_instance(instance_id)
+            found.append({
+                "InstanceId": instance_id,
+                "HealthStatus": env.health_status,
+                "Color": env.health,
+                "Causes": ["Command failed on instance."] if env.health == "Red" else [],
+                "LaunchedAt": instance.launch_time,
+                "AvailabilityZone": instance.placement.zone,
+                "InstanceType": instance.instance_type,
+                **({"Deployment": {"VersionLabel": env.version_label, "Status": "Deployed"}}
+                   if env.version_label else {}),
+            })
+    return ActionResult({"InstanceHealthList": found, "RefreshedAt": _now()})
+
+
 def describe_configuration_settings(self: EBResponse) -> ActionResult:
     state = _state(self.elasticbeanstalk_backend)
     app_name, env_name = _p(self, "ApplicationName"), _p(self, "EnvironmentName")
@@ -1277,7 +1286,7 @@ _METHODS = [
     create_application, describe_applications, delete_application,
     create_application_version, describe_application_versions, delete_application_version,
     check_dns_availability, create_environment, describe_environments, update_environment, terminate_environment,
-    describe_events, describe_environment_resources, describe_environment_health, describe_configuration_settings,
+    describe_events, describe_environment_resources, describe_environment_health, describe_instances_health, describe_configuration_settings,
     list_tags_for_resource, update_tags_for_resource,
 ]
 

@@ -92,7 +92,7 @@ def test_apply_then_rerun_changes_nothing(aws, load, key_pair):
     zones = {t["AvailabilityZoneName"] for t in cli("efs", "describe-mount-targets", "--file-system-id", fs_id)["MountTargets"]}
     subnets = cli("ec2", "describe-subnets", "--filters", "Name=default-for-az,Values=true")["Subnets"]
     assert zones == {s["AvailabilityZone"] for s in subnets}
-    secret = aws.client("ssm").get_parameter(Name="/sifu-notebooks/sifu-notebooks-env/edx-oauth2-client-secret",
+    secret = aws.client("ssm").get_parameter(Name="/sifu-notebooks/sifu-notebooks-env/EDX_OAUTH2_CLIENT_SECRET",
                                              WithDecryption=True)["Parameter"]
     assert secret["Type"] == "SecureString" and secret["Value"] == "oauth-s3cret-value"
 
@@ -139,3 +139,26 @@ def test_missing_key_pair_fails_before_any_mutation(aws, load):
     assert report.counters.aws_mutate == 0
     empty = run(load(DEPLOY__EB__KEY_NAME=""), dry_run=False)
     assert "eb.key_name is empty" in empty.failed.error
+
+
+def test_secrets_are_secure_strings_and_the_signing_key_is_generated_once(aws, load, key_pair):
+    ctx = steps.Context(loaded=load(), dry_run=False)
+    assert steps.run(aws_steps(), ctx, quiet=True).failed is None
+    ssm = aws.client("ssm")
+    name = "/sifu-notebooks/sifu-notebooks-env/SIFU_SECRET_KEY"
+    key = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]
+    assert key["Type"] == "SecureString" and len(key["Value"]) >= 48
+    assert set(ctx.facts["secret_arns"]) == {"SIFU_SECRET_KEY", "EDX_OAUTH2_CLIENT_SECRET"}
+    # A new OAuth secret updates its parameter only; the signing key stays.
+    report = run(load(EDX_OAUTH2_CLIENT_SECRET="rotated-secret"), dry_run=False)
+    changed = [s for s in report.steps if s.status == "changed"]
+    assert [s.name for s in changed] == ["Secrets in SSM"]
+    assert changed[0].actions == ["update SecureString /sifu-notebooks/sifu-notebooks-env/EDX_OAUTH2_CLIENT_SECRET"]
+    assert ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"] == key["Value"]
+    assert "rotated-secret" not in json.dumps(report.as_json())
+
+
+def test_a_missing_oauth_secret_is_a_plain_error(aws, load, key_pair):
+    report = run(load(EDX_OAUTH2_CLIENT_SECRET=""), dry_run=True)
+    assert report.failed.name == "Secrets in SSM"
+    assert "edx.oauth2_client_secret (EDX_OAUTH2_CLIENT_SECRET) is empty" in report.failed.error

@@ -149,6 +149,9 @@ def test_instances_are_real_ec2_instances_tagged_with_the_environment(aws, eb, r
     instances = [i for r in found["Reservations"] for i in r["Instances"]]
     assert sorted(i["InstanceId"] for i in instances) == ids
     assert {i["InstanceType"] for i in instances} == {"t3.small"}
+    health = eb.describe_instances_health(EnvironmentName=ready_env, AttributeNames=["All"])["InstanceHealthList"]
+    assert sorted(h["InstanceId"] for h in health) == ids and {h["Color"] for h in health} == {"Green"}
+    assert {h["AvailabilityZone"] for h in health} == {i["Placement"]["AvailabilityZone"] for i in instances}
     assert all(i.get("PublicIpAddress") for i in instances)
     assert len({i["Placement"]["AvailabilityZone"] for i in instances}) == 2  # spread over AZs
     sg_ids = {g["GroupId"] for i in instances for g in i["SecurityGroups"]}
@@ -286,3 +289,42 @@ def test_aws_cli_parses_the_responses(aws, eb, ready_env):
                           "--max-items", "2", "--output", "json"], capture_output=True, text=True, check=True,
                          env=os.environ.copy())
     assert len(json.loads(out.stdout)["Events"]) == 2
+
+
+def test_our_rendered_option_settings_are_accepted_and_described_back(aws, eb, tmp_path):
+    from deployer import config, render
+
+    (tmp_path / "overrides.yml").write_text("{}\n")
+    settings = config.load(environ={"DEPLOY__EB__KEY_NAME": "sifu-ops"}, overrides_file=tmp_path / "overrides.yml",
+                           answers_file=tmp_path / "answers.yml").settings
+    options = render.option_settings(render.render_all(settings, validate=False))
+    aws.client("ec2").create_key_pair(KeyName="sifu-ops")
+    aws.client("iam").create_instance_profile(InstanceProfileName=settings.eb.instance_profile)
+    _version(aws, eb, "v1")
+    eb.create_environment(ApplicationName="sifu", EnvironmentName="sifu-prod", PlatformArn=_docker_platform(eb),
+                          VersionLabel="v1", OptionSettings=options)
+    _, env = _poll_until_settled(eb, "sifu-prod")
+    assert env["Health"] == "Green"
+    described = {(o["Namespace"], o["OptionName"]): o["Value"] for o in eb.describe_configuration_settings(
+        ApplicationName="sifu", EnvironmentName="sifu-prod")["ConfigurationSettings"][0]["OptionSettings"]}
+    assert all(described[(o["Namespace"], o["OptionName"])] == o["Value"] for o in options)
+    ids = [i["Id"] for i in eb.describe_environment_resources(EnvironmentName="sifu-prod")
+           ["EnvironmentResources"]["Instances"]]
+    found = aws.client("ec2").describe_instances(InstanceIds=ids)["Reservations"]
+    assert {(i["InstanceType"], i["KeyName"]) for r in found for i in r["Instances"]} == {
+        (settings.eb.instance_type, "sifu-ops")}
+
+
+def test_extra_instance_security_groups_are_attached(aws, eb):
+    ec2 = aws.client("ec2")
+    sg = ec2.create_security_group(GroupName="sifu-instances", Description="ours")["GroupId"]
+    _version(aws, eb, "v1")
+    eb.create_environment(ApplicationName="sifu", EnvironmentName="sifu-prod", PlatformArn=_docker_platform(eb),
+                          VersionLabel="v1", OptionSettings=[
+                              {"Namespace": "aws:autoscaling:launchconfiguration", "OptionName": "SecurityGroups",
+                               "Value": sg}])
+    _poll_until_settled(eb, "sifu-prod")
+    found = ec2.describe_instances(Filters=[{"Name": "tag:elasticbeanstalk:environment-name",
+                                             "Values": ["sifu-prod"]}])["Reservations"]
+    groups = [g["GroupId"] for r in found for i in r["Instances"] for g in i["SecurityGroups"]]
+    assert sg in groups and len(groups) == 2
