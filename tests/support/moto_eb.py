@@ -1302,7 +1302,7 @@ def control(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, s
                        "fail_next_deploy": {"environment_name": "name or null for any", "message": "why"},
                        "polls_per_stage": 1}
     """
-    body = request.data.decode() if getattr(request, "data", None) else ""
+    body = request.get_data(as_text=True) if hasattr(request, "get_data") else ""
     params = json.loads(body) if body else {}
     account = params.get("account_id", DEFAULT_ACCOUNT)
     region = params.get("region", DEFAULT_REGION)
