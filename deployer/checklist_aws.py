@@ -12,6 +12,7 @@ aws:autoscaling:launchconfiguration SecurityGroups: EFS admits NFS only from it)
 from __future__ import annotations
 
 import shutil
+import time
 from dataclasses import dataclass
 
 from deployer import ui
@@ -361,6 +362,261 @@ class Secrets:
         except _aws_errors() as exc:
             raise StepError(str(exc)) from None
         return "; ".join(done) or "already in place"
+
+
+# -- Elastic Beanstalk -------------------------------------------------------------------------------
+
+INSTANCE_SG_OPTION = ("aws:autoscaling:launchconfiguration", "SecurityGroups")
+
+
+@dataclass
+class EbApplication:
+    """Seed step 8: the Elastic Beanstalk application (eb.application), created when missing."""
+
+    number: int = 8
+    name: str = "Elastic Beanstalk application"
+
+    def check(self, ctx: Context) -> Check:
+        from deployer.aws import eb
+
+        app = ctx.settings.eb.application
+        try:
+            found = eb.find_application(aws_for(ctx).client("elasticbeanstalk"), app)
+        except _aws_errors() as exc:
+            raise StepError(str(exc)) from None
+        if found:
+            return Check.ok(f"{app} exists ({len(found.get('Versions', []))} version(s))")
+        return Check.change(f"{app} is missing", Action("create", f"application {app}"))
+
+    def apply(self, ctx: Context, check: Check) -> str | None:
+        from deployer.aws import eb
+
+        try:
+            eb.create_application(aws_for(ctx).client("elasticbeanstalk"), ctx.settings.eb.application,
+                                  "Sifu notebooks for Open edX", _tags(ctx))
+        except _aws_errors() as exc:
+            raise StepError(str(exc)) from None
+        return f"created application {ctx.settings.eb.application}"
+
+
+@dataclass
+class EbEnvironment:
+    """Seed step 9: the environment (eb.environment) and its platform, Docker on Amazon Linux 2023,
+    resolved once through list_platform_versions and pinned in the saved answers."""
+
+    number: int = 9
+    name: str = "Elastic Beanstalk environment"
+
+    def check(self, ctx: Context) -> Check:
+        from deployer.aws import eb
+
+        s = ctx.settings
+        client = aws_for(ctx).client("elasticbeanstalk")
+        try:
+            platform = s.eb.platform_arn or eb.docker_platform_arn(client)
+            env = eb.find_environment(client, s.eb.application, s.eb.environment)
+        except _aws_errors() as exc:
+            raise StepError(str(exc)) from None
+        ctx.facts["platform_arn"] = platform
+        if not s.eb.platform_arn:
+            ctx.answers["eb.platform_arn"] = platform  # saved with the bundle step, so the next run reuses it
+        ctx.facts["environment"] = env
+        branch_version = platform.split("platform/", 1)[-1]
+        if env:
+            return Check.ok(f"{s.eb.environment}: {env['Status']}, health {env.get('Health')}, version "
+                            f"{env.get('VersionLabel', '-')}, {env.get('CNAME', '')}; platform {branch_version}")
+        return Check.ok(f"{s.eb.environment} does not exist yet: step 14c creates it on {branch_version}")
+
+    def apply(self, ctx: Context, check: Check) -> str | None:
+        return None
+
+
+def _bundle_key(ctx: Context, label: str) -> str:
+    return f"{ctx.settings.eb.application}/{label}.zip"
+
+
+@dataclass
+class ApplicationVersion:
+    """Seed step 14: upload the bundle to EB's storage bucket and register it; the label is its content hash."""
+
+    number: int | str = "14b"
+    name: str = "Application version"
+
+    def check(self, ctx: Context) -> Check:
+        from deployer.aws import eb, s3
+
+        built = ctx.facts.get("bundle")
+        if built is None:
+            raise StepError("no bundle was rendered (step 13 must run before this one)")
+        s = ctx.settings
+        aws = aws_for(ctx)
+        account = ctx.facts.get("account_id") or "unknown"
+        bucket = eb.storage_bucket(s.eb.region, account)
+        key = _bundle_key(ctx, built.version_label)
+        try:
+            version = eb.find_application_version(aws.client("elasticbeanstalk"), s.eb.application,
+                                                  built.version_label)
+            uploaded = s3.object_exists(aws.client("s3"), bucket, key) if version is None else True
+        except _aws_errors() as exc:
+            raise StepError(str(exc)) from None
+        ctx.facts["version_label"] = built.version_label
+        if version:
+            return Check.ok(f"{built.version_label} registered")
+        actions = []
+        if not uploaded:
+            actions.append(Action("upload", f"s3://{bucket}/{key}", f"{len(built.data)} bytes"))
+        actions.append(Action("create", f"application version {built.version_label}"))
+        return Check.change(f"new version {built.version_label}", *actions)
+
+    def apply(self, ctx: Context, check: Check) -> str | None:
+        from deployer.aws import eb, s3
+
+        built = ctx.facts["bundle"]
+        aws = aws_for(ctx)
+        key = _bundle_key(ctx, built.version_label)
+        try:
+            bucket = eb.create_storage_location(aws.client("elasticbeanstalk"))  # idempotent, returns the bucket
+            uploaded = s3.upload_bundle(aws.client("s3"), bucket, key, built.data)
+            eb.create_application_version(aws.client("elasticbeanstalk"), ctx.settings.eb.application,
+                                          built.version_label, bucket, key, "Sifu notebooks bundle")
+        except _aws_errors() as exc:
+            raise StepError(str(exc)) from None
+        return f"{'uploaded and ' if uploaded else ''}registered {built.version_label}"
+
+
+def desired_options(ctx: Context) -> dict[tuple[str, str], str]:
+    """The environment's option settings: the rendered ones plus our instances' security group."""
+    from deployer import render
+
+    tree = ctx.facts.get("render_tree")
+    if tree is None:
+        raise StepError("no option settings were rendered (step 13 must run before this one)")
+    options = {(o["Namespace"], o["OptionName"]): o["Value"] for o in render.option_settings(tree)}
+    if ctx.facts.get("instance_security_group"):
+        options[INSTANCE_SG_OPTION] = ctx.facts["instance_security_group"]
+    return options
+
+
+@dataclass
+class DeployEnvironment:
+    """Seed step 14: create the environment, or update it with only what differs (version, settings)."""
+
+    number: int | str = "14c"
+    name: str = "Create or update the environment"
+
+    def check(self, ctx: Context) -> Check:
+        from deployer.aws import eb
+
+        s = ctx.settings
+        label = ctx.facts.get("version_label")
+        if not label:
+            raise StepError("no application version (step 14b must run before this one)")
+        options = desired_options(ctx)
+        client = aws_for(ctx).client("elasticbeanstalk")
+        try:
+            env = eb.find_environment(client, s.eb.application, s.eb.environment)
+            current = eb.current_options(client, s.eb.application, s.eb.environment) if env else {}
+        except _aws_errors() as exc:
+            raise StepError(str(exc)) from None
+        if env is None:
+            return Check.change(f"create {s.eb.environment}", Action(
+                "create", f"environment {s.eb.environment}", f"version {label}, {len(options)} option settings"))
+        if env["Status"] not in ("Ready",):
+            # A previous run was interrupted while EB worked; 14d waits for it, the next run updates.
+            ctx.facts["pending_changes"] = True
+            return Check.ok(f"{s.eb.environment} is {env['Status']}: step 14d waits for it; run the deploy "
+                            "again afterwards if this step reports changes then")
+        changes = eb.option_changes(current, options)
+        actions = [Action("set", f"{ns} {name}", value if "environmentsecrets" not in ns else "(secret reference)")
+                   for (ns, name), value in sorted(changes.items())]
+        if env.get("VersionLabel") != label:
+            actions.insert(0, Action("deploy", f"version {label}", f"replacing {env.get('VersionLabel', '-')}"))
+        if not actions:
+            return Check.ok(f"{s.eb.environment} runs {label} with the wanted settings")
+        ctx.facts["option_changes"] = changes
+        return Check.change(f"update {s.eb.environment}", *actions)
+
+    def apply(self, ctx: Context, check: Check) -> str | None:
+        from deployer.aws import eb
+
+        s = ctx.settings
+        label = ctx.facts["version_label"]
+        client = aws_for(ctx).client("elasticbeanstalk")
+        try:
+            # Events after this instant (and carrying our request id) belong to this deployment.
+            since = eb.latest_event_time(client, s.eb.environment)
+            if any(a.verb == "create" for a in check.actions):
+                found = eb.create_environment(client, s.eb.application, s.eb.environment, ctx.facts["platform_arn"],
+                                              label, desired_options(ctx), s.eb.cname_prefix, _tags(ctx))
+            else:
+                deploy = any(a.verb == "deploy" for a in check.actions)
+                found = eb.update_environment(client, s.eb.environment, version_label=label if deploy else None,
+                                              options=ctx.facts.get("option_changes") or None)
+        except _aws_errors() as exc:
+            raise StepError(str(exc)) from None
+        from datetime import UTC, datetime
+
+        ctx.facts["eb_request"] = {"request_id": found["ResponseMetadata"]["RequestId"],
+                                   "since": since or datetime(1970, 1, 1, tzinfo=UTC)}
+        return f"{'created' if any(a.verb == 'create' for a in check.actions) else 'updated'} {s.eb.environment}"
+
+
+@dataclass
+class WaitReady:
+    """Seed step 14: wait for Ready while streaming EB's events; then require our version and Green health."""
+
+    number: int | str = "14d"
+    name: str = "Wait for Ready"
+
+    def check(self, ctx: Context) -> Check:
+        from deployer.aws import eb
+
+        s = ctx.settings
+        if ctx.facts.get("eb_request"):
+            return Check.change("waiting for the request just made", Action("wait", f"{s.eb.environment} Ready"))
+        try:
+            env = eb.find_environment(aws_for(ctx).client("elasticbeanstalk"), s.eb.application, s.eb.environment)
+        except _aws_errors() as exc:
+            raise StepError(str(exc)) from None
+        if env is None:
+            return Check.ok("no environment yet") if ctx.dry_run else Check.change(
+                "environment missing", Action("wait", s.eb.environment))
+        if env["Status"] != "Ready":
+            return Check.change(f"{s.eb.environment} is {env['Status']}", Action("wait", f"{s.eb.environment} Ready"))
+        if env.get("Health") != "Green":
+            return Check.change(f"{s.eb.environment} health is {env.get('Health')}",
+                                Action("check", f"{s.eb.environment} health"))
+        return Check.ok(f"{s.eb.environment} Ready and Green, version {env.get('VersionLabel')}")
+
+    def apply(self, ctx: Context, check: Check) -> str | None:
+        from datetime import UTC, datetime
+
+        from deployer.aws import eb
+
+        s = ctx.settings
+        if not ctx.wait:
+            return "not waiting (--no-wait): follow it with `inv status`"
+        request = ctx.facts.get("eb_request") or {}
+        client = aws_for(ctx).client("elasticbeanstalk")
+
+        def show(event: dict) -> None:
+            ctx.emit(f"    {event['EventDate']:%H:%M:%S} {event['Severity']:<5} {event['Message']}")
+
+        try:
+            result = eb.wait_for_environment(
+                client, s.eb.environment, request.get("since") or datetime.now(UTC), show,
+                expect_version=ctx.facts.get("version_label"), request_id=request.get("request_id"),
+                timeout=s.eb.wait_timeout, sleep=ctx.facts.get("sleep", time.sleep))  # facts["sleep"]: test seam
+        except _aws_errors() as exc:
+            raise StepError(str(exc)) from None
+        ctx.counters.waited_seconds += result.waited_seconds
+        env = result.environment
+        return f"{s.eb.environment} Ready, {env.get('Health')}, version {env.get('VersionLabel')}: http://{env.get('CNAME')}"
+
+
+def eb_steps() -> list:
+    """The Elastic Beanstalk steps, in run order (8, 9 before rendering; 14b-14d after step 13)."""
+    return [EbApplication(), EbEnvironment(), ApplicationVersion(), DeployEnvironment(), WaitReady()]
 
 
 def aws_steps() -> list:

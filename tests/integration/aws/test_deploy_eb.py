@@ -1,0 +1,133 @@
+"""The AWS half of `inv deploy`, end to end on the emulated AWS: the real step runner with our AWS steps,
+the lead's Ports and RenderBundle steps, a real rendered bundle uploaded to S3, and EB's lifecycle."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from deployer import REPO_ROOT, checklist, config, steps
+from deployer.checklist_aws import (
+    INSTANCE_SG_OPTION,
+    ApplicationVersion,
+    Credentials,
+    DeployEnvironment,
+    EbApplication,
+    EbEnvironment,
+    EfsStorage,
+    RegistryAccess,
+    RegistryLogin,
+    RegistryStatus,
+    Secrets,
+    WaitReady,
+)
+
+pytestmark = pytest.mark.integration
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/sifu-notebooks:"
+
+
+def deploy_steps() -> list:
+    # Seed order, as checklist.deploy_steps() runs them, without the image steps (another issue).
+    return [Credentials(), RegistryStatus(), RegistryAccess(), RegistryLogin(), EbApplication(), EbEnvironment(),
+            checklist.Ports(), EfsStorage(), Secrets(), checklist.RenderBundle(), ApplicationVersion(),
+            DeployEnvironment(), WaitReady()]
+
+
+@pytest.fixture
+def deploy(aws, tmp_path, monkeypatch, request):
+    # RenderBundle reports paths relative to the repository, so its output goes to a private dir in build/.
+    (REPO_ROOT / "build").mkdir(exist_ok=True)
+    out = Path(tempfile.mkdtemp(prefix="test-aws-", dir=REPO_ROOT / "build"))
+    request.addfinalizer(lambda: shutil.rmtree(out, ignore_errors=True))
+    monkeypatch.setattr(checklist, "BUNDLE_DIR", out / "bundle")
+    monkeypatch.setattr(checklist, "RENDER_DIR", out / "render")
+    monkeypatch.setattr(config, "ANSWERS_FILE", tmp_path / "answers.yml")
+    (tmp_path / "overrides.yml").write_text("{}\n")
+    aws.client("ec2").create_key_pair(KeyName="sifu-ops")
+
+    def deploy(dry_run: bool = False, tag: str = "aaaa", step_list: list | None = None, **env: str):
+        loaded = config.load(environ={"DEPLOY__EB__KEY_NAME": "sifu-ops", "EDX_OAUTH2_CLIENT_SECRET": "oauth-secret",
+                                      **env}, overrides_file=tmp_path / "overrides.yml")
+        events: list[str] = []
+        ctx = steps.Context(loaded=loaded, dry_run=dry_run, assume_yes=True, emit=events.append,
+                            facts={"image_uri": IMAGE + tag, "sleep": lambda seconds: None})
+        report = steps.run(step_list or deploy_steps(), ctx, quiet=True)
+        return report, ctx, events
+    return deploy
+
+
+def test_first_deploy_creates_everything_then_nothing_changes(aws, deploy):
+    plan, _, _ = deploy(dry_run=True)
+    assert plan.failed is None and plan.counters.aws_mutate == 0
+    planned = {(s.number, s.name) for s in plan.steps if s.status == "planned"}
+    assert {(3, "Registry and instance role access"), (8, "Elastic Beanstalk application"),
+            ("14a", "EFS file system"), ("14b", "Application version"),
+            ("14c", "Create or update the environment")} <= planned
+    report, ctx, events = deploy()
+    assert report.failed is None, report.summary()
+    assert "Successfully launched environment: sifu-notebooks-env" in "\n".join(events)  # streamed live
+    eb = aws.client("elasticbeanstalk")
+    env = eb.describe_environments(EnvironmentNames=["sifu-notebooks-env"])["Environments"][0]
+    assert (env["Status"], env["Health"], env["VersionLabel"]) == ("Ready", "Green", ctx.facts["version_label"])
+    assert env["PlatformArn"].endswith("Docker running on 64bit Amazon Linux 2023/4.6.0")
+    # The instances carry our security group, the one EFS admits NFS from.
+    ids = [i["Id"] for i in eb.describe_environment_resources(EnvironmentName="sifu-notebooks-env")
+           ["EnvironmentResources"]["Instances"]]
+    groups = {g["GroupId"] for r in aws.client("ec2").describe_instances(InstanceIds=ids)["Reservations"]
+              for i in r["Instances"] for g in i["SecurityGroups"]}
+    assert ctx.facts["instance_security_group"] in groups
+    again, _, _ = deploy()
+    assert again.summary() == "no changes", [(s.number, s.status, s.actions) for s in again.steps]
+    assert again.counters.aws_mutate == 0
+
+
+def test_changing_only_the_instance_type_is_one_environment_update(aws, deploy):
+    assert deploy()[0].failed is None
+    report, _, _ = deploy(DEPLOY__EB__INSTANCE_TYPE="t3.large")
+    assert report.failed is None, report.summary()
+    assert report.counters.mutating_calls == ["elasticbeanstalk.UpdateEnvironment"]
+    changed = {s.number: s.actions for s in report.steps if s.status == "changed"}
+    assert changed["14c"] == ["set aws:ec2:instances InstanceTypes (t3.large)"]
+    eb = aws.client("elasticbeanstalk")
+    ids = [i["Id"] for i in eb.describe_environment_resources(EnvironmentName="sifu-notebooks-env")
+           ["EnvironmentResources"]["Instances"]]
+    types = {i["InstanceType"] for r in aws.client("ec2").describe_instances(InstanceIds=ids)["Reservations"]
+             for i in r["Instances"]}
+    assert types == {"t3.large"}
+
+
+def test_an_injected_failure_fails_the_deploy_with_eb_errors_and_rolls_back(aws, deploy):
+    first, ctx, _ = deploy()
+    assert first.failed is None
+    good = ctx.facts["version_label"]
+    aws.fail_next_deploy("sifu-notebooks-env", message="sifu: cannot import name 'app'")
+    report, ctx, events = deploy(tag="bbbb")  # a new image, hence a new bundle and version
+    assert report.failed is not None and report.failed.number == "14d"
+    assert "sifu: cannot import name 'app'" in report.failed.error
+    assert "Failed to deploy application." in report.failed.error
+    assert any("ERROR" in line and "Instance deployment failed" in line for line in events)
+    env = aws.client("elasticbeanstalk").describe_environments(
+        EnvironmentNames=["sifu-notebooks-env"])["Environments"][0]
+    assert env["VersionLabel"] == good != ctx.facts["version_label"]
+    assert "oauth-secret" not in json.dumps(report.as_json())
+
+
+def test_an_interrupted_deploy_converges_on_the_next_run(aws, deploy):
+    # Killed right after asking EB to create the environment (before waiting): the next run waits for that
+    # environment instead of creating another, and the run after that has nothing to do.
+    stopped, _, _ = deploy(step_list=deploy_steps()[:-1])
+    assert stopped.failed is None
+    eb = aws.client("elasticbeanstalk")
+    assert eb.describe_environments(EnvironmentNames=["sifu-notebooks-env"])["Environments"][0]["Status"] == "Launching"
+    resumed, _, events = deploy()
+    assert resumed.failed is None, resumed.summary()
+    assert resumed.counters.mutating_calls == []
+    assert any("Successfully launched environment" in line for line in events)
+    final, _, _ = deploy()
+    assert final.summary() == "no changes"
+    assert len(eb.describe_environments(IncludeDeleted=False)["Environments"]) == 1
+    assert len(eb.describe_application_versions(ApplicationName="sifu-notebooks")["ApplicationVersions"]) == 1
