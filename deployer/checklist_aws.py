@@ -606,7 +606,8 @@ class WaitReady:
             result = eb.wait_for_environment(
                 client, s.eb.environment, request.get("since") or datetime.now(UTC), show,
                 expect_version=ctx.facts.get("version_label"), request_id=request.get("request_id"),
-                timeout=s.eb.wait_timeout, sleep=ctx.facts.get("sleep", time.sleep))  # facts["sleep"]: test seam
+                timeout=s.eb.wait_timeout, interval=s.eb.poll_interval,
+                sleep=ctx.facts.get("sleep", time.sleep))  # facts["sleep"]: test seam
         except _aws_errors() as exc:
             raise StepError(str(exc)) from None
         ctx.counters.waited_seconds += result.waited_seconds

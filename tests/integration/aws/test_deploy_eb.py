@@ -4,60 +4,12 @@ the lead's Ports and RenderBundle steps, a real rendered bundle uploaded to S3, 
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
-from pathlib import Path
 
 import pytest
 
-from deployer import REPO_ROOT, checklist, config, steps
-from deployer.checklist_aws import (
-    INSTANCE_SG_OPTION,
-    ApplicationVersion,
-    Credentials,
-    DeployEnvironment,
-    EbApplication,
-    EbEnvironment,
-    EfsStorage,
-    RegistryAccess,
-    RegistryLogin,
-    RegistryStatus,
-    Secrets,
-    WaitReady,
-)
+from tests.integration.aws.conftest import deploy_steps
 
 pytestmark = pytest.mark.integration
-IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/sifu-notebooks:"
-
-
-def deploy_steps() -> list:
-    # Seed order, as checklist.deploy_steps() runs them, without the image steps (another issue).
-    return [Credentials(), RegistryStatus(), RegistryAccess(), RegistryLogin(), EbApplication(), EbEnvironment(),
-            checklist.Ports(), EfsStorage(), Secrets(), checklist.RenderBundle(), ApplicationVersion(),
-            DeployEnvironment(), WaitReady()]
-
-
-@pytest.fixture
-def deploy(aws, tmp_path, monkeypatch, request):
-    # RenderBundle reports paths relative to the repository, so its output goes to a private dir in build/.
-    (REPO_ROOT / "build").mkdir(exist_ok=True)
-    out = Path(tempfile.mkdtemp(prefix="test-aws-", dir=REPO_ROOT / "build"))
-    request.addfinalizer(lambda: shutil.rmtree(out, ignore_errors=True))
-    monkeypatch.setattr(checklist, "BUNDLE_DIR", out / "bundle")
-    monkeypatch.setattr(checklist, "RENDER_DIR", out / "render")
-    monkeypatch.setattr(config, "ANSWERS_FILE", tmp_path / "answers.yml")
-    (tmp_path / "overrides.yml").write_text("{}\n")
-    aws.client("ec2").create_key_pair(KeyName="sifu-ops")
-
-    def deploy(dry_run: bool = False, tag: str = "aaaa", step_list: list | None = None, **env: str):
-        loaded = config.load(environ={"DEPLOY__EB__KEY_NAME": "sifu-ops", "EDX_OAUTH2_CLIENT_SECRET": "oauth-secret",
-                                      **env}, overrides_file=tmp_path / "overrides.yml")
-        events: list[str] = []
-        ctx = steps.Context(loaded=loaded, dry_run=dry_run, assume_yes=True, emit=events.append,
-                            facts={"image_uri": IMAGE + tag, "sleep": lambda seconds: None})
-        report = steps.run(step_list or deploy_steps(), ctx, quiet=True)
-        return report, ctx, events
-    return deploy
 
 
 def test_first_deploy_creates_everything_then_nothing_changes(aws, deploy):
