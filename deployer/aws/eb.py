@@ -26,9 +26,19 @@ def option_settings(options: dict[Option, str]) -> list[dict[str, str]]:
     return [{"Namespace": ns, "OptionName": name, "Value": value} for (ns, name), value in sorted(options.items())]
 
 
+# Options whose described value also lists what EB added itself (its own instance security group).
+LIST_OPTIONS = {("aws:autoscaling:launchconfiguration", "SecurityGroups")}
+
+
 def option_changes(current: dict[Option, str], desired: dict[Option, str]) -> dict[Option, str]:
     """The desired settings whose value differs from the current one (pure)."""
-    return {key: value for key, value in desired.items() if current.get(key) != value}
+    def same(key: Option, value: str) -> bool:
+        if key in LIST_OPTIONS:
+            wanted = {v.strip() for v in value.split(",") if v.strip()}
+            return wanted <= {v.strip() for v in current.get(key, "").split(",") if v.strip()}
+        return current.get(key) == value
+
+    return {key: value for key, value in desired.items() if not same(key, value)}
 
 
 # -- check -------------------------------------------------------------------------------------------

@@ -210,6 +210,7 @@ _REPLACING_OPTIONS = {
     ("aws:autoscaling:launchconfiguration", "InstanceType"),
     ("aws:autoscaling:launchconfiguration", "EC2KeyName"),
     ("aws:autoscaling:launchconfiguration", "IamInstanceProfile"),
+    ("aws:autoscaling:launchconfiguration", "SecurityGroups"),
     ("aws:ec2:instances", "InstanceTypes"),
 }
 
@@ -659,8 +660,7 @@ def _create_stages(state: EBState, env: Environment, failure: Failure | None) ->
         return None
 
     return [
-        Stage(events=[("INFO", "Using {state_bucket} as Amazon S3 storage bucket for environment data."
-                       .replace("{state_bucket}", _storage_bucket(state)))]),
+        Stage(events=[("INFO", f"Using {_storage_bucket(state)} as Amazon S3 storage bucket for environment data.")]),
         Stage(action=lambda e: _ensure_security_group(state, e) and None,
               events=[("INFO", "Created security group named: {env.security_group_id}"),
                       ("INFO", "Created load balancer named: {env.load_balancer}"),
@@ -1211,6 +1211,11 @@ def describe_configuration_settings(self: EBResponse) -> ActionResult:
             raise InvalidParameterValueError(f"No Environment found for EnvironmentName = '{env_name}'.")
         merged: dict[OptionKey, str] = {("", ns, opt): v for (ns, opt), v in _DEFAULT_OPTIONS.items()}
         merged.update(env.options)
+        if env.security_group_id:
+            # As AWS shows it: the group EB created for the instances first, then the operator's.
+            key = ("", "aws:autoscaling:launchconfiguration", "SecurityGroups")
+            extra = [g for g in merged.get(key, "").split(",") if g.strip()]
+            merged[key] = ",".join([env.security_group_id, *extra])
         settings = [
             {**({"ResourceName": r} if r else {}), "Namespace": ns, "OptionName": opt, "Value": v}
             for (r, ns, opt), v in sorted(merged.items())

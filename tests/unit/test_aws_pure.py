@@ -61,3 +61,10 @@ def test_missing_zones():
     targets = [{"AvailabilityZoneName": "us-east-1a", "SubnetId": "subnet-a"}]
     assert efs_api.missing_zones(targets, {"us-east-1a": "subnet-a", "us-east-1b": "subnet-b"}) == {
         "us-east-1b": "subnet-b"}
+
+
+def test_security_groups_compare_as_a_subset_of_what_eb_describes():
+    key = ("aws:autoscaling:launchconfiguration", "SecurityGroups")
+    current = {key: "sg-ebcreated,sg-ours"}
+    assert eb_api.option_changes(current, {key: "sg-ours"}) == {}
+    assert eb_api.option_changes(current, {key: "sg-other"}) == {key: "sg-other"}

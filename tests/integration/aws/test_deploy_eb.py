@@ -83,3 +83,38 @@ def test_an_interrupted_deploy_converges_on_the_next_run(aws, deploy):
     assert final.summary() == "no changes"
     assert len(eb.describe_environments(IncludeDeleted=False)["Environments"]) == 1
     assert len(eb.describe_application_versions(ApplicationName="sifu-notebooks")["ApplicationVersions"]) == 1
+
+
+def _resource_counts(aws) -> dict[str, int]:
+    ec2, efs, eb = aws.client("ec2"), aws.client("efs"), aws.client("elasticbeanstalk")
+    systems = efs.describe_file_systems()["FileSystems"]
+    groups = ec2.describe_security_groups()["SecurityGroups"]
+    return {
+        "repositories": len(aws.client("ecr").describe_repositories()["repositories"]),
+        "environments": len(eb.describe_environments(IncludeDeleted=False)["Environments"]),
+        "versions": len(eb.describe_application_versions()["ApplicationVersions"]),
+        "file_systems": len(systems),
+        "mount_targets": sum(len(efs.describe_mount_targets(FileSystemId=f["FileSystemId"])["MountTargets"])
+                             for f in systems),
+        "security_groups": len(groups),
+        "ingress_rules": sum(len(g["IpPermissions"]) for g in groups),
+        "parameters": len(aws.client("ssm").describe_parameters()["Parameters"]),
+        "instances": sum(1 for r in ec2.describe_instances(Filters=[
+            {"Name": "instance-state-name", "Values": ["running"]}])["Reservations"] for _ in r["Instances"]),
+    }
+
+
+def test_stopped_after_any_step_a_rerun_matches_a_clean_run(aws, deploy):
+    assert deploy()[0].failed is None
+    clean = _resource_counts(aws)
+    names = [s.name for s in deploy_steps()]
+    # Stop after each step that changes AWS, then run the whole checklist again.
+    for stop_after in ("Registry and instance role access", "Elastic Beanstalk application", "EFS file system",
+                       "Secrets in SSM", "Application version", "Create or update the environment"):
+        aws.reset()
+        aws.client("ec2").create_key_pair(KeyName="sifu-ops")
+        stopped = deploy(step_list=deploy_steps()[: names.index(stop_after) + 1])[0]
+        assert stopped.failed is None, (stop_after, stopped.summary())
+        resumed = deploy()[0]
+        assert resumed.failed is None, (stop_after, resumed.summary())
+        assert _resource_counts(aws) == clean, stop_after
