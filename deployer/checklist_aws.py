@@ -1,12 +1,19 @@
-"""The AWS-facing checklist steps: credentials (1), registry status (2), registry + instance role (3),
-registry login (4), EFS storage (14a) and secrets in SSM. Each has a read-only check() and an idempotent
-apply() built from deployer/aws; "already there" is success.
+"""The AWS-facing checklist steps, each a read-only check() plus an idempotent apply() built from
+deployer/aws ("already there" is success):
+
+- 1 credentials (and region/key-pair sanity), 2 registry status, 3 registry + instance role, 4 registry login;
+- 8 EB application, 9 EB environment + platform (pinned in the saved answers);
+- 14a EFS storage and secrets in SSM (before step 13 renders the bundle);
+- 14b application version, 14c create/update the environment, 14d wait for Ready (after step 13).
+``aws_steps()`` and ``eb_steps()`` return them; ``checklist.deploy_steps`` slots them in by number.
 
 Facts these steps leave in ``ctx.facts`` for later steps:
 ``aws`` (the deployer.aws.Aws of this run), ``account_id``, ``repository_uri``, ``registry_login``,
-``file_system_id``, ``instance_security_group`` (attach it to the EB instances through
+``file_system_id``, ``instance_security_group`` (attached to the EB instances through
 aws:autoscaling:launchconfiguration SecurityGroups: EFS admits NFS only from it), ``secret_parameters``
-(container variable -> SSM name) and ``secret_arns`` (container variable -> ARN, for environmentsecrets).
+(container variable -> SSM name), ``secret_arns`` (container variable -> ARN, for environmentsecrets),
+``platform_arn``, ``environment``, ``version_label``, ``eb_request``. They read ``bundle`` and
+``render_tree`` (step 13) and, as a test seam, ``sleep``.
 """
 
 from __future__ import annotations
