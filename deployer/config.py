@@ -295,6 +295,11 @@ class Ssh(Section):
     connect_timeout: Annotated[int, Field(ge=1, le=600)]
 
 
+class Remote(Section):
+    container_filter: Annotated[str, _pattern(r"[a-z]+=[A-Za-z0-9_./:-]+", "must be a docker ps filter such as ancestor=aws_beanstalk/current-app")]
+    container_wait: Annotated[int, Field(ge=1, le=3600)]
+
+
 class Settings(Section):
     project: Project
     aws: Aws
@@ -311,6 +316,7 @@ class Settings(Section):
     image: Image
     deployment_token: DeploymentToken
     ssh: Ssh
+    remote: Remote
 
     def get(self, path: str) -> Any:
         value: Any = self
