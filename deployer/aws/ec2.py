@@ -80,6 +80,22 @@ def instances(client: Any, ids: list[str]) -> list[Instance]:
     return sorted(out, key=lambda x: x.id)
 
 
+def environment_instances(client: Any, environment: str) -> list[Instance]:
+    """The running instances EB tagged with ``environment`` (elasticbeanstalk:environment-name)."""
+    found = client.describe_instances(Filters=[
+        {"Name": "tag:elasticbeanstalk:environment-name", "Values": [environment]},
+        {"Name": "instance-state-name", "Values": ["running"]},
+    ])["Reservations"]
+    return instances(client, [i["InstanceId"] for r in found for i in r["Instances"]])
+
+
+def ssh_address(instance: Instance, through_bastion: bool) -> str | None:
+    """The address to SSH to: private behind a bastion or ProxyCommand, else public (private as a fallback)."""
+    if through_bastion:
+        return instance.private_ip or instance.public_ip
+    return instance.public_ip or instance.private_ip
+
+
 # -- apply -------------------------------------------------------------------------------------------
 
 def create_security_group(client: Any, vpc_id: str, name: str, description: str,

@@ -78,3 +78,23 @@ def test_destroy_keeps_data_unless_purged_with_confirmation(aws, deploy, tmp_pat
     assert aws.client("ecr").describe_repositories()["repositories"] == []
     assert aws.client("ssm").describe_parameters()["Parameters"] == []
     assert eb.describe_applications()["Applications"] == []
+
+
+def test_converge_targets_are_the_environment_instances(aws, deploy, tmp_path):
+    from deployer import config
+    from deployer.remote import targets
+
+    report, ctx, _ = deploy(DEPLOY__EB__MIN_INSTANCES="2", DEPLOY__EB__MAX_INSTANCES="2")
+    assert report.failed is None
+    ec2 = aws.client("ec2")
+    running = [i for r in ec2.describe_instances(Filters=[
+        {"Name": "tag:elasticbeanstalk:environment-name", "Values": [ENV]},
+        {"Name": "instance-state-name", "Values": ["running"]}])["Reservations"] for i in r["Instances"]]
+    settings = config.load(environ={}, overrides_file=tmp_path / "overrides.yml").settings
+    assert sorted(targets.environment_hosts(settings)) == sorted(i["PublicIpAddress"] for i in running)
+    behind = config.load(environ={"DEPLOY__SSH__GATEWAY": "ops@bastion.example.org"},
+                         overrides_file=tmp_path / "overrides.yml").settings
+    assert sorted(targets.environment_hosts(behind)) == sorted(i["PrivateIpAddress"] for i in running)
+    aws.reset()
+    with pytest.raises(targets.NoTargets, match="no running instances of sifu-notebooks-env"):
+        targets.environment_hosts(settings)
