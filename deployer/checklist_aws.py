@@ -49,11 +49,9 @@ def _tags(ctx: Context) -> dict[str, str]:
 
 
 def _aws_errors():
-    from botocore.exceptions import BotoCoreError, ClientError
+    from deployer.aws import sdk_errors
 
-    from deployer.aws import AwsError
-
-    return (AwsError, ClientError, BotoCoreError)
+    return sdk_errors()
 
 
 @dataclass

@@ -113,6 +113,13 @@ class Aws:
             return self._clients[key]
 
 
+def sdk_errors() -> tuple[type[BaseException], ...]:
+    """What an AWS call can raise that the operator should see as a plain message (for ``except``)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (AwsError, ClientError, BotoCoreError)
+
+
 def error_code(exc: BaseException) -> str:
     """The AWS error code of a botocore ClientError ('' for anything else)."""
     response = getattr(exc, "response", None) or {}

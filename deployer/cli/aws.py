@@ -23,7 +23,7 @@ def _environment_or_exit(client, settings):
 
 def _wait(client, settings, name: str, request: dict, until: tuple[str, ...], expect_version: str | None = None):
     from deployer import ui
-    from deployer.aws import AwsError, eb
+    from deployer.aws import eb, sdk_errors
 
     def show(event: dict) -> None:
         ui.say(f"    {event['EventDate']:%H:%M:%S} {event['Severity']:<5} {event['Message']}")
@@ -32,7 +32,7 @@ def _wait(client, settings, name: str, request: dict, until: tuple[str, ...], ex
         return eb.wait_for_environment(client, name, request["since"], show, until=until,
                                        expect_version=expect_version, request_id=request["request_id"],
                                        timeout=settings.eb.wait_timeout, interval=settings.eb.poll_interval)
-    except AwsError as exc:
+    except sdk_errors() as exc:
         raise fail(str(exc)) from None
 
 
@@ -42,7 +42,7 @@ def status(c, env=None, json=False):
     import json as jsonlib
 
     from deployer import ui
-    from deployer.aws import AwsError, ec2, eb, efs
+    from deployer.aws import ec2, eb, efs, sdk_errors
 
     settings = load_config(env).settings
     aws = _aws(settings, read_only=True)
@@ -54,7 +54,7 @@ def status(c, env=None, json=False):
         fs = (efs.describe_file_system(aws.client("efs"), settings.efs.file_system_id) if settings.efs.file_system_id
               else efs.find_file_system(aws.client("efs"), token))
         targets = efs.mount_targets(aws.client("efs"), fs["FileSystemId"]) if fs else []
-    except AwsError as exc:
+    except sdk_errors() as exc:
         raise fail(str(exc)) from None
     data = {
         "environment": settings.eb.environment, "status": found["Status"], "health": found.get("Health"),
@@ -87,7 +87,7 @@ def rollback(c, env=None, to=None, no_wait=False):
     from datetime import UTC, datetime
 
     from deployer import ui
-    from deployer.aws import AwsError, eb
+    from deployer.aws import eb, sdk_errors
 
     settings = load_config(env).settings
     aws = _aws(settings)
@@ -113,7 +113,7 @@ def rollback(c, env=None, to=None, no_wait=False):
             raise fail(f"{settings.eb.environment} is {found['Status']}; wait until it is Ready (`inv status`)")
         since = eb.latest_event_time(client, settings.eb.environment) or datetime(1970, 1, 1, tzinfo=UTC)
         request = eb.update_environment(client, settings.eb.environment, version_label=target)
-    except AwsError as exc:
+    except sdk_errors() as exc:
         raise fail(str(exc)) from None
     ui.say(f"rolling {settings.eb.environment} back from {current} to {target}")
     if no_wait:
@@ -133,7 +133,7 @@ def destroy(c, env=None, purge=False, confirm=None, yes=False):
     from datetime import UTC, datetime
 
     from deployer import ui
-    from deployer.aws import AwsError, eb
+    from deployer.aws import eb, sdk_errors
 
     settings = load_config(env).settings
     name = settings.eb.environment
@@ -163,7 +163,7 @@ def destroy(c, env=None, purge=False, confirm=None, yes=False):
                 ui.say(line)
         else:
             ui.say("kept: EFS file system, database, ECR repository, SSM secrets (use --purge to delete them)")
-    except AwsError as exc:
+    except sdk_errors() as exc:
         raise fail(str(exc)) from None
 
 

@@ -13,12 +13,12 @@ def environment_hosts(s: Settings) -> list[str]:
     """The addresses of the environment's running instances, found through AWS (read-only calls):
     EC2 instances tagged elasticbeanstalk:environment-name = eb.environment; private addresses when a
     bastion or ProxyCommand is configured, public ones otherwise."""
-    from deployer.aws import Aws, AwsError, ec2
+    from deployer.aws import Aws, ec2, sdk_errors
 
     try:
         client = Aws(profile=s.aws.profile or None, region=s.eb.region, read_only=True).client("ec2")
         found = ec2.environment_instances(client, s.eb.environment)
-    except AwsError as exc:
+    except sdk_errors() as exc:
         raise NoTargets(f"could not list the instances of {s.eb.environment}: {exc}") from None
     through_bastion = bool(s.ssh.gateway or s.ssh.proxy_command)
     hosts = [addr for addr in (ec2.ssh_address(i, through_bastion) for i in found) if addr]
