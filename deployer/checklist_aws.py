@@ -224,7 +224,7 @@ class EfsStorage:
 
     def _names(self, ctx: Context) -> tuple[str, str, str]:
         base = f"{ctx.settings.project.name}-{ctx.settings.eb.environment}"
-        return f"{base}-notebooks", f"{base}-instances", f"{base}-efs"
+        return f"{base}-notebooks", instances_group_name(ctx), f"{base}-efs"
 
     def check(self, ctx: Context) -> Check:
         from deployer.aws import ec2, efs
@@ -295,6 +295,110 @@ class EfsStorage:
         ctx.facts["instance_security_group"] = sg_id
         ctx.facts["file_system_id"] = fs_id
         return "; ".join(done + more) or "already in place"
+
+
+def instances_group_name(ctx: Context) -> str:
+    return f"{ctx.settings.project.name}-{ctx.settings.eb.environment}-instances"
+
+
+def _instances_group(ctx: Context, vpc: str, create: bool) -> str | None:
+    """Our security group for the EB instances (EFS and RDS admit traffic only from it)."""
+    from deployer.aws import ec2
+
+    name = instances_group_name(ctx)
+    client = aws_for(ctx).client("ec2")
+    found = ec2.find_security_group(client, vpc, name)
+    if found:
+        return found["GroupId"]
+    if not create:
+        return None
+    return ec2.create_security_group(client, vpc, name, "Sifu Elastic Beanstalk instances (EFS and RDS admit "
+                                     "traffic from this group only)", _tags(ctx))
+
+
+@dataclass
+class ManagedDatabase:
+    """Seed step 14 (database): with rds.mode managed, a PostgreSQL instance created by us outside the EB
+    environment, with deletion protection, reachable only from our instances; terminating or rebuilding the
+    environment never touches it. Its password goes to SSM (step "Secrets in SSM"), never into the bundle."""
+
+    number: int | str = "14a"
+    name: str = "Managed database"
+
+    def _names(self, ctx: Context) -> tuple[str, str]:
+        """(DB instance identifier, its security group name): the same name for both."""
+        name = f"{ctx.settings.project.name}-{ctx.settings.eb.environment}-db"
+        return name, name
+
+    def check(self, ctx: Context) -> Check:
+        from deployer.aws import ec2, rds
+
+        s = ctx.settings
+        if s.rds.mode != "managed":
+            return Check.ok(f"rds.mode is {s.rds.mode}: no managed database")
+        if not s.rds.password.get_secret_value():
+            raise StepError("rds.mode is managed but rds.password (RDS_PASSWORD) is empty: set it; it is stored in "
+                            "SSM as a SecureString and never written into the bundle")
+        identifier, sg_name = self._names(ctx)
+        aws = aws_for(ctx)
+        try:
+            found = rds.find_db_instance(aws.client("rds"), identifier)
+            vpc = ec2.default_vpc_id(aws.client("ec2"))
+            sg = ec2.find_security_group(aws.client("ec2"), vpc, sg_name) if vpc else None
+            instances_sg = _instances_group(ctx, vpc, create=False) if vpc else None
+        except _aws_errors() as exc:
+            raise StepError(str(exc)) from None
+        actions = []
+        if instances_sg is None:
+            actions.append(Action("create", f"security group {instances_group_name(ctx)}"))
+        if sg is None or not (instances_sg and ec2.allows_from_group(sg, s.rds.port, instances_sg)):
+            actions.append(Action("allow", f"{s.rds.port}/tcp into {sg_name}", "from our instances only"))
+        if found is None:
+            actions.append(Action("create", f"RDS PostgreSQL {identifier}",
+                                  f"{s.rds.instance_class}, {s.rds.allocated_storage} GiB, encrypted, deletion protection"))
+        else:
+            ctx.facts["rds_endpoint"] = (found.get("Endpoint") or {}).get("Address")
+            if not found.get("DeletionProtection"):
+                raise StepError(f"RDS {identifier} exists without deletion protection: turn it on (`aws rds "
+                                f"modify-db-instance --db-instance-identifier {identifier} --deletion-protection`)")
+        if not actions:
+            return Check.ok(f"{identifier}: {found.get('DBInstanceStatus')}, {ctx.facts.get('rds_endpoint')}")
+        return Check.change(f"{len(actions)} change(s) for the database", *actions)
+
+    def apply(self, ctx: Context, check: Check) -> str | None:
+        from deployer.aws import ec2, rds
+
+        s = ctx.settings
+        identifier, sg_name = self._names(ctx)
+        aws = aws_for(ctx)
+        done = []
+        try:
+            vpc = ec2.default_vpc_id(aws.client("ec2"))
+            instances_sg = _instances_group(ctx, vpc, create=True)
+            ctx.facts["instance_security_group"] = instances_sg
+            sg = ec2.find_security_group(aws.client("ec2"), vpc, sg_name)
+            if sg is None:
+                sg_id = ec2.create_security_group(aws.client("ec2"), vpc, sg_name,
+                                                  "PostgreSQL from the Sifu instances only", _tags(ctx))
+                sg = aws.client("ec2").describe_security_groups(GroupIds=[sg_id])["SecurityGroups"][0]
+                done.append(f"created security group {sg_name}")
+            if not ec2.allows_from_group(sg, s.rds.port, instances_sg):
+                ec2.allow_from_group(aws.client("ec2"), sg["GroupId"], s.rds.port, instances_sg, "PostgreSQL from EB")
+                done.append(f"allowed {s.rds.port}/tcp from our instances")
+            found = rds.find_db_instance(aws.client("rds"), identifier)
+            if found is None:
+                password = s.rds.password.get_secret_value()
+                ui.register_secret(password)
+                found = rds.create_db_instance(
+                    aws.client("rds"), identifier=identifier, db_name=s.rds.db_name, username=s.rds.username,
+                    password=password, instance_class=s.rds.instance_class,
+                    allocated_storage=s.rds.allocated_storage, port=s.rds.port, security_group_ids=[sg["GroupId"]],
+                    tags=_tags(ctx))
+                done.append(f"created RDS {identifier}")
+        except _aws_errors() as exc:
+            raise StepError(str(exc)) from None
+        ctx.facts["rds_endpoint"] = (found.get("Endpoint") or {}).get("Address")
+        return "; ".join(done) or "already in place"
 
 
 @dataclass
@@ -627,4 +731,5 @@ def eb_steps() -> list:
 
 def aws_steps() -> list:
     """The AWS steps in run order, for checklist.deploy_steps to slot in."""
-    return [Credentials(), RegistryStatus(), RegistryAccess(), RegistryLogin(), EfsStorage(), Secrets()]
+    return [Credentials(), RegistryStatus(), RegistryAccess(), RegistryLogin(), EfsStorage(), ManagedDatabase(),
+            Secrets()]

@@ -162,3 +162,30 @@ def test_a_missing_oauth_secret_is_a_plain_error(aws, load, key_pair):
     report = run(load(EDX_OAUTH2_CLIENT_SECRET=""), dry_run=True)
     assert report.failed.name == "Secrets in SSM"
     assert "edx.oauth2_client_secret (EDX_OAUTH2_CLIENT_SECRET) is empty" in report.failed.error
+
+
+def test_managed_database_outside_the_environment_with_deletion_protection(aws, load, key_pair):
+    env = {"DEPLOY__RDS__MODE": "managed", "RDS_PASSWORD": "db-Passw0rd-value"}
+    plan = run(load(**env), dry_run=True)
+    assert plan.failed is None and plan.counters.aws_mutate == 0
+    db_step = next(s for s in plan.steps if s.name == "Managed database")
+    assert db_step.status == "planned"
+    assert any("RDS PostgreSQL sifu-notebooks-sifu-notebooks-env-db" in a for a in db_step.actions)
+    ctx = steps.Context(loaded=load(**env), dry_run=False)
+    report = steps.run(aws_steps(), ctx, quiet=True)
+    assert report.failed is None, report.summary()
+    db = aws.client("rds").describe_db_instances(
+        DBInstanceIdentifier="sifu-notebooks-sifu-notebooks-env-db")["DBInstances"][0]
+    assert db["DeletionProtection"] is True and db["StorageEncrypted"] is True and db["Engine"] == "postgres"
+    assert ctx.facts["rds_endpoint"] == db["Endpoint"]["Address"]
+    group = aws.client("ec2").describe_security_groups(GroupIds=[db["VpcSecurityGroups"][0]["VpcSecurityGroupId"]])
+    rules = group["SecurityGroups"][0]["IpPermissions"]
+    assert [(r["FromPort"], [p["GroupId"] for p in r["UserIdGroupPairs"]], r["IpRanges"]) for r in rules] == [
+        (5432, [ctx.facts["instance_security_group"]], [])]
+    password = aws.client("ssm").get_parameter(Name="/sifu-notebooks/sifu-notebooks-env/RDS_PASSWORD",
+                                               WithDecryption=True)["Parameter"]
+    assert password["Type"] == "SecureString"
+    assert "db-Passw0rd-value" not in json.dumps(report.as_json())
+    assert run(load(**env), dry_run=False).summary() == "no changes"
+    with pytest.raises(config.ConfigError, match="rds.password .* is required when rds.mode is managed"):
+        load(DEPLOY__RDS__MODE="managed")
