@@ -3,7 +3,8 @@ deployer/aws ("already there" is success):
 
 - 1 credentials (and region/key-pair sanity), 2 registry status, 3 registry + instance role, 4 registry login;
 - 8 EB application, 9 EB environment + platform (pinned in the saved answers);
-- 14a EFS storage and secrets in SSM (before step 13 renders the bundle);
+- 14a EFS storage, the managed database (rds.mode managed) and secrets in SSM (before step 13 renders
+  the bundle);
 - 14b application version, 14c create/update the environment, 14d wait for Ready (after step 13).
 ``aws_steps()`` and ``eb_steps()`` return them; ``checklist.deploy_steps`` slots them in by number.
 
@@ -12,7 +13,7 @@ Facts these steps leave in ``ctx.facts`` for later steps:
 ``file_system_id``, ``instance_security_group`` (attached to the EB instances through
 aws:autoscaling:launchconfiguration SecurityGroups: EFS admits NFS only from it), ``secret_parameters``
 (container variable -> SSM name), ``secret_arns`` (container variable -> ARN, for environmentsecrets),
-``platform_arn``, ``environment``, ``version_label``, ``eb_request``. They read ``bundle`` and
+``rds_endpoint``, ``platform_arn``, ``environment``, ``version_label``, ``eb_request``. They read ``bundle`` and
 ``render_tree`` (step 13) and, as a test seam, ``sleep``.
 """
 

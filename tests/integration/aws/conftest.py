@@ -16,6 +16,7 @@ from deployer.checklist_aws import (
     EbApplication,
     EbEnvironment,
     EfsStorage,
+    ManagedDatabase,
     RegistryAccess,
     RegistryLogin,
     RegistryStatus,
@@ -30,7 +31,7 @@ IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/sifu-notebooks:"
 def deploy_steps() -> list:
     """Seed order, as checklist.deploy_steps() runs them, without the image steps (another issue)."""
     return [Credentials(), RegistryStatus(), RegistryAccess(), RegistryLogin(), EbApplication(), EbEnvironment(),
-            checklist.Ports(), EfsStorage(), Secrets(), checklist.RenderBundle(), ApplicationVersion(),
+            checklist.Ports(), EfsStorage(), ManagedDatabase(), Secrets(), checklist.RenderBundle(), ApplicationVersion(),
             DeployEnvironment(), WaitReady()]
 
 
