@@ -254,6 +254,11 @@ class EfsStorage:
             ctx.facts["instance_security_group"] = instances_sg["GroupId"]
         if found:
             ctx.facts["file_system_id"] = found["FileSystemId"]
+        elif ctx.dry_run:
+            # The plan still renders the bundle (step 13); a real deploy creates the file system first.
+            from deployer.remote.hooks import OFFLINE_FILE_SYSTEM_ID
+
+            ctx.facts["file_system_id"] = OFFLINE_FILE_SYSTEM_ID
         actions = []
         if instances_sg is None:
             actions.append(Action("create", f"security group {instances_sg_name}", "attached to the EB instances"))
