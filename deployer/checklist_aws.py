@@ -563,6 +563,9 @@ class ApplicationVersion:
         built = ctx.facts.get("bundle")
         if built is None:
             raise StepError("no bundle was rendered (step 13 must run before this one)")
+        if not ctx.facts.get("image_uri") and not ctx.dry_run:
+            raise StepError("no image to deploy: steps 6 and 7 (build, push) have not produced one, so the bundle "
+                            "would name no tested image; nothing was uploaded to Elastic Beanstalk")
         s = ctx.settings
         aws = aws_for(ctx)
         account = ctx.facts.get("account_id") or "unknown"
