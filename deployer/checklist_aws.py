@@ -742,3 +742,18 @@ def aws_steps() -> list:
     """The AWS steps in run order, for checklist.deploy_steps to slot in."""
     return [Credentials(), RegistryStatus(), RegistryAccess(), RegistryLogin(), EfsStorage(), ManagedDatabase(),
             Secrets()]
+
+
+def with_aws_steps(steps: list) -> list:
+    """``checklist.deploy_steps()`` with its AWS placeholders (NotYetBuilt 1-4, 8, 9, 14a-14d) replaced by
+    these steps; 14a becomes EFS, the managed database and the secrets."""
+    real = {1: [Credentials()], 2: [RegistryStatus()], 3: [RegistryAccess()], 4: [RegistryLogin()],
+            8: [EbApplication()], 9: [EbEnvironment()], "14a": [EfsStorage(), ManagedDatabase(), Secrets()],
+            "14b": [ApplicationVersion()], "14c": [DeployEnvironment()], "14d": [WaitReady()]}
+    out: list = []
+    for step in steps:
+        if type(step).__name__ == "NotYetBuilt" and step.number in real:
+            out += real[step.number]
+        else:
+            out.append(step)
+    return out
