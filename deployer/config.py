@@ -215,6 +215,7 @@ class Eb(Section):
     idle_timeout: Annotated[int, Field(ge=1, le=4000)]
     cname_prefix: Annotated[str, _pattern(r"[a-z0-9][a-z0-9-]{2,61}[a-z0-9]", "must be 4-63 lowercase letters, digits and dashes, or empty")]
     wait_timeout: Annotated[int, Field(ge=30, le=86400)]
+    poll_interval: Annotated[float, Field(ge=0.1, le=300)]
 
 
 class Storage(Section):

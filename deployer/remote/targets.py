@@ -10,13 +10,22 @@ class NoTargets(Exception):
 
 
 def environment_hosts(s: Settings) -> list[str]:
-    """The addresses of the environment's running instances.
+    """The addresses of the environment's running instances, found through AWS (read-only calls):
+    EC2 instances tagged elasticbeanstalk:environment-name = eb.environment; private addresses when a
+    bastion or ProxyCommand is configured, public ones otherwise."""
+    from deployer.aws import Aws, ec2, sdk_errors
 
-    Seam for the deploy work: find the EC2 instances tagged
-    elasticbeanstalk:environment-name = s.eb.environment (private IPs, or public ones when the
-    operator is outside the VPC) through deployer/aws. Until that is wired in, hosts are explicit.
-    """
-    raise NoTargets("no hosts given: pass --hosts a,b,c (finding the environment's instances through AWS is not wired in yet)")
+    try:
+        client = Aws(profile=s.aws.profile or None, region=s.eb.region, read_only=True).client("ec2")
+        found = ec2.environment_instances(client, s.eb.environment)
+    except sdk_errors() as exc:
+        raise NoTargets(f"could not list the instances of {s.eb.environment}: {exc}") from None
+    through_bastion = bool(s.ssh.gateway or s.ssh.proxy_command)
+    hosts = [addr for addr in (ec2.ssh_address(i, through_bastion) for i in found) if addr]
+    if not hosts:
+        raise NoTargets(f"no running instances of {s.eb.environment} in {s.eb.region}: deploy first (`inv deploy`), "
+                        "or pass --hosts a,b,c")
+    return hosts
 
 
 def target_hosts(s: Settings, hosts: str | None = None) -> list[str]:
