@@ -2,9 +2,9 @@
 
 from invoke import Collection
 
-from deployer.cli import config, dev, render
+from deployer.cli import config, dev, image, render
 
 namespace = Collection()
-for module in (config, render, dev):
+for module in (config, render, image, dev):
     for task in module.ns.tasks.values():
         namespace.add_task(task)

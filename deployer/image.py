@@ -261,6 +261,12 @@ def build_spec(docker: Docker, spec: BuildSpec, network: str | None = None, prog
                token: str | None = None) -> float:
     """Build one image from its staged context; returns the seconds it took."""
     started = time.monotonic()
+    if progress is not None:
+        report = progress
+
+        def progress(item: dict) -> None:
+            report({**item, "image": spec.ref})
+
     with tempfile.TemporaryDirectory(prefix="sifu-build-") as tmp:
         context = spec.stage(Path(tmp) / "context")
         labels = {"org.opencontainers.image.title": spec.name, "sifu.build-inputs": spec.tag}
