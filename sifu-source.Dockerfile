@@ -27,7 +27,7 @@ RUN if ! command -v git >/dev/null; then \
 RUN --mount=type=secret,id=deployment_token,required=true \
     test -n "${SIFU_GIT_URL}" \
     && git init --quiet /src \
-    && git -C /src \
+    && GIT_TERMINAL_PROMPT=0 git -C /src \
         -c credential.helper='!f() { echo username=x-access-token; printf "password=%s\n" "$(cat /run/secrets/deployment_token)"; }; f' \
         fetch --quiet --depth 1 "${SIFU_GIT_URL}" "${SIFU_GIT_REF}" \
     && git -C /src checkout --quiet FETCH_HEAD \

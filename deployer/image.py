@@ -293,12 +293,17 @@ def ensure_image(s: Settings, docker: Docker, network: str | None = None, progre
     if docker.image_exists(image_plan.final.ref):
         result.present.append(image_plan.final.ref)
         return result
+    missing = []
     for spec in image_plan.specs():
         if docker.image_exists(spec.ref):
             result.present.append(spec.ref)
-            continue
-        token = deployment_token(s, environ=environ, root=root, prompt=prompt) if spec.needs_token else None
-        result.seconds[spec.ref] = build_spec(docker, spec, network=network, progress=progress, token=token)
+        else:
+            missing.append(spec)
+    # Ask for the token before building anything, so a missing token fails fast.
+    token = deployment_token(s, environ=environ, root=root, prompt=prompt) if any(m.needs_token for m in missing) else None
+    for spec in missing:
+        result.seconds[spec.ref] = build_spec(docker, spec, network=network, progress=progress,
+                                              token=token if spec.needs_token else None)
         result.built.append(spec.ref)
     return result
 
