@@ -2,9 +2,9 @@
 
 from invoke import Collection
 
-from deployer.cli import config, dev, image, render
+from deployer.cli import config, deploy, dev, image, render
 
 namespace = Collection()
-for module in (config, render, image, dev):
+for module in (config, render, image, deploy, dev):
     for task in module.ns.tasks.values():
         namespace.add_task(task)

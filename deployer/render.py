@@ -1,8 +1,9 @@
 """Every generated file: one jinja2 template each, rendered strictly, validated, then written.
 
-The render tree has two parts:
+The render tree has three parts:
   bundle/  what goes into the Elastic Beanstalk source bundle (Dockerrun, .ebextensions, .platform)
   image/   what the Dockerfile copies into the image (supervisord.conf, jupyter_server_config.py)
+  eb/      the environment's option settings, applied through the API by `inv deploy`
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ CONTAINER_RUN_DIR = "/tmp"
 BUNDLE_NGINX_DIR = ".platform/sifu/nginx"
 HOOK_NAME = "10-converge.sh"
 SERVICES = ("sifu", "jupyter")
+VALIDATION_CACHE = REPO_ROOT / "build" / "validated"
 
 
 class RenderError(Exception):
@@ -249,9 +251,9 @@ def outputs(s: Settings, facts: Facts) -> list[Output]:
         Output("bundle/Dockerrun.aws.json", "Dockerrun.aws.json.j2", "json",
                lambda: {"image_uri": image_uri(s, facts), "ports": s.ports, "mount_point": s.efs.mount_point,
                         "container_notebook_root": CONTAINER_NOTEBOOK_ROOT}),
-        Output("bundle/.ebextensions/01-options.config", ".ebextensions/01-options.config.j2", "ebextensions",
+        Output("eb/option-settings.yml", ".ebextensions/option-settings.yml.j2", "ebextensions",
                lambda: {"eb": s.eb, "processes": procs, "environment": container_environment(s, facts), "secrets": secrets}),
-        Output("bundle/.ebextensions/02-resources.config", ".ebextensions/02-resources.config.j2", "cloudformation",
+        Output("bundle/.ebextensions/01-resources.config", ".ebextensions/resources.config.j2", "cloudformation",
                lambda: {"processes": procs}),
     ]
     for service in SERVICES:
@@ -261,6 +263,21 @@ def outputs(s: Settings, facts: Facts) -> list[Output]:
     for directory in (".platform/hooks/postdeploy", ".platform/confighooks/postdeploy"):
         files.append(Output(f"bundle/{directory}/{HOOK_NAME}", ".platform/converge.sh.j2", "shell", hook, 0o755))
     return files
+
+
+def option_settings(tree: Tree) -> list[dict[str, str]]:
+    """The rendered option settings as the API takes them: Namespace, OptionName, Value."""
+    import yaml
+
+    data = yaml.safe_load(tree.files["eb/option-settings.yml"].content)["option_settings"]
+    return [{"Namespace": namespace, "OptionName": name, "Value": _option_value(value)}
+            for namespace, options in data.items() for name, value in options.items()]
+
+
+def _option_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def render_all(s: Settings, facts: Facts | None = None, validate: bool = True) -> Tree:
@@ -291,7 +308,8 @@ def validate_tree(tree: Tree, s: Settings) -> list[str]:
     done.append("parsed JSON, YAML, INI and Python")
     nginx_files = [f for f in tree.files.values() if f.kind == "nginx"]
     if nginx_files:
-        done.append(check_nginx([f.content for f in nginx_files], render_template(".nginx/upstream.conf.j2", upstream_context(s, "127.0.0.1"))))
+        vhosts = {Path(f.path).name: f.content for f in nginx_files}
+        done.append(check_nginx(vhosts, render_template(".nginx/upstream.conf.j2", upstream_context(s, "127.0.0.1"))))
     shell = [f for f in tree.files.values() if f.kind == "shell"]
     if shell:
         done.append(check_shell(shell))
@@ -328,7 +346,7 @@ def _load_ini(text: str) -> Any:
 def _cached(kind: str, contents: list[str], check: Callable[[], str]) -> str:
     """Linters are slow; remember a pass by content hash so an unchanged render is quick."""
     digest = hashlib.sha256("\0".join([kind, *contents]).encode()).hexdigest()
-    stamp = REPO_ROOT / "build" / "validated" / digest
+    stamp = VALIDATION_CACHE / digest
     if stamp.exists():
         return stamp.read_text()
     result = check()
@@ -349,10 +367,12 @@ def nginx_test(prefix: Path, conf: Path) -> subprocess.CompletedProcess:
 
 def scratch_nginx_conf(prefix: Path, includes: list[Path], listen_free: bool = True) -> Path:
     """A minimal nginx.conf that includes the given files in its http block, all paths inside prefix."""
-    for sub in ("logs", "tmp"):
+    for sub in ("logs", "tmp", "html"):  # html: nginx checks the root exists before variable log paths
         (prefix / sub).mkdir(parents=True, exist_ok=True)
     conf = prefix / "nginx.conf"
     lines = [
+        # workers of a root master run as nobody, who cannot enter private temp dirs
+        *(["user root root;"] if os.geteuid() == 0 else []),
         "daemon off;",
         f"pid {prefix}/nginx.pid;",
         f"error_log {prefix}/logs/error.log;",
@@ -371,7 +391,8 @@ def scratch_nginx_conf(prefix: Path, includes: list[Path], listen_free: bool = T
     return conf
 
 
-def check_nginx(vhosts: list[str], upstream: str) -> str:
+def check_nginx(vhosts: dict[str, str], upstream: str) -> str:
+    """nginx -t over the vhosts (name -> text) plus an upstream, in a scratch prefix."""
     if not nginx_binary():
         return "nginx not installed here: nginx -t skipped (install nginx to check vhosts before deploying)"
 
@@ -380,17 +401,18 @@ def check_nginx(vhosts: list[str], upstream: str) -> str:
             prefix = Path(tmp)
             logs = prefix / "logs"
             paths = []
-            for index, text in enumerate([upstream, *vhosts]):
-                path = prefix / f"{index}.conf"
+            for name, text in {"upstream.conf": upstream, **vhosts}.items():
+                path = prefix / name
                 path.write_text(text.replace("/var/log/nginx", str(logs)))
                 paths.append(path)
             (logs / "healthd").mkdir(parents=True, exist_ok=True)
             result = nginx_test(prefix, scratch_nginx_conf(prefix, paths))
             if result.returncode != 0:
-                raise RenderError(f"nginx -t rejected the rendered vhosts:\n{result.stderr.strip()}")
+                message = result.stderr.strip().replace(f"{prefix}/", "")
+                raise RenderError(f"nginx -t rejected the rendered vhosts:\n{message}")
         return "nginx -t passed"
 
-    return _cached("nginx", [upstream, *vhosts], run)
+    return _cached("nginx", [upstream, *vhosts.values()], run)
 
 
 def check_shell(files: list[Rendered]) -> str:

@@ -67,17 +67,67 @@ STATUS_MARK = {"ok": "ok", "changed": "changed", "planned": "would change", "fai
                "skipped": "skipped", "pending": "not yet built"}
 
 
-def step_line(number: int, name: str, status: str, seconds: float, detail: str = "") -> str:
+def step_line(number: int | str, name: str, status: str, seconds: float, detail: str = "") -> str:
     mark = STATUS_MARK.get(status, status)
-    line = f"[{number:>2}] {name:<44} {mark:<13} {seconds:6.2f}s"
+    line = f"[{number!s:>3}] {name:<40} {mark:<13} {seconds:6.2f}s"
     return f"{line}  {detail}" if detail else line
 
 
-def step_start(number: int, name: str) -> None:
+def step_start(number: int | str, name: str) -> None:
     if is_tty():
-        sys.stdout.write(redact(f"[{number:>2}] {name} ...") + "\r")
+        sys.stdout.write(redact(f"[{number!s:>3}] {name} ...") + "\r")
         sys.stdout.flush()
 
 
 def action_line(text: str) -> str:
     return f"      - {text}"
+
+
+class MissingAnswer(Exception):
+    """A question needs an answer, and there is no TTY to ask on; the message names the flag."""
+
+
+def choose(question: str, options: list[str], flag: str, default: str | None = None,
+           allow_new: bool = False, interactive: bool | None = None) -> str:
+    """Ask the operator to pick one of options (or type a new name when allow_new).
+
+    Without a TTY this never blocks: it raises MissingAnswer naming the flag that answers it.
+    """
+    interactive = is_tty() and sys.stdin.isatty() if interactive is None else interactive
+    if not interactive:
+        listed = f" (existing: {', '.join(options)})" if options else ""
+        raise MissingAnswer(f"{question} needs an answer and there is no terminal to ask on; pass {flag}{listed}")
+    say(question)
+    for index, option in enumerate(options, 1):
+        say(f"  {index}) {option}")
+    hint = "number" + (" or a new name" if allow_new else "")
+    while True:
+        prompt = f"{hint}" + (f" [{default}]" if default else "") + ": "
+        answer = input(prompt).strip()
+        if not answer and default:
+            return default
+        if answer.isdigit() and 1 <= int(answer) <= len(options):
+            return options[int(answer) - 1]
+        if answer in options or (allow_new and answer):
+            return answer
+        say(f"please answer with a {hint}")
+
+
+def confirm(question: str, flag: str = "--yes", assume_yes: bool = False, interactive: bool | None = None) -> bool:
+    if assume_yes:
+        return True
+    interactive = is_tty() and sys.stdin.isatty() if interactive is None else interactive
+    if not interactive:
+        raise MissingAnswer(f"{question} needs confirmation and there is no terminal to ask on; pass {flag}")
+    return input(f"{question} [y/N]: ").strip().lower() in ("y", "yes")
+
+
+def secret_input(question: str, flag_or_source: str, interactive: bool | None = None) -> str:
+    import getpass
+
+    interactive = is_tty() and sys.stdin.isatty() if interactive is None else interactive
+    if not interactive:
+        raise MissingAnswer(f"{question} is needed and there is no terminal to ask on; {flag_or_source}")
+    value = getpass.getpass(f"{question}: ").strip()
+    register_secret(value)
+    return value

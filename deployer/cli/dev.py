@@ -59,6 +59,22 @@ def test(c, k=None, path="tests", skip_system=False):
     c.run(shlex.join(args), pty=False, env={"PYTHONUNBUFFERED": "1"})
 
 
+@task(help={"name": "one benchmark, e.g. cli_list (default: all in bench/)"})
+def bench(c, name=None):
+    """Run the benchmarks in bench/ and append their results to bench/RESULTS.md."""
+    import shlex
+    import sys
+
+    scripts = sorted(p for p in (REPO_ROOT / "bench").glob("*.py") if p.stem not in ("__init__", "record"))
+    if name:
+        scripts = [p for p in scripts if p.stem == name]
+        if not scripts:
+            raise SystemExit(f"no benchmark named {name!r} in bench/")
+    for script in scripts:
+        print(f"== {script.stem}", flush=True)
+        c.run(shlex.join([sys.executable, str(script)]), pty=False)
+
+
 @task
 def lock(c):
     """Regenerate constraints.txt from a fresh virtualenv with the newest allowed versions."""
@@ -75,4 +91,4 @@ def lock(c):
     print("constraints.txt updated")
 
 
-ns = Collection(test, lock)
+ns = Collection(test, bench, lock)
