@@ -4,13 +4,12 @@ Run: /path/to/venv/bin/python bench/image_start.py [--runs 5]   (as root: it sta
 It starts its own engine (tests/support/docker_engine.py), imports the cached debootstrap base,
 builds the base and app images from scratch, rebuilds with no change, then starts the container
 RUNS times and measures from `docker run` until Sifu /health and Jupyter /api both answer 200.
-Results replace the "image" section of bench/RESULTS.md.
+Appends a section to bench/RESULTS.md (bench/record.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
 import shutil
 import statistics
 import sys
@@ -21,13 +20,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.record import record  # noqa: E402
 from deployer import image  # noqa: E402
 from deployer.docker_client import Docker  # noqa: E402
 from tests.support import app_image as app, base_image, docker_engine  # noqa: E402
 from tests.support.registry import free_port  # noqa: E402
 
-RESULTS = ROOT / "bench" / "RESULTS.md"
-BEGIN, END = "<!-- bench:image BEGIN -->", "<!-- bench:image END -->"
 
 
 def measure(runs: int) -> dict:
@@ -76,49 +74,32 @@ def measure(runs: int) -> dict:
     return figures
 
 
-def report(figures: dict, runs: int) -> str:
+def report(figures: dict, runs: int) -> list[str]:
     both = [r[0] for r in figures["ready"]]
 
     def fmt(value):
         return "n/a" if value is None else f"{value:.1f} s"
 
-    lines = [
-        BEGIN,
-        "## Image: build times and start-to-ready (`python bench/image_start.py`)",
-        "",
-        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.node() or 'this machine'} "
-        f"({platform.machine()}, shared with other jobs), private dockerd 20.10, base `localbase:bookworm` (debootstrap).",
+    return [
+        "Private dockerd 20.10 (host network), base `localbase:bookworm` (debootstrap), pip from PyPI.",
         "",
         "| step | time |",
         "|---|---|",
-        f"| debootstrap rootfs (first run on a machine, then cached) | {fmt(figures['debootstrap_first_run'])} |",
-        f"| import cached rootfs into the engine | {fmt(figures['import'])} |",
-        f"| build base image (venv with Jupyter, supervisord, dumb-init; pip from PyPI) | {fmt(figures['base_build'])} |",
-        f"| build app image (Sifu deps, Sifu, rendered configs) | {fmt(figures['final_build'])} |",
-        f"| `ensure_image` again, nothing changed (no build) | {figures['unchanged_build']:.2f} s |",
+        f"| debootstrap rootfs (first run on a machine; cached after) | {fmt(figures['debootstrap_first_run'])} |",
+        f"| import the cached rootfs into the engine | {fmt(figures['import'])} |",
+        f"| build base image (venv: Jupyter, supervisord, dumb-init) | {fmt(figures['base_build'])} |",
+        f"| build app image (Sifu's deps, Sifu, rendered configs) | {fmt(figures['final_build'])} |",
+        f"| ensure_image again with nothing changed (no build) | {figures['unchanged_build']:.2f} s |",
         f"| app image size | {figures['image_size_mb']:.0f} MB |",
         "",
-        f"Container start to ready (both Sifu `/health` and Jupyter `/api` answer 200), {runs} runs, from `docker run`:",
+        f"Container start to ready, from `docker run` until Sifu `/health` and Jupyter `/api` both answer 200 ({runs} runs):",
         "",
-        "| run | both ready | Sifu ready | Jupyter ready |",
+        "| run | both ready | Sifu | Jupyter |",
         "|---|---|---|---|",
         *[f"| {i + 1} | {total:.2f} s | {sifu:.2f} s | {jupyter:.2f} s |" for i, (total, sifu, jupyter) in enumerate(figures["ready"])],
         "",
-        f"Median both ready: {statistics.median(both):.2f} s; max {max(both):.2f} s (target: within 5 s).",
-        END,
+        f"- median {statistics.median(both):.2f} s, max {max(both):.2f} s (target: within 5 s)",
     ]
-    return "\n".join(lines) + "\n"
-
-
-def write(section: str) -> None:
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\nRecorded figures, not timed tests.\n\n"
-    if BEGIN in text and END in text:
-        head, _, rest = text.partition(BEGIN)
-        _, _, tail = rest.partition(END + "\n")
-        text = head + section + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(text)
 
 
 def main() -> None:
@@ -126,9 +107,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     figures = measure(args.runs)
-    section = report(figures, args.runs)
-    write(section)
-    print(section)
+    record("Image: build times and container start-to-ready", report(figures, args.runs))
 
 
 if __name__ == "__main__":

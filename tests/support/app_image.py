@@ -32,6 +32,8 @@ def image_environ(sifu_port: int, jupyter_port: int, **extra: str) -> dict[str, 
         "DEPLOY__PORTS__SIFU": str(sifu_port),
         "DEPLOY__PORTS__JUPYTER": str(jupyter_port),
         "EDX_HOSTNAME": "lms.example.test",
+        "EDX_OAUTH2_CLIENT_ID": "sifu-image-test",
+        "EDX_OAUTH2_CLIENT_REDIRECT_URI": "https://lms.example.test/xblock/callback",
         **extra,
     }
 
