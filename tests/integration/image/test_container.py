@@ -83,7 +83,9 @@ def test_killing_a_program_makes_supervisord_restart_it(app_image, container):
     wait_ready(app_image, container)
     for name in ("jupyter", "sifu"):
         _, old_pid = program_pids(container)[name]
-        exec_out(container, "bash", "-c", f"kill -KILL {old_pid}")  # bash builtin: no procps in the image
+        # supervisord starts each program in its own process group: kill the whole program (uvicorn's
+        # master and its workers). bash's builtin kill, since the image has no procps.
+        exec_out(container, "bash", "-c", f"kill -KILL -- -{old_pid}")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             state, pid = program_pids(container).get(name, (None, None))
