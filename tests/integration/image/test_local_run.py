@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import time
 
 import httpx
 import pytest
@@ -71,7 +72,11 @@ def check_stack(result, environ, ports, lms_port, run_dir, mode):
     assert notebook.url.port == ports["jupyter"]  # through nginx on the public port
     copy = run_dir / "efs" / "users" / "alice" / COURSE / FILE
     assert json.loads(copy.read_text())["nbformat"] == 4
-    assert "GET /notebooks/users/alice/" in (run_dir / "nginx" / "logs" / "jupyter.access.log").read_text()
+    access_log = run_dir / "nginx" / "logs" / "jupyter.access.log"
+    deadline = time.monotonic() + 5  # nginx writes the line when it finalises the request
+    while "GET /notebooks/users/alice/" not in access_log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "GET /notebooks/users/alice/" in access_log.read_text()
     # The app itself listens behind nginx, on the offset ports.
     assert port_open(ports["sifu"] + 10000) and port_open(ports["jupyter"] + 10000)
 
