@@ -27,9 +27,11 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 COPY requirements-sifu.txt /opt/sifu/requirements.txt
 RUN pip install --no-cache-dir -c /opt/venv/constraints.txt -r /opt/sifu/requirements.txt
 
-# Sifu itself, importable from the venv (python -m sifu; sifu.jupyter for Jupyter).
+# Sifu itself, importable from the venv (python -m sifu; sifu.jupyter for Jupyter), with its
+# bytecode compiled now: PYTHONDONTWRITEBYTECODE means it would be compiled at every start.
 COPY --from=sifu-source /sifu /opt/sifu/sifu
 RUN python -c 'import pathlib, sysconfig; pathlib.Path(sysconfig.get_paths()["purelib"], "sifu.pth").write_text("/opt/sifu\n")' \
+    && python -m compileall -q /opt/sifu \
     && python -c 'import sifu'
 
 # Rendered from supervisord.conf.j2 and jupyter_server_config.py.j2 by deployer/render.py.

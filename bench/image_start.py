@@ -10,6 +10,7 @@ Appends a section to bench/RESULTS.md (bench/record.py).
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
@@ -66,6 +67,7 @@ def measure(runs: int) -> dict:
             finally:
                 container.remove(force=True)
         figures["ready"] = ready
+        figures["load"] = os.getloadavg()
         docker.close()
         client.close()
     finally:
@@ -99,6 +101,7 @@ def report(figures: dict, runs: int) -> list[str]:
         *[f"| {i + 1} | {total:.2f} s | {sifu:.2f} s | {jupyter:.2f} s |" for i, (total, sifu, jupyter) in enumerate(figures["ready"])],
         "",
         f"- median {statistics.median(both):.2f} s, max {max(both):.2f} s (target: within 5 s)",
+        f"- load average after the runs: {' / '.join(f'{x:.2f}' for x in figures['load'])} (1/5/15 min; the 2 cores are shared)",
     ]
 
 
