@@ -215,6 +215,7 @@ class Eb(Section):
     idle_timeout: Annotated[int, Field(ge=1, le=4000)]
     cname_prefix: Annotated[str, _pattern(r"[a-z0-9][a-z0-9-]{2,61}[a-z0-9]", "must be 4-63 lowercase letters, digits and dashes, or empty")]
     wait_timeout: Annotated[int, Field(ge=30, le=86400)]
+    poll_interval: Annotated[float, Field(ge=0.1, le=300)]
 
 
 class Storage(Section):
@@ -294,6 +295,11 @@ class Ssh(Section):
     connect_timeout: Annotated[int, Field(ge=1, le=600)]
 
 
+class Remote(Section):
+    container_filter: Annotated[str, _pattern(r"[a-z]+=[A-Za-z0-9_./:-]+", "must be a docker ps filter such as ancestor=aws_beanstalk/current-app")]
+    container_wait: Annotated[int, Field(ge=1, le=3600)]
+
+
 class Settings(Section):
     project: Project
     aws: Aws
@@ -310,6 +316,7 @@ class Settings(Section):
     image: Image
     deployment_token: DeploymentToken
     ssh: Ssh
+    remote: Remote
 
     def get(self, path: str) -> Any:
         value: Any = self

@@ -4,6 +4,7 @@ The render tree has three parts:
   bundle/  what goes into the Elastic Beanstalk source bundle (Dockerrun, .ebextensions, .platform)
   image/   what the Dockerfile copies into the image (supervisord.conf, jupyter_server_config.py)
   eb/      the environment's option settings, applied through the API by `inv deploy`
+  nginx/   the vhosts, as the converge script writes them on each instance
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ CONTAINER_VENV = "/opt/venv"
 CONTAINER_JUPYTER_CONFIG = "/etc/sifu/jupyter_server_config.py"
 CONTAINER_STATE_DIR = "/var/lib/sifu"
 CONTAINER_RUN_DIR = "/tmp"
-# Where the bundle's nginx files land on an instance, relative to the deployed app directory.
-BUNDLE_NGINX_DIR = ".platform/sifu/nginx"
 HOOK_NAME = "10-converge.sh"
 SERVICES = ("sifu", "jupyter")
 VALIDATION_CACHE = REPO_ROOT / "build" / "validated"
@@ -257,9 +256,11 @@ def outputs(s: Settings, facts: Facts) -> list[Output]:
                lambda: {"processes": procs}),
     ]
     for service in SERVICES:
-        files.append(Output(f"bundle/{BUNDLE_NGINX_DIR}/{service}.conf", ".nginx/vhost.conf.j2", "nginx",
+        # The converge script carries these to the instances; rendered here too so `nginx -t`
+        # checks them before anything is deployed.
+        files.append(Output(f"nginx/{service}.conf", ".nginx/vhost.conf.j2", "nginx",
                             lambda service=service: vhost_context(s, service)))
-    hook = lambda: {"steps": hooks.converge_steps(s, facts)}  # noqa: E731
+    hook = lambda: hooks.script_context(s, facts)  # noqa: E731
     for directory in (".platform/hooks/postdeploy", ".platform/confighooks/postdeploy"):
         files.append(Output(f"bundle/{directory}/{HOOK_NAME}", ".platform/converge.sh.j2", "shell", hook, 0o755))
     return files

@@ -1,4 +1,13 @@
-"""The converge actions as script steps for the bundle's .platform hooks."""
+"""The converge script: the same text runs from the bundle's .platform hooks and over Fabric.
+
+converge_steps() composes the builders of deployer/remote/commands.py into ensure-style steps
+(check first, act only when needed, "already there" is success). The template
+.platform/converge.sh.j2 wraps them; Fabric sends that same rendered script with the phases
+to run, so an instance that autoscaling launches ends up exactly like one set up over SSH.
+
+Each step prints one line `sifu-converge<TAB>step<TAB>ok|changed|failed<TAB>detail` that the
+executor turns into the per-host table. The first failure stops the script (exit 1).
+"""
 
 from __future__ import annotations
 
@@ -6,28 +15,287 @@ import shlex
 from dataclasses import dataclass
 
 from deployer.config import Settings
+from deployer.remote import commands as cmd
+from deployer.remote.commands import Var, sh
+
+PHASES = ("mount", "nginx")
+REPORT_PREFIX = "sifu-converge"
+ADDRESS_PLACEHOLDER = "__SIFU_CONTAINER_ADDRESS__"
+UPSTREAM_FILE = "sifu-upstream.conf"
+HEALTHD_LOG_DIR = "/var/log/nginx/healthd"
+# Offline renders (`inv render` before deploy has created the file system) show this stand-in id;
+# deploy renders the bundle with the real one.
+OFFLINE_FILE_SYSTEM_ID = "fs-00000000"
+DEFAULT_VHOST_TEMPLATE = ".nginx/vhost.conf.j2"
+DEFAULT_UPSTREAM_TEMPLATE = ".nginx/upstream.conf.j2"
+
+
+class ConvergeError(Exception):
+    """The settings do not allow building a converge script (says which setting to fix)."""
 
 
 @dataclass(frozen=True)
 class ScriptStep:
     title: str
     script: str
+    phase: str = "nginx"
 
 
-def converge_steps(s: Settings, facts) -> list[ScriptStep]:
+@dataclass(frozen=True)
+class Templates:
+    """The nginx templates to render (paths relative to the repository); a seam for tests."""
+
+    vhost: str = DEFAULT_VHOST_TEMPLATE
+    upstream: str = DEFAULT_UPSTREAM_TEMPLATE
+
+
+def volume_id(s: Settings, facts) -> str:
+    """What the marker holds: the EFS id, or s3://bucket."""
+    if s.storage.kind == "s3":
+        return f"s3://{s.storage.s3_bucket}"
+    fs_id = getattr(facts, "file_system_id", "") or s.efs.file_system_id
+    if not fs_id and getattr(facts, "offline", False):
+        return OFFLINE_FILE_SYSTEM_ID
+    if not fs_id:
+        raise ConvergeError("efs.file_system_id is empty: set it (or EFS_ID) to the file system to mount; "
+                            "`inv deploy` fills it in once it has created the file system")
+    return fs_id
+
+
+def vhost_file(service: str) -> str:
+    return f"sifu-{service}.conf"
+
+
+def nginx_files(s: Settings, templates: Templates = Templates()) -> dict[str, str]:
+    """conf.d file name -> content; the upstream still holds ADDRESS_PLACEHOLDER."""
     from deployer import render
 
-    steps = []
-    if s.storage.kind == "efs":
-        mount = s.efs.mount_point
-        steps.append(ScriptStep(
-            "Refuse to serve notebooks from the instance's own disk.",
-            f"mountpoint -q {shlex.quote(mount)} || {{ echo {shlex.quote(f'converge: {mount} is not mounted; run inv mount-efs')} >&2; exit 1; }}",
-        ))
-    lines = []
+    files = {UPSTREAM_FILE: render.render_template(templates.upstream, render.upstream_context(s, ADDRESS_PLACEHOLDER))}
     for service in render.SERVICES:
-        source = f'"$bundle_dir"/{render.BUNDLE_NGINX_DIR}/{service}.conf'
-        lines.append(f"install -m 0644 {source} {shlex.quote(f'/etc/nginx/conf.d/sifu-{service}.conf')}")
-    steps.append(ScriptStep("Install the nginx vhosts.", "\n".join(lines)))
-    steps.append(ScriptStep("Check and reload nginx.", shlex.join(["nginx", "-t"]) + " && " + shlex.join(["nginx", "-s", "reload"])))
+        files[vhost_file(service)] = render.render_template(templates.vhost, render.vhost_context(s, service))
+    return files
+
+
+def _escape(text: str, allow_vars: bool) -> str:
+    out = text.replace("\\", "\\\\").replace('"', '\\"').replace("`", "\\`")
+    return out if allow_vars else out.replace("$", "\\$")
+
+
+def _dq(message: str, **values: str) -> str:
+    """A double-quoted shell word. message is our own text and may use $var; {name} slots get
+    values escaped so that nothing in them expands (a hostile value stays literal)."""
+    escaped = {name: _escape(str(value), allow_vars=False) for name, value in values.items()}
+    return '"' + _escape(message, allow_vars=True).format(**escaped) + '"'
+
+
+def _fail(step: str, message: str, **values: str) -> str:
+    return f"fail {step} {_dq(message, **values)}"
+
+
+def _report(step: str, status: str, message: str, **values: str) -> str:
+    return f"report {step} {status} {_dq(message, **values)}"
+
+
+# --- mount phase ---------------------------------------------------------------------------------------
+
+
+def _mount_commands(s: Settings, access: cmd.S3Access | None) -> tuple[str, str]:
+    """(shell that mounts, shell that sets $fstab_line) for the configured storage."""
+    mp = s.efs.mount_point
+    if s.storage.kind == "s3":
+        access = access or cmd.S3Access(region=s.eb.region)
+        return sh(*cmd.mount_s3fs(s.storage.s3_bucket, mp, access)), f"fstab_line={shlex.quote(cmd.fstab_s3fs(s.storage.s3_bucket, mp, access))}"
+    fs_id, az = s.efs.file_system_id, s.efs.availability_zone
+    dns = cmd.efs_dns_name(fs_id, s.efs.region, az)
+    detect = sh(*cmd.detect_efs_helper())
+    mount = (f"if {detect}; then {sh(*cmd.mount_efs_with_helper(fs_id, mp, az))}; "
+             f"else {sh(*cmd.mount_efs_with_nfs4(dns, mp))}; fi")
+    fstab = (f"if {detect}; then fstab_line={shlex.quote(cmd.fstab_efs_with_helper(fs_id, mp, az))}; "
+             f"else fstab_line={shlex.quote(cmd.fstab_efs_with_nfs4(dns, mp))}; fi")
+    return mount, fstab
+
+
+def mount_steps(s: Settings, facts, access: cmd.S3Access | None = None) -> list[ScriptStep]:
+    mp = s.efs.mount_point
+    vid = volume_id(s, facts)
+    if s.storage.kind == "efs":
+        # facts may carry the id of a file system deploy just created.
+        s = s.model_copy(update={"efs": s.efs.model_copy(update={"file_system_id": vid})})
+    qmp = shlex.quote(mp)
+    marker = cmd.marker_path(mp)
+    mount, fstab = _mount_commands(s, access)
+    # What makes a mounted volume "ours" when it has no marker yet.
+    if s.storage.kind == "s3":
+        ours = '[[ $mounted_from == *" fuse.s3fs" ]]'
+    else:
+        # nfs4 shows the DNS name (it holds the id); efs-utils' TLS mounts show 127.0.0.1:/ and
+        # keep a state file named after the file system under /var/run/efs.
+        ours = (f"{{ [[ $mounted_from == *{shlex.quote(vid)}* ]] || {{ [[ $mounted_from == '127.0.0.1:/ nfs4' ]]"
+                f" && compgen -G {shlex.quote(f'/var/run/efs/{vid}.*')} >/dev/null; }}; }}")
+    read_marker = f"$({sh(*cmd.read_marker(mp))} 2>/dev/null || true)"
+    steps = [
+        ScriptStep("Create the mount point.", "\n".join([
+            f"if [ -d {qmp} ]; then {_report('mount-point', 'ok', '{mp} exists', mp=mp)}",
+            f"else mkdir -p {qmp} && {_report('mount-point', 'changed', 'created {mp}', mp=mp)}; fi",
+        ]), "mount"),
+        ScriptStep(f"Mount {vid} at {mp}; a different volume already there is an error.", "\n".join([
+            f"if {sh(*cmd.is_mounted(mp))}; then",
+            f"    marker={read_marker}",
+            f"    mounted_from=$({sh(*cmd.mount_source(mp))} || true)",
+            f"    if [ \"$marker\" = {shlex.quote(vid)} ]; then {_report('mount', 'ok', '{mp} already holds {vid}', mp=mp, vid=vid)}",
+            "    elif [ -n \"$marker\" ]; then " + _fail("mount", "{mp} is mounted from another volume: its marker says $marker, expected {vid} (mounted: $mounted_from). Unmount it, or fix the volume id in the config", mp=mp, vid=vid),
+            f"    elif {ours}; then {_report('mount', 'ok', '{mp} already mounted from $mounted_from', mp=mp)}",
+            "    else " + _fail("mount", "{mp} is mounted from $mounted_from, not {vid}. Unmount it (umount {mp}) and run converge again", mp=mp, vid=vid),
+            "    fi",
+            "else",
+            f"    if [ -n \"$(ls -A {qmp})\" ]; then",
+            "        " + _fail("mount", "{mp} is not mounted but holds files on the instance's own disk; move them aside (they would be hidden) and run converge again", mp=mp),
+            "    fi",
+            f"    if ! mount_output=$({{ {mount}; }} 2>&1); then",
+            "        " + _fail("mount", "mounting {vid} at {mp} failed: $mount_output", vid=vid, mp=mp),
+            "    fi",
+            f"    {_report('mount', 'changed', 'mounted {vid} at {mp}', vid=vid, mp=mp)}",
+            "fi",
+        ]), "mount"),
+        ScriptStep("Keep the mount across reboots: an fstab entry with _netdev,nofail.", "\n".join([
+            fstab,
+            f"if {sh(*cmd.has_fstab_line(Var('fstab_line')))}; then {_report('fstab', 'ok', 'entry present')}",
+            f"else {cmd.replace_fstab_line(mp, Var('fstab_line'))} && {_report('fstab', 'changed', 'entry written: $fstab_line')}; fi",
+        ]), "mount"),
+        ScriptStep(f"Mark the volume: {marker} holds its id, which Sifu checks before it writes.", "\n".join([
+            f"if [ \"{read_marker}\" = {shlex.quote(vid)} ]; then {_report('marker', 'ok', '{marker} holds {vid}', marker=marker, vid=vid)}",
+            f"else {cmd.write_marker(mp, vid)} && {_report('marker', 'changed', 'wrote {vid} to {marker}', vid=vid, marker=marker)}; fi",
+        ]), "mount"),
+        ScriptStep("Restart the app container (only it) when its notebook root does not show the volume yet.",
+                   _container_lookup(s, wait=False) + "\n" + "\n".join([
+            "if [ -z \"$cid\" ]; then " + _report("app-container", "ok", "no app container running yet"),
+            f"elif [ \"$(docker exec \"$cid\" cat {shlex.quote(_container_marker())} 2>/dev/null || true)\" = {shlex.quote(vid)} ]; then "
+            + _report("app-container", "ok", "container $cid sees {vid}", vid=vid),
+            f"elif ! {sh(*cmd.container_mount_sources(Var('cid')))} | grep -qxF -- {qmp}; then "
+            + _report("app-container", "ok", "container $cid does not bind {mp}; left alone", mp=mp),
+            f"elif {sh(*cmd.restart_container(Var('cid')))} >/dev/null; then "
+            + _report("app-container", "changed", "restarted container $cid so its bind mount of {mp} shows the volume", mp=mp),
+            "else " + _fail("app-container", "docker restart $cid failed; restart the app container by hand (not the Docker service)"),
+            "fi",
+        ]), "mount"),
+    ]
     return steps
+
+
+def _container_marker() -> str:
+    from deployer import render
+
+    return cmd.marker_path(render.CONTAINER_NOTEBOOK_ROOT)
+
+
+def _container_lookup(s: Settings, wait: bool) -> str:
+    """Sets $cid (first running app container) and, when waiting, $addr; bounded by remote.container_wait."""
+    find = f"cid=$({sh(*cmd.find_container(s.remote.container_filter))} 2>/dev/null | head -n 1 || true)"
+    if not wait:
+        return find
+    return "\n".join([
+        f"cid=''; addr=''; ipv4={shlex.quote(cmd.IPV4)}",
+        f"for ((waited = 0; waited < {int(s.remote.container_wait)}; waited++)); do",
+        f"    {find}",
+        f"    if [ -n \"$cid\" ]; then addr=$({sh(*cmd.container_address(Var('cid')))} 2>/dev/null || true); fi",
+        "    if [[ $addr =~ $ipv4 ]]; then break; fi",
+        "    sleep 1",
+        "done",
+    ])
+
+
+# --- nginx phase ---------------------------------------------------------------------------------------
+
+
+def nginx_steps(s: Settings, facts, templates: Templates = Templates()) -> list[ScriptStep]:
+    mp = s.efs.mount_point
+    vid = volume_id(s, facts)
+    files = nginx_files(s, templates)
+    conf = cmd.NGINX_CONF_DIR
+    names = " ".join(shlex.quote(name) for name in files)
+    stage = []
+    for name, content in files.items():
+        if name == UPSTREAM_FILE:
+            stage.append(f"upstream_text={shlex.quote(content)}")
+            # $addr passed the IPv4 check before it is put into the file.
+            stage.append(f'printf %s "${{upstream_text//{ADDRESS_PLACEHOLDER}/$addr}}" > "$staged_upstream"')
+        else:
+            stage.append(f"{sh('printf', '%s', content)} > \"$staging\"/{shlex.quote(name)}")
+    marker = cmd.marker_path(mp)
+    return [
+        ScriptStep("Refuse to send traffic to notebooks on the instance's own disk.", "\n".join([
+            f"if ! {sh(*cmd.is_mounted(mp))} || [ \"$({sh(*cmd.read_marker(mp))} 2>/dev/null || true)\" != {shlex.quote(vid)} ]; then",
+            "    " + _fail("volume", "{mp} is not the shared volume {vid} (not mounted, or {marker} missing); nginx left as it was. Run inv mount-efs first", mp=mp, vid=vid, marker=marker),
+            "fi",
+            _report("volume", "ok", "{mp} holds {vid}", mp=mp, vid=vid),
+        ])),
+        ScriptStep(f"Find the app container (waiting up to {s.remote.container_wait}s) and check it sees the volume.", "\n".join([
+            _container_lookup(s, wait=True),
+            "if [ -z \"$cid\" ]; then " + _fail("container", "no running container matched {filter} within {wait}s; check docker ps -a and the app's logs", filter=s.remote.container_filter, wait=s.remote.container_wait),
+            "elif ! [[ $addr =~ $ipv4 ]]; then " + _fail("container", "docker inspect gave no IPv4 address for container $cid (got: $addr)"),
+            "fi",
+            f"if [ \"$(docker exec \"$cid\" cat {shlex.quote(_container_marker())} 2>/dev/null || true)\" != {shlex.quote(vid)} ]; then",
+            "    " + _fail("container", "container $cid does not see {vid} at its notebook root (it would write to the instance's disk); nginx left as it was. Run inv mount-efs, which restarts it", vid=vid),
+            "fi",
+            _report("container", "ok", "container $cid at $addr"),
+        ])),
+        ScriptStep("Write the vhosts and the upstream; nginx -t, then reload. On failure restore the previous files.", "\n".join([
+            f"mkdir -p {shlex.quote(HEALTHD_LOG_DIR)}",
+            "staging=$(mktemp -d); backup=$(mktemp -d)",
+            "trap 'rm -rf \"$staging\" \"$backup\"' EXIT",
+            "staged_upstream=\"$staging\"/" + shlex.quote(UPSTREAM_FILE),
+            *stage,
+            "changed_files=()",
+            f"for name in {names}; do",
+            f"    cmp -s \"$staging/$name\" {shlex.quote(conf)}/\"$name\" || changed_files+=(\"$name\")",
+            "done",
+            "if [ ${#changed_files[@]} -eq 0 ]; then",
+            "    " + _report("nginx", "ok", "files unchanged (upstream $addr); not reloaded"),
+            "else",
+            f"    for name in {names}; do",
+            f"        if [ -e {shlex.quote(conf)}/\"$name\" ]; then cp -p {shlex.quote(conf)}/\"$name\" \"$backup/$name\"; fi",
+            "    done",
+            "    for name in \"${changed_files[@]}\"; do",
+            f"        install -m 0644 \"$staging/$name\" {shlex.quote(conf)}/\"$name\"",
+            "    done",
+            "    changed_list=\"${changed_files[*]}\"",
+            f"    if ! nginx_output=$({sh(*cmd.nginx_test())} 2>&1); then",
+            f"        for name in {names}; do",
+            f"            if [ -e \"$backup/$name\" ]; then cp -p \"$backup/$name\" {shlex.quote(conf)}/\"$name\"; else rm -f {shlex.quote(conf)}/\"$name\"; fi",
+            "        done",
+            "        " + _fail("nginx", "nginx -t rejected the new files; previous files restored, nginx still serves the old configuration: $nginx_output"),
+            "    fi",
+            f"    if ! nginx_output=$({sh(*cmd.nginx_reload())} 2>&1); then",
+            "        " + _fail("nginx", "nginx -s reload failed (is nginx running?): $nginx_output"),
+            "    fi",
+            # nginx -s reload only signals the master: wait (bounded) until it listens on both ports.
+            f"    for port in {' '.join(str(getattr(s.ports, svc)) for svc in ('sifu', 'jupyter'))}; do",
+            "        for ((tries = 0; tries < 50; tries++)); do",
+            "            if (exec 3<>\"/dev/tcp/127.0.0.1/$port\") 2>/dev/null; then break; fi",
+            "            sleep 0.1",
+            "        done",
+            "        if ! (exec 3<>\"/dev/tcp/127.0.0.1/$port\") 2>/dev/null; then",
+            "            " + _fail("nginx", "nginx reloaded but does not listen on port $port after 5s; see /var/log/nginx/error.log"),
+            "        fi",
+            "    done",
+            "    " + _report("nginx", "changed", "wrote $changed_list (upstream $addr); reloaded"),
+            "fi",
+        ])),
+    ]
+
+
+def converge_steps(s: Settings, facts, access: cmd.S3Access | None = None, templates: Templates = Templates()) -> list[ScriptStep]:
+    """Every step of both phases, mount first."""
+    return mount_steps(s, facts, access) + nginx_steps(s, facts, templates)
+
+
+def script_context(s: Settings, facts, access: cmd.S3Access | None = None, templates: Templates = Templates()) -> dict:
+    """The context of .platform/converge.sh.j2."""
+    return {"steps": converge_steps(s, facts, access, templates), "report_prefix": REPORT_PREFIX}
+
+
+def converge_script(s: Settings, facts, access: cmd.S3Access | None = None, templates: Templates = Templates()) -> str:
+    """The whole script, byte for byte what the .platform hook holds for the same settings."""
+    from deployer import render
+
+    return render.render_template(".platform/converge.sh.j2", script_context(s, facts, access, templates))

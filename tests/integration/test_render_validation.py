@@ -26,7 +26,7 @@ def test_every_file_renders_and_validates(settings):
     assert set(tree.files) == {
         "image/supervisord.conf", "image/jupyter_server_config.py", "bundle/Dockerrun.aws.json",
         "eb/option-settings.yml", "bundle/.ebextensions/01-resources.config",
-        "bundle/.platform/sifu/nginx/sifu.conf", "bundle/.platform/sifu/nginx/jupyter.conf",
+        "nginx/sifu.conf", "nginx/jupyter.conf",
         "bundle/.platform/hooks/postdeploy/10-converge.sh", "bundle/.platform/confighooks/postdeploy/10-converge.sh",
     }
     assert any("nginx -t passed" in v for v in tree.validations), tree.validations

@@ -1,0 +1,142 @@
+"""Benchmark Sifu's serve path and Jupyter's Sifu identity check, each against a trivial handler.
+
+Starts the real stack (devlms, Sifu with N workers, Jupyter) from tests/support/sifu_stack.py, then runs
+ApacheBench (`ab`, Debian apache2-utils) with keep-alive at C concurrent clients:
+
+  sifu  serve   GET /v1/api/notebooks/users/alice/courses/<course>/files/<file>   (token lookup, file check,
+                signing, 302)         vs  GET /health                           (same server, trivial)
+  jupyter auth  GET /api/status (identity cookie verified, little else)    vs  GET /api (same server, no identity)
+                and, for scale, GET /api/contents/users/alice/<course>/<file>?content=0 (identity + authorizer + stat)
+
+Results (throughput, p50, p99 and the ratios) are printed and appended to bench/RESULTS.md with the
+machine and date. This is a measurement, not a timed test: it never fails on a slow number.
+
+    /tmp/lockvenv/bin/python bench/sifu_serve.py [--requests 5000] [--concurrency 50] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.support.sifu_stack import start_stack  # noqa: E402
+
+COURSE = "course-v1:Bench+B1+2026"
+FILE = "bench.ipynb"
+
+
+@dataclass
+class Result:
+    name: str
+    rps: float
+    p50: float
+    p99: float
+    failed: int
+    non_2xx: int
+
+
+def run_ab(name: str, url: str, requests: int, concurrency: int, headers: list[str]) -> Result:
+    argv = ["ab", "-q", "-k", "-n", str(requests), "-c", str(concurrency), "-s", "30"]
+    for header in headers:
+        argv += ["-H", header]
+    output = subprocess.run([*argv, url], capture_output=True, text=True, timeout=600).stdout
+
+    def number(pattern: str, default: float = 0.0) -> float:
+        match = re.search(pattern, output, re.MULTILINE)
+        return float(match.group(1)) if match else default
+
+    result = Result(name, number(r"^Requests per second:\s+([\d.]+)"), number(r"^\s+50%\s+(\d+)"), number(r"^\s+99%\s+(\d+)"),
+                    int(number(r"^Failed requests:\s+(\d+)")), int(number(r"^Non-2xx responses:\s+(\d+)")))
+    if result.rps == 0:
+        raise RuntimeError(f"ab gave no result for {name}:\n{output}")
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=2, help="Sifu (uvicorn) worker processes")
+    parser.add_argument("--no-record", action="store_true", help="do not append to bench/RESULTS.md")
+    args = parser.parse_args()
+    if not shutil.which("ab"):
+        print("bench: ApacheBench (ab) is missing: apt-get install apache2-utils", file=sys.stderr)
+        return 2
+
+    load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    workdir = Path(tempfile.mkdtemp(prefix="sifu-bench-"))
+    workdir.chmod(0o755)
+    stack = start_stack(workdir, sifu_workers=args.workers)
+    try:
+        import httpx
+
+        token = stack.token("alice")
+        auth = {"Authorization": f"Bearer {token}"}
+        from devlms.app import demo_notebook
+
+        httpx.post(f"{stack.sifu.url}/v1/api/notebooks/courses/files/", headers=auth,
+                   json={"notey_notey": {"course": COURSE, "file": FILE, "data": demo_notebook("bench")}}).raise_for_status()
+        httpx.post(f"{stack.sifu.url}/v1/api/notebooks/users/courses/files/", headers=auth,
+                   json={"notey_notey": {"username": "alice", "course": COURSE, "file": FILE}}).raise_for_status()
+        serve = f"{stack.sifu.url}/v1/api/notebooks/users/alice/courses/{quote(COURSE, safe='')}/files/{FILE}"
+        cookie = "; ".join(f"{k}={v}" for k, v in stack.identity_cookie("alice").items())
+        contents = f"{stack.jupyter.url}/api/contents/users/alice/{quote(COURSE, safe='')}/{FILE}?content=0"
+        assert httpx.get(serve, headers=auth).status_code == 302
+        assert httpx.get(contents, headers={"Cookie": cookie}).status_code == 200
+        assert httpx.get(contents).status_code == 403
+        assert httpx.get(f"{stack.jupyter.url}/api/status", headers={"Cookie": cookie}).status_code == 200
+        assert httpx.get(f"{stack.jupyter.url}/api/status").status_code == 403
+
+        n, c = args.requests, args.concurrency
+        warm = max(200, n // 10)
+        run_ab("warm-up", serve, warm, c, [f"Authorization: Bearer {token}"])
+        run_ab("warm-up", contents, warm, c, [f"Cookie: {cookie}"])
+        results = [
+            run_ab("sifu: serve (302 + signed cookie)", serve, n, c, [f"Authorization: Bearer {token}"]),
+            run_ab("sifu: /health (trivial)", f"{stack.sifu.url}/health", n, c, []),
+            run_ab("jupyter: identity check (/api/status)", f"{stack.jupyter.url}/api/status", n, c, [f"Cookie: {cookie}"]),
+            run_ab("jupyter: /api (trivial, no identity)", f"{stack.jupyter.url}/api", n, c, []),
+            run_ab("jupyter: identity + authorizer + stat (contents, content=0)", contents, n, c, [f"Cookie: {cookie}"]),
+        ]
+    finally:
+        stack.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    expected_non_2xx = {results[0].name: n}  # every serve answer is a 302
+    for r in results:
+        if r.failed or r.non_2xx != expected_non_2xx.get(r.name, 0):
+            print(f"warning: {r.name}: {r.failed} failed, {r.non_2xx} non-2xx", file=sys.stderr)
+    lines = [
+        f"Sifu workers: {args.workers}; Jupyter: 1 process. `ab -k`, {n} requests, {c} concurrent clients; the load",
+        f"generator runs on the same machine and takes CPU from the servers. Load average before the run: {load_before}.",
+        "",
+        "| path | req/s | p50 ms | p99 ms | failed |",
+        "|---|---:|---:|---:|---:|",
+        *[f"| {r.name} | {r.rps:,.0f} | {r.p50:.0f} | {r.p99:.0f} | {r.failed} |" for r in results],
+        "",
+        f"Ratios to the trivial handler on the same server: serve {results[0].rps / results[1].rps:.2f}× throughput, "
+        f"p99 {results[0].p99 / max(results[1].p99, 1):.2f}×; identity check {results[2].rps / results[3].rps:.2f}× throughput, "
+        f"p99 {results[2].p99 / max(results[3].p99, 1):.2f}×. Targets: ≥ 1,000 req/s and p99 < 20 ms.",
+    ]
+    if args.no_record:
+        print("\n".join(lines))
+    else:
+        from bench.record import record
+
+        record("sifu_serve: serve path and Jupyter identity check at 50 clients", lines)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+"""Pure builders of the commands that converge an instance.
+
+Nothing here runs anything. Each builder returns an argument list (or a shell line made from
+argument lists with shlex.join), so a hostile value can only ever be one quoted argument.
+The same builders feed Fabric (deployer/remote/executor.py) and the bundle's .platform hooks
+(deployer/remote/hooks.py); unit tests compare their output as whole strings.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+
+# AWS's recommended options for mounting EFS with the plain NFS client.
+EFS_NFS_OPTIONS = "nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport"
+# fstab options: wait for the network, and never block a boot when the volume is unreachable.
+FSTAB_BOOT_OPTIONS = "_netdev,nofail"
+EFS_HELPER = "/sbin/mount.efs"
+FSTAB = "/etc/fstab"
+MARKER_NAME = ".sifu-volume"
+NGINX_CONF_DIR = "/etc/nginx/conf.d"
+# The Go template docker inspect fills in: the container's address on its network(s).
+INSPECT_ADDRESS = "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"
+# Source directories of the container's bind mounts, one per line.
+INSPECT_MOUNT_SOURCES = "{{range .Mounts}}{{println .Source}}{{end}}"
+LINE_FORMAT = "%s\\n"
+IPV4 = r"^[0-9]{1,3}(\.[0-9]{1,3}){3}$"
+
+
+@dataclass(frozen=True)
+class Var:
+    """A shell variable reference, written as "$name" (quoted) where a builder puts it."""
+
+    name: str
+
+    def __post_init__(self):
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.name):
+            raise ValueError(f"not a shell variable name: {self.name!r}")
+
+
+Arg = str | Var
+
+
+def sh(*argv: Arg) -> str:
+    """One shell command line: literals quoted with shlex.quote, variables as "$name"."""
+    return " ".join(f'"${a.name}"' if isinstance(a, Var) else shlex.quote(a) for a in argv)
+
+
+def _fstab_field(value: str, what: str) -> str:
+    # fstab splits on whitespace; '#' starts a comment. Refuse rather than escape: config never allows them.
+    if not value or any(ch.isspace() or ch == "#" or ord(ch) < 32 for ch in value):
+        raise ValueError(f"{what} {value!r} cannot go into /etc/fstab (empty, or has whitespace, '#' or control characters)")
+    return value
+
+
+# --- mount -------------------------------------------------------------------------------------------
+
+
+def efs_dns_name(file_system_id: str, region: str, availability_zone: str = "") -> str:
+    """The EFS mount target name: fs-id.efs.region.amazonaws.com, prefixed by the AZ for One Zone."""
+    name = f"{file_system_id}.efs.{region}.amazonaws.com"
+    return f"{availability_zone}.{name}" if availability_zone else name
+
+
+def detect_efs_helper() -> list[str]:
+    """Exit 0 when amazon-efs-utils' mount helper is installed."""
+    return ["test", "-x", EFS_HELPER]
+
+
+def efs_helper_options(availability_zone: str = "") -> str:
+    return "tls" + (f",az={availability_zone}" if availability_zone else "")
+
+
+def mount_efs_with_helper(file_system_id: str, mount_point: str, availability_zone: str = "") -> list[str]:
+    return ["mount", "-t", "efs", "-o", efs_helper_options(availability_zone), f"{file_system_id}:/", mount_point]
+
+
+def mount_efs_with_nfs4(dns_name: str, mount_point: str) -> list[str]:
+    return ["mount", "-t", "nfs4", "-o", EFS_NFS_OPTIONS, f"{dns_name}:/", mount_point]
+
+
+def fstab_efs_with_helper(file_system_id: str, mount_point: str, availability_zone: str = "") -> str:
+    return " ".join([_fstab_field(f"{file_system_id}:/", "file system"), _fstab_field(mount_point, "mount point"), "efs",
+                     f"{FSTAB_BOOT_OPTIONS},{efs_helper_options(availability_zone)}", "0", "0"])
+
+
+def fstab_efs_with_nfs4(dns_name: str, mount_point: str) -> str:
+    return " ".join([_fstab_field(f"{dns_name}:/", "file system"), _fstab_field(mount_point, "mount point"), "nfs4",
+                     f"{EFS_NFS_OPTIONS},{FSTAB_BOOT_OPTIONS}", "0", "0"])
+
+
+@dataclass(frozen=True)
+class S3Access:
+    """How s3fs reaches the bucket. On instances: the instance role, no keys on disk.
+
+    endpoint and passwd_file exist for tests against moto's S3 server, where there is no
+    instance metadata service to hand out role credentials.
+    """
+
+    region: str
+    endpoint: str = ""
+    passwd_file: str = ""
+
+    def options(self) -> list[str]:
+        opts = [f"passwd_file={self.passwd_file}" if self.passwd_file else "iam_role=auto", "allow_other"]
+        if self.endpoint:
+            opts += [f"url={self.endpoint}", "use_path_request_style"]
+        else:
+            opts += [f"url=https://s3.{self.region}.amazonaws.com", f"endpoint={self.region}"]
+        return opts
+
+
+def mount_s3fs(bucket: str, mount_point: str, access: S3Access) -> list[str]:
+    return ["s3fs", bucket, mount_point, "-o", ",".join(access.options())]
+
+
+def fstab_s3fs(bucket: str, mount_point: str, access: S3Access) -> str:
+    return " ".join([_fstab_field(bucket, "bucket"), _fstab_field(mount_point, "mount point"), "fuse.s3fs",
+                     _fstab_field(",".join([FSTAB_BOOT_OPTIONS, *access.options()]), "options"), "0", "0"])
+
+
+def is_mounted(mount_point: str) -> list[str]:
+    return ["mountpoint", "-q", mount_point]
+
+
+def mount_source(mount_point: str) -> list[str]:
+    """Prints 'SOURCE FSTYPE' of what is mounted exactly at mount_point."""
+    return ["findmnt", "-n", "-r", "-o", "SOURCE,FSTYPE", "--mountpoint", mount_point]
+
+
+def read_marker(mount_point: str) -> list[str]:
+    return ["cat", marker_path(mount_point)]
+
+
+def marker_path(mount_point: str) -> str:
+    return f"{mount_point.rstrip('/')}/{MARKER_NAME}"
+
+
+def write_marker(mount_point: str, volume_id: str) -> str:
+    """Write the marker atomically through a unique temporary file: every instance may do this
+    at the same moment on the shared volume, and a reader never sees a half-written id."""
+    path = marker_path(mount_point)
+    return (f"marker_tmp=$({sh('mktemp', f'{path}.XXXXXX')}) && chmod 0644 \"$marker_tmp\" && {sh('printf', LINE_FORMAT, volume_id)} > \"$marker_tmp\""
+            f" && {sh('mv', '-f', Var('marker_tmp'), path)}")
+
+
+def has_fstab_line(line: str) -> list[str]:
+    return ["grep", "-qxF", "--", line, FSTAB]
+
+
+def replace_fstab_line(mount_point: str, line: Arg) -> str:
+    """Drop any other entry for mount_point, append ours. The new text goes through a private
+    temporary file, then `cat >` keeps fstab's inode, owner and mode (it may be a bind mount)."""
+    return (f"fstab_tmp=$(mktemp) && {sh('awk', '-v', f'mp={mount_point}', '$2 != mp', FSTAB)} > \"$fstab_tmp\""
+            f" && {sh('printf', LINE_FORMAT, line)} >> \"$fstab_tmp\""
+            f" && cat \"$fstab_tmp\" > {shlex.quote(FSTAB)} && rm -f \"$fstab_tmp\"")
+
+
+# --- the app container ----------------------------------------------------------------------------------
+
+
+def find_container(container_filter: str) -> list[str]:
+    """Ids of running containers matching the filter (EB tags the app image aws_beanstalk/current-app)."""
+    return ["docker", "ps", "-q", "--filter", container_filter]
+
+
+def container_address(container: Arg) -> list[Arg]:
+    return ["docker", "inspect", "-f", INSPECT_ADDRESS, container]
+
+
+def container_mount_sources(container: Arg) -> list[Arg]:
+    return ["docker", "inspect", "-f", INSPECT_MOUNT_SOURCES, container]
+
+
+def restart_container(container: Arg) -> list[Arg]:
+    """Restart only this container; the Docker service and other containers are left alone."""
+    return ["docker", "restart", container]
+
+
+# --- nginx --------------------------------------------------------------------------------------------
+
+
+def nginx_test() -> list[str]:
+    return ["nginx", "-t"]
+
+
+def nginx_reload() -> list[str]:
+    return ["nginx", "-s", "reload"]
+
+
+def write_file(path: Arg, content: str) -> str:
+    """printf the content, one quoted argument, into path."""
+    return f"{sh('printf', '%s', content)} > {sh(path)}"
+
+
+# --- running the converge script -----------------------------------------------------------------------
+
+
+def run_script(script: str, phases: list[str], sudo: bool) -> str:
+    """The command line Fabric sends: bash runs the script text with the phases as arguments."""
+    argv = ["bash", "-c", script, "sifu-converge", *phases]
+    return sh(*(["sudo", "-n", "--"] + argv if sudo else argv))

@@ -1,0 +1,163 @@
+"""The one executor: runs a converge command on many hosts over a Fabric Group.
+
+ThreadingGroup by default (hosts in parallel), SerialGroup on request. A host that cannot be
+reached or whose script fails does not stop the others; every host gets a row in the results.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from deployer.config import Settings
+from deployer.remote import commands, hooks
+
+
+@dataclass
+class StepResult:
+    name: str
+    status: str  # ok | changed | failed
+    detail: str
+
+
+@dataclass
+class HostResult:
+    host: str
+    steps: list[StepResult] = field(default_factory=list)
+    error: str = ""  # why the host failed: unreachable, or the failing step's message
+    exit_code: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+    @property
+    def changed(self) -> list[str]:
+        return [s.name for s in self.steps if s.status == "changed"]
+
+    @property
+    def status(self) -> str:
+        if self.error:
+            return "failed"
+        return "changed" if self.changed else "ok"
+
+
+@dataclass
+class RunResult:
+    hosts: list[HostResult]
+    seconds: float
+    parallel: bool
+
+    @property
+    def failed(self) -> list[HostResult]:
+        return [h for h in self.hosts if not h.ok]
+
+    @property
+    def changed(self) -> bool:
+        return any(h.changed for h in self.hosts)
+
+
+def parse_report(host: str, stdout: str, stderr: str, exit_code: int) -> HostResult:
+    """Turn the script's `sifu-converge<TAB>step<TAB>status<TAB>detail` lines into a HostResult."""
+    result = HostResult(host, exit_code=exit_code)
+    for line in stdout.splitlines():
+        parts = line.split("\t", 3)
+        if len(parts) == 4 and parts[0] == hooks.REPORT_PREFIX:
+            result.steps.append(StepResult(parts[1], parts[2], parts[3]))
+    failed = [s for s in result.steps if s.status == "failed"]
+    if failed:
+        result.error = f"{failed[0].name}: {failed[0].detail}"
+    elif exit_code != 0:
+        tail = (stderr.strip() or stdout.strip()).splitlines()[-3:]
+        result.error = f"exit {exit_code}: {' | '.join(tail) or 'no output'}"
+    return result
+
+
+def connection_kwargs(ssh) -> dict:
+    """Fabric Connection keyword arguments from the `ssh` config section."""
+    connect_kwargs: dict = {}
+    if ssh.key_file:
+        import os
+
+        connect_kwargs = {"key_filename": os.path.expanduser(ssh.key_file), "look_for_keys": False, "allow_agent": False}
+    kwargs = {"user": ssh.user, "port": ssh.port, "connect_timeout": ssh.connect_timeout, "connect_kwargs": connect_kwargs}
+    if ssh.proxy_command:
+        kwargs["gateway"] = ssh.proxy_command  # Fabric runs a string gateway as a ProxyCommand
+    elif ssh.gateway:
+        kwargs["gateway"] = _gateway(ssh, connect_kwargs)
+    return kwargs
+
+
+def _gateway(ssh, connect_kwargs: dict):
+    from fabric import Connection
+
+    user, _, rest = ssh.gateway.rpartition("@")
+    host, _, port = rest.partition(":")
+    return Connection(host, user=user or ssh.user, port=int(port or 22), connect_timeout=ssh.connect_timeout,
+                      connect_kwargs=dict(connect_kwargs))
+
+
+def _describe_exception(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, (ConnectionRefusedError,)) or "Unable to connect" in text or "refused" in text.lower():
+        return f"unreachable: {text}"
+    if "timed out" in text.lower() or isinstance(exc, TimeoutError):
+        return f"unreachable (timed out): {text}"
+    if "Authentication" in type(exc).__name__ or "authentication" in text.lower():
+        return f"SSH login refused: {text}; check ssh.user and ssh.key_file"
+    return f"{type(exc).__name__}: {text}"
+
+
+def run_on_hosts(hosts: list[str], command: str, s: Settings, serial: bool = False) -> RunResult:
+    """Run command on every host at once (or one after another); never stops at the first failure."""
+    from fabric import Connection, SerialGroup, ThreadingGroup
+    from fabric.exceptions import GroupException
+
+    kwargs = connection_kwargs(s.ssh)
+    connections = [Connection(host, **kwargs) for host in hosts]
+    group = (SerialGroup if serial else ThreadingGroup).from_connections(connections)
+    started = time.monotonic()
+    try:
+        outcome = group.run(command, hide=True, warn=True, in_stream=False)
+    except GroupException as exc:
+        outcome = exc.result
+    finally:
+        group.close()
+    seconds = time.monotonic() - started
+    results = []
+    for host, conn in zip(hosts, connections):
+        value = outcome.get(conn)
+        if value is None:
+            results.append(HostResult(host, error="no result (not run)"))
+        elif isinstance(value, BaseException):
+            results.append(HostResult(host, error=_describe_exception(value)))
+        else:
+            results.append(parse_report(host, value.stdout, value.stderr, value.exited))
+    return RunResult(results, seconds, not serial)
+
+
+def converge(hosts: list[str], s: Settings, facts, phases: list[str] | None = None, serial: bool = False,
+             access: commands.S3Access | None = None, templates: hooks.Templates = hooks.Templates()) -> RunResult:
+    """Converge hosts: the phases of the .platform hook script ("mount", "nginx"; default both)."""
+    phases = list(phases or hooks.PHASES)
+    unknown = [p for p in phases if p not in hooks.PHASES]
+    if unknown:
+        raise ValueError(f"unknown converge phase(s) {unknown}; use {list(hooks.PHASES)}")
+    script = hooks.converge_script(s, facts, access, templates)
+    command = commands.run_script(script, phases, sudo=s.ssh.user != "root")
+    return run_on_hosts(hosts, command, s, serial)
+
+
+def print_results(result: RunResult) -> None:
+    """The per-host table, then one line per failed host saying why."""
+    from deployer import ui
+
+    rows = []
+    for h in result.hosts:
+        changed = ", ".join(h.changed) or "-"
+        detail = h.error or "; ".join(s.detail for s in h.steps if s.status == "changed") or "no changes"
+        rows.append([h.host, h.status, changed, detail])
+    mode = "parallel" if result.parallel else "serial"
+    ui.table(["host", "result", "changed", "detail"], rows, title=f"converge ({mode}, {result.seconds:.2f}s)")
+    if not result.failed and not result.changed:
+        ui.say("no changes")

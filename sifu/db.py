@@ -1,0 +1,105 @@
+"""Sifu's records: access tokens, stored hashed, with expiry and revocation (shared by every worker)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import BigInteger, bindparam, Index, Integer, String, create_engine, event, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError, ProgrammingError, IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class AccessToken(Base):
+    __tablename__ = "sifu_access_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    username: Mapped[str] = mapped_column(String(255), nullable=False)
+    created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    expires_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+    __table_args__ = (Index("ix_sifu_access_tokens_username", "username"),)
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    username: str
+    expires_at: int
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):  # WAL lets readers and one writer overlap
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def create_schema(engine: Engine) -> None:
+    """Create missing tables; several workers may race here, and losing that race is fine."""
+    for attempt in range(5):
+        try:
+            Base.metadata.create_all(engine, checkfirst=True)
+            return
+        except (IntegrityError, ProgrammingError, OperationalError):
+            if attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+
+
+class TokenStore:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        table = AccessToken.__table__
+        # Built once: the serve path looks a token up on every request.
+        self._lookup = select(table.c.username, table.c.expires_at, table.c.revoked_at).where(
+            table.c.token_hash == bindparam("token_hash"))
+
+    def issue(self, username: str, ttl: int) -> tuple[str, int]:
+        token = secrets.token_urlsafe(32)
+        now = int(time.time())
+        with self.engine.begin() as conn:
+            conn.execute(AccessToken.__table__.insert().values(
+                token_hash=hash_token(token), username=username, created_at=now, expires_at=now + ttl))
+        return token, ttl
+
+    def lookup(self, token: str) -> TokenInfo | None:
+        """The token's user if it exists, is unexpired and not revoked."""
+        with self.engine.connect() as conn:
+            row = conn.execute(self._lookup, {"token_hash": hash_token(token)}).first()
+        if row is None or row.revoked_at is not None or row.expires_at <= time.time():
+            return None
+        return TokenInfo(row.username, row.expires_at)
+
+    def revoke(self, token: str) -> bool:
+        table = AccessToken.__table__
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(table).where(table.c.token_hash == hash_token(token), table.c.revoked_at.is_(None))
+                .values(revoked_at=int(time.time()))
+            )
+        return result.rowcount > 0

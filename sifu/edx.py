@@ -1,0 +1,75 @@
+"""The two edX calls Sifu makes: exchange an authorization code, then read who it belongs to."""
+
+from __future__ import annotations
+
+import httpx
+
+from sifu.config import Settings
+
+
+class EdxError(Exception):
+    """edX refused or failed; `status` is what Sifu answers (4xx: the caller's fault, 502: edX's)."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class EdxClient:
+    def __init__(self, settings: Settings, client: httpx.Client | None = None):
+        self.settings = settings
+        self.http = client or httpx.Client(
+            base_url=settings.edx_base_url,
+            timeout=httpx.Timeout(settings.edx_timeout, connect=5.0),
+            follow_redirects=False,
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _call(self, method: str, path: str, **kwargs) -> httpx.Response:
+        try:
+            return self.http.request(method, path, **kwargs)
+        except httpx.TimeoutException:
+            raise EdxError(502, "edx_timeout", f"edX at {self.settings.edx_hostname} did not answer in time") from None
+        except httpx.HTTPError as exc:
+            raise EdxError(502, "edx_unreachable", f"edX at {self.settings.edx_hostname} is unreachable: {type(exc).__name__}") from None
+
+    def exchange_code(self, code: str) -> str:
+        """POST /oauth2/access_token (authorization_code grant); returns the edX access token."""
+        s = self.settings
+        response = self._call("POST", "/oauth2/access_token", data={
+            "grant_type": "authorization_code", "code": code, "client_id": s.edx_client_id,
+            "client_secret": s.edx_client_secret, "redirect_uri": s.edx_redirect_uri,
+        })
+        if response.status_code == 401:  # invalid_client: our credentials, not the caller's code
+            raise EdxError(502, "edx_client_rejected", "edX refused Sifu's OAuth2 client credentials; "
+                           "check EDX_OAUTH2_CLIENT_ID and EDX_OAUTH2_CLIENT_SECRET")
+        if response.status_code in (400, 403):
+            raise EdxError(401, "edx_code_rejected", "edX rejected the authorization code (expired, used, or for another client)")
+        if response.status_code != 200:
+            raise EdxError(502, "edx_error", f"edX answered {response.status_code} to the token exchange")
+        try:
+            token = response.json()["access_token"]
+        except (ValueError, KeyError, TypeError):
+            raise EdxError(502, "edx_bad_reply", "edX's token reply has no access_token") from None
+        if not isinstance(token, str) or not token:
+            raise EdxError(502, "edx_bad_reply", "edX's token reply has no access_token")
+        return token
+
+    def username(self, access_token: str) -> str:
+        """GET /api/user/v1/me with the edX token; returns its username."""
+        response = self._call("GET", "/api/user/v1/me", headers={"Authorization": f"Bearer {access_token}"})
+        if response.status_code in (401, 403):
+            raise EdxError(401, "edx_token_rejected", "edX refused the access token it just issued")
+        if response.status_code != 200:
+            raise EdxError(502, "edx_error", f"edX answered {response.status_code} to /api/user/v1/me")
+        try:
+            username = response.json()["username"]
+        except (ValueError, KeyError, TypeError):
+            raise EdxError(502, "edx_bad_reply", "edX's /api/user/v1/me reply has no username") from None
+        if not isinstance(username, str):
+            raise EdxError(502, "edx_bad_reply", "edX's /api/user/v1/me reply has no username")
+        return username

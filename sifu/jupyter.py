@@ -1,0 +1,281 @@
+"""Jupyter Server extension `sifu.jupyter`: Jupyter trusts only identities Sifu signed (DESIGN.md §5).
+
+- SifuIdentityProvider: a request's user comes only from the `sifu_identity` cookie that Sifu's serve
+  redirect sets (username, expiry, token hash, HMAC with SIFU_SECRET_KEY), and only while the Sifu token it
+  was issued for is neither expired nor revoked (read from Sifu's database, cached a few seconds).
+  No Jupyter token, password or login form.
+- SifuAuthorizer: a student reaches only `users/<their name>/...` through contents, files, sessions and
+  kernels (a kernel belongs to the session path it was started for); terminals and server control are off.
+- tornado_settings(): CSP frame-ancestors and iframe-friendly XSRF cookie flags, computed from the
+  environment at start-up so one image serves every environment.
+
+It imports jupyter_server, SQLAlchemy and Sifu's pure modules, never Sifu's web stack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+from jupyter_server.auth.authorizer import Authorizer
+from jupyter_server.auth.identity import IdentityProvider, User
+from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.auth.decorator import allow_unauthenticated
+from tornado import web
+from tornado.escape import url_unescape
+
+from sifu import signing
+from sifu.config import SettingError, parse_bool, parse_origins
+
+
+def secret_from(env: Mapping[str, str]) -> bytes:
+    secret = env.get("SIFU_SECRET_KEY", "")
+    if len(secret) < 32:
+        raise SettingError("SIFU_SECRET_KEY is missing or shorter than 32 characters; Jupyter cannot trust Sifu without it")
+    return secret.encode()
+
+
+def tornado_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """ServerApp.tornado_settings for this site (NotebookApp settings are ignored by Jupyter Server 2)."""
+    origins = parse_origins("SIFU_FRAME_ANCESTORS", env.get("SIFU_FRAME_ANCESTORS", ""))
+    secure = parse_bool("SIFU_COOKIE_SECURE", env.get("SIFU_COOKIE_SECURE", "false"))
+    csp = "; ".join(["frame-ancestors " + " ".join(["'self'", *origins]), "report-uri /api/security/csp-report"])
+    # In a cross-site iframe over https the _xsrf cookie must be SameSite=None; Secure or it is never sent back.
+    xsrf = {"path": "/", "samesite": "None", "secure": True} if secure else {"path": "/", "samesite": "Lax"}
+    return {"headers": {"Content-Security-Policy": csp}, "xsrf_cookie_kwargs": xsrf}
+
+
+class SessionCheck:
+    """Is the Sifu token behind an identity still active? Answers are cached for `cache_seconds`.
+
+    Jupyter reads the same database settings as Sifu (SIFU_DATABASE_URL, RDS_*, SIFU_STATE_DIR: the
+    container gives both programs one environment). A database error counts as "not active": fail closed.
+    """
+
+    def __init__(self, database_url: str, cache_seconds: float = 5.0):
+        from sifu.db import make_engine
+
+        self.engine = make_engine(database_url)
+        self.local = database_url.startswith("sqlite")
+        self.cache_seconds = cache_seconds
+        self.cache: dict[str, tuple[bool, float]] = {}
+
+    def _query(self, session: str) -> bool:
+        from sqlalchemy import select
+
+        from sifu.db import AccessToken
+
+        table = AccessToken.__table__
+        with self.engine.connect() as conn:
+            row = conn.execute(select(table.c.expires_at, table.c.revoked_at).where(table.c.token_hash == session)).first()
+        return row is not None and row.revoked_at is None and row.expires_at > time.time()
+
+    async def active(self, session: str, log: Any) -> bool:
+        now = time.monotonic()
+        cached = self.cache.get(session)
+        if cached and now - cached[1] < self.cache_seconds:
+            return cached[0]
+        try:
+            if self.local:
+                answer = self._query(session)  # a local SQLite read takes microseconds
+            else:
+                answer = await asyncio.get_running_loop().run_in_executor(None, self._query, session)
+        except Exception as exc:  # the driver's own errors: all mean "cannot tell", so refuse
+            log.error("sifu.jupyter: cannot read Sifu's database (%s); refusing the identity", type(exc).__name__)
+            return False
+        if len(self.cache) > 50_000:
+            self.cache.clear()
+        self.cache[session] = (answer, now)
+        return answer
+
+
+def session_check_from(env: Mapping[str, str]) -> SessionCheck:
+    from sifu.config import database_url_from
+
+    url = database_url_from(env, Path(env.get("SIFU_STATE_DIR", "/var/lib/sifu")))
+    raw = env.get("SIFU_REVOCATION_CACHE_SECONDS", "5")
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise SettingError(f"SIFU_REVOCATION_CACHE_SECONDS={raw!r} is not a number of seconds") from None
+    return SessionCheck(url, seconds)
+
+
+# --- identity ---------------------------------------------------------------------------------------------
+
+# Page routes that name a file path; a student may open only their own. (API routes go through the Authorizer.)
+_PAGE_PATH = re.compile(r"^/(?:notebooks|edit|tree|view|files|nbconvert/[^/]+|lab/tree|consoles)(?:/(?P<path>.*))?$")
+
+
+def owns(username: str, path: str) -> bool:
+    """Is `path` (relative to the notebook root, URL-decoded) inside users/<username>/?"""
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if ".." in parts or any("\\" in p or "\x00" in p for p in parts):
+        return False
+    return len(parts) >= 2 and parts[0] == "users" and parts[1] == username
+
+
+class SifuLoginHandler(JupyterHandler):
+    """There is no login here: identities come from Sifu's serve redirect only."""
+
+    @allow_unauthenticated
+    def get(self) -> None:
+        self.set_status(401)
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.finish("Open this notebook from your course: Jupyter accepts only sign-ins made through Sifu.\n")
+
+    post = get
+
+
+class SifuIdentityProvider(IdentityProvider):
+    """Accepts only a valid, unexpired Sifu-signed identity cookie."""
+
+    login_handler_class = SifuLoginHandler
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.secret = secret_from(os.environ)
+        self.sessions = session_check_from(os.environ)
+
+    @property
+    def auth_enabled(self) -> bool:
+        return True
+
+    @property
+    def login_available(self) -> bool:
+        return True
+
+    @property
+    def logout_available(self) -> bool:
+        return False
+
+    def get_handlers(self) -> list:
+        return [("/login", self.login_handler_class)]
+
+    async def get_user(self, handler: web.RequestHandler) -> User | None:
+        identity = signing.read_identity(self.secret, handler.get_cookie(signing.COOKIE_NAME))
+        if identity is None:
+            return None
+        username = identity.username
+        base_url = handler.settings.get("base_url", "/")
+        path = handler.request.path[len(base_url) - 1:] if handler.request.path.startswith(base_url) else handler.request.path
+        match = _PAGE_PATH.match(path)
+        if match and match.group("path") is not None and not owns(username, url_unescape(match.group("path"), plus=False)):
+            # A page for someone else's file: treated as not signed in, so it is refused before it renders.
+            return None
+        if not await self.sessions.active(identity.session, self.log):
+            return None  # the Sifu token behind it was revoked or has expired
+        return User(username=username, name=username, display_name=username)
+
+    def process_login_form(self, handler: web.RequestHandler) -> User | None:
+        return None
+
+    def validate_security(self, app: Any, ssl_options: Any = None) -> None:
+        self.log.info("Jupyter accepts only Sifu-signed identities")
+
+
+# --- authorization ---------------------------------------------------------------------------------------
+
+_API_PATH = re.compile(r"^/(?:api/contents|files|view|api/nbconvert/[^/]+|nbconvert/[^/]+)(?:/(?P<path>.*))?$")
+_KERNEL = re.compile(r"^/api/kernels/(?P<kernel>[0-9a-fA-F-]{1,64})(?:/.*)?$")
+_SESSION = re.compile(r"^/api/sessions/(?P<session>[0-9a-fA-F-]{1,64})$")
+
+
+class SifuAuthorizer(Authorizer):
+    """A student reaches only users/<their name>/...; terminals and server control are refused."""
+
+    async def is_authorized(self, handler: JupyterHandler, user: User, action: str, resource: str) -> bool:
+        if resource in ("terminals", "server"):
+            return False
+        if resource in ("kernelspecs", "config") and action != "read":
+            return False
+        base_url = handler.settings.get("base_url", "/")
+        path = "/" + handler.request.path[len(base_url):] if handler.request.path.startswith(base_url) else handler.request.path
+        if resource == "nbconvert" and path.rstrip("/") == "/api/nbconvert":
+            return action == "read"  # the list of export formats
+        if resource in ("contents", "nbconvert"):
+            return self._contents(user, path, handler)
+        if resource == "sessions":
+            return await self._sessions(user, path, handler)
+        if resource == "kernels":
+            return await self._kernels(user, path, handler)
+        return True
+
+    @staticmethod
+    def _body(handler: JupyterHandler) -> dict[str, Any]:
+        try:
+            body = json.loads(handler.request.body or b"{}")
+        except ValueError:
+            return {}
+        return body if isinstance(body, dict) else {}
+
+    def _contents(self, user: User, path: str, handler: JupyterHandler) -> bool:
+        match = _API_PATH.match(path)
+        if not match:
+            return False
+        target = url_unescape(match.group("path") or "", plus=False)
+        if not owns(user.username, target):
+            return False
+        if handler.request.method in ("POST", "PATCH", "PUT"):
+            body = self._body(handler)
+            for key in ("path", "copy_from"):  # rename and copy name a second path in the body
+                if key in body and not (isinstance(body[key], str) and owns(user.username, body[key])):
+                    return False
+        return True
+
+    async def _session_path(self, handler: JupyterHandler, **query: str) -> str | None:
+        try:
+            model = await handler.session_manager.get_session(**query)
+        except Exception:  # no such session: web.HTTPError 404 or KeyError, depending on the version
+            return None
+        return model.get("path")
+
+    async def _sessions(self, user: User, path: str, handler: JupyterHandler) -> bool:
+        method = handler.request.method
+        if path.rstrip("/") == "/api/sessions":
+            if method == "GET":
+                return True  # the list; every entry's kernel is still refused to other students
+            body = self._body(handler)
+            return isinstance(body.get("path"), str) and owns(user.username, body["path"])
+        match = _SESSION.match(path)
+        if not match:
+            return False
+        owned = await self._session_path(handler, session_id=match.group("session"))
+        if owned is None or not owns(user.username, owned):
+            return False
+        if method == "PATCH":
+            body = self._body(handler)
+            if "path" in body and not (isinstance(body["path"], str) and owns(user.username, body["path"])):
+                return False
+        return True
+
+    async def _kernels(self, user: User, path: str, handler: JupyterHandler) -> bool:
+        if path.rstrip("/") == "/api/kernels":
+            # Listing is harmless; a kernel started outside a session would belong to nobody.
+            return handler.request.method == "GET"
+        match = _KERNEL.match(path)
+        if not match:
+            return False
+        owned = await self._session_path(handler, kernel_id=match.group("kernel"))
+        return owned is not None and owns(user.username, owned)
+
+
+# --- the extension -------------------------------------------------------------------------------------------
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    return [{"module": "sifu.jupyter"}]
+
+
+def _load_jupyter_server_extension(serverapp: Any) -> None:
+    # Refuse to run with any other identity provider: that would let in users Sifu never signed.
+    if not isinstance(serverapp.identity_provider, SifuIdentityProvider):
+        raise RuntimeError("sifu.jupyter needs ServerApp.identity_provider_class = sifu.jupyter.SifuIdentityProvider")
+    if not isinstance(serverapp.authorizer, SifuAuthorizer):
+        raise RuntimeError("sifu.jupyter needs ServerApp.authorizer_class = sifu.jupyter.SifuAuthorizer")
+    serverapp.log.info("sifu.jupyter: only Sifu-signed identities; students confined to users/<name>/")

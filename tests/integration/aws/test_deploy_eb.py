@@ -1,0 +1,135 @@
+"""The AWS half of `inv deploy`, end to end on the emulated AWS: the real step runner with our AWS steps,
+the lead's Ports and RenderBundle steps, a real rendered bundle uploaded to S3, and EB's lifecycle."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.integration.aws.conftest import deploy_steps
+
+pytestmark = pytest.mark.integration
+
+
+def test_first_deploy_creates_everything_then_nothing_changes(aws, deploy):
+    plan, _, _ = deploy(dry_run=True)
+    assert plan.failed is None and plan.counters.aws_mutate == 0
+    planned = {(s.number, s.name) for s in plan.steps if s.status == "planned"}
+    assert {(3, "Registry and instance role access"), (8, "Elastic Beanstalk application"),
+            ("14a", "EFS file system"), ("14b", "Application version"),
+            ("14c", "Create or update the environment")} <= planned
+    report, ctx, events = deploy()
+    assert report.failed is None, report.summary()
+    assert "Successfully launched environment: sifu-notebooks-env" in "\n".join(events)  # streamed live
+    eb = aws.client("elasticbeanstalk")
+    env = eb.describe_environments(EnvironmentNames=["sifu-notebooks-env"])["Environments"][0]
+    assert (env["Status"], env["Health"], env["VersionLabel"]) == ("Ready", "Green", ctx.facts["version_label"])
+    assert env["PlatformArn"].endswith("Docker running on 64bit Amazon Linux 2023/4.6.0")
+    # The instances carry our security group, the one EFS admits NFS from.
+    ids = [i["Id"] for i in eb.describe_environment_resources(EnvironmentName="sifu-notebooks-env")
+           ["EnvironmentResources"]["Instances"]]
+    groups = {g["GroupId"] for r in aws.client("ec2").describe_instances(InstanceIds=ids)["Reservations"]
+              for i in r["Instances"] for g in i["SecurityGroups"]}
+    assert ctx.facts["instance_security_group"] in groups
+    again, _, _ = deploy()
+    assert again.summary() == "no changes", [(s.number, s.status, s.actions) for s in again.steps]
+    assert again.counters.aws_mutate == 0
+
+
+def test_changing_only_the_instance_type_is_one_environment_update(aws, deploy):
+    assert deploy()[0].failed is None
+    report, _, _ = deploy(DEPLOY__EB__INSTANCE_TYPE="t3.large")
+    assert report.failed is None, report.summary()
+    assert report.counters.mutating_calls == ["elasticbeanstalk.UpdateEnvironment"]
+    changed = {s.number: s.actions for s in report.steps if s.status == "changed"}
+    assert changed["14c"] == ["set aws:ec2:instances InstanceTypes (t3.large)"]
+    eb = aws.client("elasticbeanstalk")
+    ids = [i["Id"] for i in eb.describe_environment_resources(EnvironmentName="sifu-notebooks-env")
+           ["EnvironmentResources"]["Instances"]]
+    types = {i["InstanceType"] for r in aws.client("ec2").describe_instances(InstanceIds=ids)["Reservations"]
+             for i in r["Instances"]}
+    assert types == {"t3.large"}
+
+
+def test_an_injected_failure_fails_the_deploy_with_eb_errors_and_rolls_back(aws, deploy):
+    first, ctx, _ = deploy()
+    assert first.failed is None
+    good = ctx.facts["version_label"]
+    aws.fail_next_deploy("sifu-notebooks-env", message="sifu: cannot import name 'app'")
+    report, ctx, events = deploy(tag="bbbb")  # a new image, hence a new bundle and version
+    assert report.failed is not None and report.failed.number == "14d"
+    assert "sifu: cannot import name 'app'" in report.failed.error
+    assert "Failed to deploy application." in report.failed.error
+    assert any("ERROR" in line and "Instance deployment failed" in line for line in events)
+    env = aws.client("elasticbeanstalk").describe_environments(
+        EnvironmentNames=["sifu-notebooks-env"])["Environments"][0]
+    assert env["VersionLabel"] == good != ctx.facts["version_label"]
+    assert "oauth-secret" not in json.dumps(report.as_json())
+
+
+def test_an_interrupted_deploy_converges_on_the_next_run(aws, deploy):
+    # Killed right after asking EB to create the environment (before waiting): the next run waits for that
+    # environment instead of creating another, and the run after that has nothing to do.
+    stopped, _, _ = deploy(step_list=deploy_steps()[:-1])
+    assert stopped.failed is None
+    eb = aws.client("elasticbeanstalk")
+    assert eb.describe_environments(EnvironmentNames=["sifu-notebooks-env"])["Environments"][0]["Status"] == "Launching"
+    resumed, _, events = deploy()
+    assert resumed.failed is None, resumed.summary()
+    assert resumed.counters.mutating_calls == []
+    assert any("Successfully launched environment" in line for line in events)
+    final, _, _ = deploy()
+    assert final.summary() == "no changes"
+    assert len(eb.describe_environments(IncludeDeleted=False)["Environments"]) == 1
+    assert len(eb.describe_application_versions(ApplicationName="sifu-notebooks")["ApplicationVersions"]) == 1
+
+
+def _resource_counts(aws) -> dict[str, int]:
+    ec2, efs, eb = aws.client("ec2"), aws.client("efs"), aws.client("elasticbeanstalk")
+    systems = efs.describe_file_systems()["FileSystems"]
+    groups = ec2.describe_security_groups()["SecurityGroups"]
+    return {
+        "repositories": len(aws.client("ecr").describe_repositories()["repositories"]),
+        "environments": len(eb.describe_environments(IncludeDeleted=False)["Environments"]),
+        "versions": len(eb.describe_application_versions()["ApplicationVersions"]),
+        "file_systems": len(systems),
+        "mount_targets": sum(len(efs.describe_mount_targets(FileSystemId=f["FileSystemId"])["MountTargets"])
+                             for f in systems),
+        "security_groups": len(groups),
+        "ingress_rules": sum(len(g["IpPermissions"]) for g in groups),
+        "parameters": len(aws.client("ssm").describe_parameters()["Parameters"]),
+        "instances": sum(1 for r in ec2.describe_instances(Filters=[
+            {"Name": "instance-state-name", "Values": ["running"]}])["Reservations"] for _ in r["Instances"]),
+    }
+
+
+def test_stopped_after_any_step_a_rerun_matches_a_clean_run(aws, deploy):
+    assert deploy()[0].failed is None
+    clean = _resource_counts(aws)
+    names = [s.name for s in deploy_steps()]
+    # Stop after each step that changes AWS, then run the whole checklist again.
+    for stop_after in ("Registry and instance role access", "Elastic Beanstalk application", "EFS file system",
+                       "Secrets in SSM", "Application version", "Create or update the environment"):
+        aws.reset()
+        aws.client("ec2").create_key_pair(KeyName="sifu-ops")
+        stopped = deploy(step_list=deploy_steps()[: names.index(stop_after) + 1])[0]
+        assert stopped.failed is None, (stop_after, stopped.summary())
+        resumed = deploy()[0]
+        assert resumed.failed is None, (stop_after, resumed.summary())
+        assert _resource_counts(aws) == clean, stop_after
+
+
+def test_the_whole_checklist_plans_on_a_fresh_account_with_zero_mutations(aws, deploy):
+    from deployer import checklist
+    from deployer.checklist_aws import with_aws_steps
+
+    full = with_aws_steps(checklist.deploy_steps())
+    report, _, _ = deploy(dry_run=True, step_list=full)
+    data = report.as_json()
+    assert data["aws_calls"]["mutate"] == 0 and data["mutating_calls"] == []
+    numbers = {str(s["number"]) for s in data["steps"]}
+    assert {str(n) for n in range(1, 14)} <= numbers and {"14a", "14b", "14c", "14d"} <= numbers
+    pending = {str(s["number"]) for s in data["steps"] if s["status"] == "pending"}
+    assert pending == {"5", "6", "7", "10", "11", "14e", "14f"}  # the images and instances issues
+    assert data["result"] == "changes"

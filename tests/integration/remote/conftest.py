@@ -1,0 +1,1 @@
+from tests.support.hosts import remote_bed  # noqa: F401

@@ -1,0 +1,223 @@
+"""inv converge against real sshd hosts, real nginx and nfs-ganesha standing in for EFS.
+
+The test bed (tests/support/hosts.py) says what stands in for what: the kernel has no NFS
+client, so each host's mount.nfs4 is a script (in that host's mount namespace only) that logs
+its options, checks the export with nfs-ls against ganesha, then bind-mounts the exported
+directory; the app containers are real HTTP servers behind a docker CLI stand-in.
+
+The tests share one bed and run in file order: fresh converge, re-run, broken nginx, host down.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from deployer import REPO_ROOT, render
+from deployer.remote import executor, hooks
+from tests.support.hosts import curl
+
+pytestmark = pytest.mark.integration
+
+FABRIC_HOSTS = slice(0, 3)  # h1..h3 are converged over SSH; h4 by its hook; h5 on S3 (test_s3fs.py)
+NGINX_FILES = ("sifu-upstream.conf", "sifu-sifu.conf", "sifu-jupyter.conf")
+
+
+def inv(bed, *args, **overrides):
+    _, environ = bed.settings(**overrides)
+    env = {**os.environ, **environ}
+    return subprocess.run([str(Path(sys.executable).parent / "inv"), "--search-root", str(REPO_ROOT), *args],
+                          capture_output=True, text=True, env=env, timeout=300)
+
+
+def conf_files(host) -> dict[str, str]:
+    return {name: (host.root / "etc-nginx" / "conf.d" / name).read_text() for name in NGINX_FILES
+            if (host.root / "etc-nginx" / "conf.d" / name).exists()}
+
+
+def assert_converged(bed, host):
+    assert host.mounted_source(bed.mount_point), f"{host.name}: nothing mounted at {bed.mount_point}"
+    assert host.read(f"{bed.mount_point}/.sifu-volume").strip() == bed.file_system_id
+    fstab = host.read("/etc/fstab")
+    assert (f"{bed.efs_names[0]}:/ {bed.mount_point} nfs4 nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,"
+            "retrans=2,noresvport,_netdev,nofail 0 0") in fstab.splitlines()
+    for port in bed.ports:  # through the host's nginx, from outside the host
+        status, body = curl(host.address, port, "/notebooks/x")
+        assert (status, body) == (200, f"app {host.app_address}:{port} /notebooks/x\n")
+
+
+def test_converge_fresh_hosts(remote_bed):
+    bed = remote_bed
+    hosts = bed.hosts[FABRIC_HOSTS]
+    for host in hosts:  # fresh: nginx answers but has no app, nothing is mounted
+        assert curl(host.address, bed.ports[0])[0] == 0
+        assert not host.mounted_source(bed.mount_point)
+    result = inv(bed, "converge", "--hosts", ",".join(h.address for h in hosts))
+    assert result.returncode == 0, result.stdout + result.stderr
+    for host in hosts:
+        assert_converged(bed, host)
+        # The stand-in mount helper was called with AWS's recommended NFS options.
+        assert host.mount_log() == [f"{bed.efs_names[0]}:/ {bed.mount_point} "
+                                    "rw,nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport"]
+        # The container was started before the mount: it was restarted once so it sees the volume.
+        assert len(host.restarts()) == 1
+    # One shared volume: a file written on h1 is read on h2 and h3.
+    hosts[0].run(f"echo written-on-h1 > {bed.mount_point}/shared.txt")
+    for host in hosts[1:]:
+        assert host.read(f"{bed.mount_point}/shared.txt") == "written-on-h1\n"
+    assert "changed" in result.stdout
+
+
+def test_second_run_changes_nothing_and_does_not_reload(remote_bed):
+    bed = remote_bed
+    hosts = bed.hosts[FABRIC_HOSTS]
+    before = [(h.nginx_reloads(), conf_files(h), h.read("/etc/fstab"), len(h.restarts()), len(h.mount_log())) for h in hosts]
+    result = inv(bed, "converge", "--hosts", ",".join(h.address for h in hosts))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no changes" in result.stdout
+    assert [(h.nginx_reloads(), conf_files(h), h.read("/etc/fstab"), len(h.restarts()), len(h.mount_log())) for h in hosts] == before
+
+
+def test_nginx_rejecting_the_files_restores_them_and_keeps_serving(remote_bed):
+    bed = remote_bed
+    hosts = bed.hosts[FABRIC_HOSTS]
+    s, _ = bed.settings()
+    before = [conf_files(h) for h in hosts]
+    reloads = [h.nginx_reloads() for h in hosts]
+    broken = hooks.Templates(vhost="tests/integration/remote/broken-vhost.conf.j2")
+    result = executor.converge([h.address for h in hosts], s, render.Facts(offline=False), templates=broken)
+    assert [h.status for h in result.hosts] == ["failed"] * 3
+    for h in result.hosts:
+        assert h.error.startswith("nginx: nginx -t rejected the new files; previous files restored")
+        assert 'unknown directive "proxy_pass_everything_please"' in h.error  # nginx's own message
+    assert [conf_files(h) for h in hosts] == before
+    assert [h.nginx_reloads() for h in hosts] == reloads
+    for host in hosts:
+        assert_converged(bed, host)
+
+
+def test_one_host_down_others_converge_and_the_table_names_it(remote_bed):
+    bed = remote_bed
+    h1, h2, h3 = bed.hosts[FABRIC_HOSTS]
+    h1.reset()
+    h3.reset()
+    h2.stop_ssh()
+    try:
+        result = inv(bed, "converge", "--hosts", ",".join(h.address for h in (h1, h2, h3)))
+    finally:
+        h2.start_ssh()
+    assert result.returncode != 0
+    rows = {line.split()[0]: line for line in result.stdout.splitlines() if line.startswith("10.231.")}
+    assert rows[h1.address].split()[1] == "changed"
+    assert rows[h3.address].split()[1] == "changed"
+    assert rows[h2.address].split()[1] == "failed" and "unreachable" in rows[h2.address]
+    assert f"converge failed on 1 of 3 host(s): {h2.address}" in result.stderr
+    assert_converged(bed, h1)
+    assert_converged(bed, h3)
+
+
+def test_wrong_volume_at_the_mount_point_is_an_error(remote_bed):
+    bed = remote_bed
+    host = bed.hosts[0]
+    host.reset()
+    host.run(f"mkdir -p {bed.mount_point} && mount -t tmpfs sifurm-other {bed.mount_point}")
+    result = inv(bed, "mount-efs", "--hosts", host.address)
+    assert result.returncode != 0
+    assert f"{bed.mount_point} is mounted from sifurm-other tmpfs, not {bed.file_system_id}" in result.stdout
+    # nginx was not pointed anywhere: configure-nginx refuses while the volume is not ours.
+    result = inv(bed, "configure-nginx", "--hosts", host.address)
+    assert result.returncode != 0
+    assert "is not the shared volume" in result.stdout
+    assert conf_files(host) == {}
+    host.reset()
+
+
+def test_container_on_the_instance_disk_gets_no_traffic_until_restarted(remote_bed):
+    """A container whose notebook root still shows the instance disk: nginx is not pointed at it;
+    mount-efs restarts that container (only it), then configure-nginx goes ahead."""
+    bed = remote_bed
+    host = bed.hosts[0]
+    assert inv(bed, "mount-efs", "--hosts", host.address).returncode == 0
+    (host.root / "container" / "view").write_text("disk\n")  # as if it had started before the mount
+    refused = inv(bed, "configure-nginx", "--hosts", host.address)
+    assert refused.returncode != 0
+    assert "does not see fs-0123456789abcdef0 at its notebook root" in refused.stdout
+    assert conf_files(host) == {}
+    restarts = len(host.restarts())
+    again = inv(bed, "mount-efs", "--hosts", host.address)
+    assert again.returncode == 0 and "restarted container" in again.stdout
+    assert len(host.restarts()) == restarts + 1
+    assert inv(bed, "configure-nginx", "--hosts", host.address).returncode == 0
+    assert_converged(bed, host)
+
+
+def test_platform_hook_on_a_fresh_host_reaches_the_same_state(remote_bed):
+    """The rendered .platform hook, run by itself on a fresh host, ends where Fabric's converge did."""
+    bed = remote_bed
+    hook_host, fabric_host = bed.hosts[3], bed.hosts[1]
+    s, _ = bed.settings()
+    tree = render.render_all(s, render.Facts(file_system_id=bed.file_system_id, offline=False))
+    hook = bed.dir / "10-converge.sh"
+    hook.write_text(tree.files[f"bundle/.platform/hooks/postdeploy/{render.HOOK_NAME}"].content)
+    hook.chmod(0o755)
+    run = hook_host.run(str(hook), check=False, timeout=120)  # as Elastic Beanstalk does: no arguments
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert_converged(bed, hook_host)
+    assert hook_host.read("/etc/fstab") == fabric_host.read("/etc/fstab")
+    mine, theirs = conf_files(hook_host), conf_files(fabric_host)
+    assert mine.keys() == theirs.keys() == set(NGINX_FILES)
+    for name in NGINX_FILES:
+        expected = theirs[name].replace(fabric_host.app_address, hook_host.app_address)
+        assert mine[name] == expected
+    again = hook_host.run(str(hook), check=False, timeout=120)
+    assert again.returncode == 0 and "\tchanged\t" not in again.stdout, again.stdout + again.stderr
+
+
+def test_bastion_gateway_from_config(remote_bed):
+    """ssh.gateway: Fabric reaches the instance through the bastion (the instance sees the bastion as client)."""
+    from fabric import Connection
+
+    from tests.support.hosts import BRIDGE_ADDRESS
+
+    bed = remote_bed
+    bastion, target = bed.hosts[0], bed.hosts[2]
+
+    def client_address(settings) -> str:
+        with Connection(target.address, **executor.connection_kwargs(settings.ssh)) as conn:
+            return conn.run('echo "$SSH_CLIENT"', hide=True, in_stream=False).stdout.split()[0]
+
+    assert client_address(bed.settings()[0]) == BRIDGE_ADDRESS
+    via_bastion, _ = bed.settings(**{"ssh.gateway": f"root@{bastion.address}"})
+    assert client_address(via_bastion) == bastion.address
+    result = executor.run_on_hosts([target.address], "true", via_bastion)
+    assert result.hosts[0].ok, result.hosts[0].error
+
+
+def test_proxy_command_from_config(remote_bed):
+    """ssh.proxy_command (how an SSM session is used): here OpenSSH's `ssh -W` through a bastion host."""
+    from fabric import Connection
+
+    bed = remote_bed
+    bastion, target = bed.hosts[0], bed.hosts[2]
+    proxy = (f"ssh -q -i {bed.client_key} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+             f"-o BatchMode=yes -W %h:%p root@{bastion.address}")
+    s, _ = bed.settings(**{"ssh.proxy_command": proxy})
+    with Connection(target.address, **executor.connection_kwargs(s.ssh)) as conn:
+        assert conn.run('echo "$SSH_CLIENT"', hide=True, in_stream=False).stdout.split()[0] == bastion.address
+
+
+def test_container_that_never_comes_fails_after_the_bounded_wait(remote_bed):
+    bed = remote_bed
+    host = bed.hosts[2]
+    before = conf_files(host)
+    running = host.root / "container" / "running"
+    running.unlink()
+    try:
+        result = inv(bed, "configure-nginx", "--hosts", host.address, **{"remote.container_wait": 2})
+    finally:
+        running.write_text("")
+    assert result.returncode != 0
+    assert "no running container matched ancestor=aws_beanstalk/current-app within 2s" in result.stdout
+    assert conf_files(host) == before

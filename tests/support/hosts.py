@@ -1,0 +1,478 @@
+"""Test hosts standing in for Elastic Beanstalk instances, with "EFS" and app containers.
+
+Each host is a network namespace on our bridge plus its own mount, UTS and PID namespaces
+(`ip netns exec NS unshare --mount --uts --pid --fork --mount-proc --propagation private`).
+Inside it: its own /etc/nginx, /var/log/nginx, /var/lib/nginx, /etc/fstab, /etc/hosts, /mnt
+(the mount point's parent), /root (an instance's clean home, not this machine's) and a tmpfs /run; a real nginx and a real sshd that Fabric logs in to.
+The namespace's PID 1 is a small shell that reaps orphans; killing it ends every process of the
+host, and its mounts go with it.
+
+What stands in for what, said plainly:
+- mount.nfs4 (MOUNT_STANDIN): the kernel has no NFS client. Inside each host's mount namespace
+  only, /sbin/mount.nfs is bind-mounted over by a script that logs its options, checks with
+  nfs-ls that the NFSv4 server (nfs-ganesha, tests/support/nfs.py) answers for the export,
+  then bind-mounts the exported directory at the mount point. /etc/hosts maps the EFS DNS
+  name to ganesha, so the name resolution is real.
+- docker (DOCKER_STANDIN): dockerd is not needed for this. The "app container" of host N is a
+  real HTTP server (tests/support/app_standin.py) in the `sifurm-apps` namespace at its own
+  address. The stand-in CLI answers exactly the docker calls converge makes (ps, inspect of
+  the address and bind mounts, exec cat, restart) from files in the host's state directory.
+  Like a real container with a private bind mount, it keeps seeing what was at the mount
+  point when it (re)started: `exec cat /notebooks/...` reads the instance disk until a
+  restart after the mount.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.support.netns import BRIDGE_ADDRESS, PREFIX, SUBNET, Bridge, run
+from tests.support.nfs import Ganesha
+
+EFS_ADDRESS = f"{SUBNET}.2"
+APPS_NAMESPACE = f"{PREFIX}-apps"
+APP_IMAGE = "aws_beanstalk/current-app"
+FIRST_HOST = 11
+FIRST_APP = 101
+MAX_HOSTS = 80
+
+MOUNT_STANDIN = r"""#!/bin/bash
+# TEST STAND-IN for mount.nfs4 (this kernel has no NFS client). Logs the options it was given,
+# checks with nfs-ls that the NFSv4 server answers for the export, then bind-mounts the
+# directory that server exports. Only ever bind-mounted over /sbin/mount.nfs inside a test host.
+set -euo pipefail
+spec=$1; dir=$2; shift 2
+opts=""
+while [ $# -gt 0 ]; do
+    case $1 in -o) opts=$2; shift 2 ;; *) shift ;; esac
+done
+state=@BED@/hosts/$HOSTNAME
+printf '%s %s %s\n' "$spec" "$dir" "$opts" >> "$state/mount-standin.log"
+server=${spec%%:*}
+path=${spec#*:}
+address=$(getent hosts "$server" | awk '{print $1; exit}')
+if [ -z "$address" ]; then echo "mount.nfs4: Failed to resolve server $server: Name or service not known" >&2; exit 32; fi
+# Like mount.nfs, retry a server that does not answer at once (ganesha under many clients).
+for attempt in 1 2 3 4 5 6 7 8 9 10; do
+    if nfs-ls "nfs://$address/?version=4" >/dev/null 2>&1; then break; fi
+    if [ "$attempt" = 10 ]; then echo "mount.nfs4: Connection refused: $address did not answer for the export" >&2; exit 32; fi
+    echo "nfs-ls attempt $attempt failed" >> "$state/mount-standin.log.retries"
+    sleep 0.3
+done
+export_dir=$(cat "@BED@/exports/$address")
+mount --bind "$export_dir$path" "$dir"
+"""
+
+DOCKER_STANDIN = r"""#!/bin/bash
+# TEST STAND-IN for the docker CLI on a test host: answers the calls converge makes about the
+# app container, which is a real HTTP server in the sifurm-apps namespace. See tests/support/hosts.py.
+# (Bash builtins only where possible: 16 hosts share this machine's 2 cores in the benchmark.)
+set -euo pipefail
+state=@BED@/hosts/$HOSTNAME
+c=$state/container
+id=$(<"$c/id")
+echo "docker $*" >> "$state/docker.log"
+case ${1:-} in
+ps)
+    filter=""
+    while [ $# -gt 0 ]; do case $1 in --filter) filter=$2; shift 2 ;; *) shift ;; esac; done
+    if [ -e "$c/running" ] && { [ -z "$filter" ] || [ "$filter" = "ancestor=$(<"$c/image")" ]; }; then echo "$id"; fi ;;
+inspect)
+    format=$3; which=$4
+    if [ "$which" != "$id" ] || [ ! -e "$c/running" ]; then echo "Error: No such object: $which" >&2; exit 1; fi
+    case $format in
+    *IPAddress*) echo "$(<"$c/address")" ;;
+    *Mounts*) echo "$(<"$c/mount-source")" ;;
+    *) echo "docker stand-in: format not supported: $format" >&2; exit 2 ;;
+    esac ;;
+exec)
+    which=$2
+    if [ "$which" != "$id" ] || [ "$3" != cat ]; then echo "docker stand-in: only 'exec $id cat FILE' is supported" >&2; exit 2; fi
+    file=${4#/notebooks/}
+    if [ "$(<"$c/view")" = volume ]; then file="$(<"$c/mount-source")/$file"; else file="$c/disk/$file"; fi
+    if [ ! -e "$file" ]; then echo "cat: $4: No such file or directory" >&2; exit 1; fi
+    echo "$(<"$file")" ;;
+restart)
+    echo "$EPOCHREALTIME restart $2" >> "$state/restarts.log"
+    if mountpoint -q "$(<"$c/mount-source")"; then echo volume > "$c/view"; else echo disk > "$c/view"; fi
+    echo "$2" ;;
+*)
+    echo "docker stand-in: not supported: $*" >&2; exit 2 ;;
+esac
+"""
+
+HOST_INIT = r"""#!/bin/bash
+# PID 1 of a test host: private mounts, nginx, then sshd (restarted unless ssh-down exists).
+set -euo pipefail
+root=$1
+hostname "$(cat "$root/name")"
+mount -t tmpfs tmpfs /run
+mkdir -p /run/sshd
+mount --bind "$root/etc-nginx" /etc/nginx
+mount --bind "$root/log-nginx" /var/log/nginx
+mount --bind "$root/lib-nginx" /var/lib/nginx
+mount --bind "$root/fstab" /etc/fstab
+mount --bind "$root/etc-hosts" /etc/hosts
+mount --bind "$root/mnt" /mnt
+mount --bind "$root/home-root" /root
+mount --bind "$root/../../bin/mount.nfs" /sbin/mount.nfs
+mount --bind "$root/../../bin/local" /usr/local/bin
+nginx -g 'daemon off;' &
+echo ready > "$root/ready"
+while :; do
+    if [ -e "$root/ssh-down" ]; then sleep 0.2; continue; fi
+    /usr/sbin/sshd -D -e -f "$root/sshd_config" 2>>"$root/sshd.log" &
+    echo $! > "$root/sshd.pid"
+    wait $! || true
+done
+"""
+
+SSHD_CONFIG = """\
+ListenAddress {address}
+Port 22
+HostKey {host_key}
+PidFile /run/sshd.pid
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+AuthorizedKeysFile {authorized_keys}
+UseDNS no
+PrintMotd no
+MaxStartups 200
+MaxSessions 50
+LogLevel ERROR
+Subsystem sftp internal-sftp
+"""
+
+NGINX_CONF = """\
+user root;
+worker_processes 1;
+pid /run/nginx.pid;
+error_log /var/log/nginx/error.log;
+events { worker_connections 256; }
+http {
+    include /etc/nginx/mime.types;
+    access_log /var/log/nginx/access.log;
+    include /etc/nginx/conf.d/*.conf;
+    server {
+        listen 80 default_server;
+        location / { return 200 "no app yet\\n"; }
+    }
+}
+"""
+
+
+@dataclass
+class Host:
+    bed: TestBed
+    index: int
+    name: str
+    address: str
+    app_address: str
+    root: Path
+    process: subprocess.Popen | None = None
+    init_pid: int = 0
+
+    # --- inside the host -----------------------------------------------------------------------
+
+    def run(self, script: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
+        """Run a bash script inside this host's namespaces (as its root, not over SSH)."""
+        return run("nsenter", "-t", str(self.init_pid), "-m", "-u", "-n", "-p", "--", "bash", "-c", script,
+                   check=check, timeout=timeout)
+
+    def read(self, path: str) -> str:
+        return self.run(f"cat {path}").stdout
+
+    def mounted_source(self, mount_point: str) -> str:
+        return self.run(f"findmnt -n -r -o SOURCE,FSTYPE --mountpoint {mount_point} || true").stdout.strip()
+
+    @property
+    def state(self) -> Path:
+        return self.root
+
+    def restarts(self) -> list[str]:
+        log = self.root / "restarts.log"
+        return log.read_text().splitlines() if log.exists() else []
+
+    def mount_log(self) -> list[str]:
+        log = self.root / "mount-standin.log"
+        return log.read_text().splitlines() if log.exists() else []
+
+    def nginx_reloads(self) -> int:
+        """How many times nginx re-read its configuration (from its error log at notice level)."""
+        log = self.root / "log-nginx" / "error.log"
+        return log.read_text().count("reconfiguring") if log.exists() else 0
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        for sub in ("etc-nginx/conf.d", "log-nginx", "lib-nginx", "mnt", "home-root", "container/disk"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        (self.root / "name").write_text(self.name)
+        shutil.copy("/etc/nginx/mime.types", self.root / "etc-nginx" / "mime.types")
+        # Notice level so reloads are visible in the log ("reconfiguring").
+        (self.root / "etc-nginx" / "nginx.conf").write_text(NGINX_CONF.replace("error.log;", "error.log notice;", 1))
+        (self.root / "fstab").write_text("# /etc/fstab of test host\n")
+        (self.root / "etc-hosts").write_text(
+            f"127.0.0.1 localhost\n{self.address} {self.name}\n{EFS_ADDRESS} {' '.join(self.bed.efs_names)}\n")
+        (self.root / "sshd_config").write_text(SSHD_CONFIG.format(
+            address=self.address, host_key=self.bed.host_key, authorized_keys=self.bed.authorized_keys))
+        c = self.root / "container"
+        (c / "id").write_text(f"c0ffee{self.index:06d}\n")
+        (c / "image").write_text(APP_IMAGE)
+        (c / "address").write_text(self.app_address + "\n")
+        (c / "mount-source").write_text(f"{self.bed.mount_point}\n")
+        (c / "view").write_text("disk\n")  # started before any volume was mounted
+        (c / "running").write_text("")
+
+    def start(self, timeout: float = 20) -> None:
+        for leftover in ("ready", "ssh-down"):
+            (self.root / leftover).unlink(missing_ok=True)
+        self.process = subprocess.Popen(
+            ["ip", "netns", "exec", self.name, "unshare", "--mount", "--uts", "--pid", "--fork", "--mount-proc",
+             "--propagation", "private", "bash", str(self.bed.dir / "bin" / "host-init"), str(self.root)],
+            stdout=subprocess.DEVNULL, stderr=open(self.root / "init.log", "ab"))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} init exited: {(self.root / 'init.log').read_text()}")
+            children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+            if not self.init_pid and children.exists() and children.read_text().split():
+                self.init_pid = int(children.read_text().split()[0])
+            if self.init_pid and (self.root / "ready").exists() and self.ssh_answers():
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not come up: {(self.root / 'init.log').read_text()}")
+
+    def ssh_answers(self) -> bool:
+        import socket
+
+        try:
+            with socket.create_connection((self.address, 22), timeout=0.5) as sock:
+                return sock.recv(4).startswith(b"SSH")
+        except OSError:
+            return False
+
+    def stop_ssh(self) -> None:
+        """The host stops answering SSH (connection refused); nginx keeps running."""
+        (self.root / "ssh-down").write_text("")
+        pid = int((self.root / "sshd.pid").read_text())
+        self.run(f"kill {pid}", check=False)
+        deadline = time.monotonic() + 10
+        while self.ssh_answers() and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    def start_ssh(self) -> None:
+        (self.root / "ssh-down").unlink(missing_ok=True)
+        deadline = time.monotonic() + 10
+        while not self.ssh_answers() and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.init_pid:
+            try:
+                os.kill(self.init_pid, signal.SIGKILL)  # PID 1 of the host: the kernel ends all its processes
+            except ProcessLookupError:
+                pass
+        if self.process:
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self.init_pid = 0
+        self.process = None
+
+    def reset(self) -> None:
+        """Back to a fresh host: stop it, wipe its files, start it again (the shared volume is kept)."""
+        self.stop()
+        shutil.rmtree(self.root)
+        self.prepare()
+        self.start()
+
+
+@dataclass
+class TestBed:
+    """A bridge, ganesha as EFS, the app stand-ins and N hosts. Use as a context manager."""
+
+    hosts_wanted: int
+    file_system_id: str = "fs-0123456789abcdef0"
+    region: str = "us-east-1"
+    mount_point: str = "/mnt/efs"
+    ports: tuple[int, int] = (3334, 3335)
+    dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="sifurm-bed-")))
+    hosts: list[Host] = field(default_factory=list)
+
+    def __post_init__(self):
+        assert 1 <= self.hosts_wanted <= MAX_HOSTS
+        self.bridge = Bridge()
+        self.ganesha: Ganesha | None = None
+        self.apps: subprocess.Popen | None = None
+
+    @property
+    def efs_names(self) -> list[str]:
+        from deployer.remote.commands import efs_dns_name
+
+        return [efs_dns_name(self.file_system_id, self.region)]
+
+    @property
+    def addresses(self) -> list[str]:
+        return [h.address for h in self.hosts]
+
+    def __enter__(self) -> TestBed:
+        try:
+            self.up()
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.down()
+
+    def up(self) -> None:
+        for sub in ("bin/local", "hosts", "exports", "ssh"):
+            (self.dir / sub).mkdir(parents=True, exist_ok=True)
+        self._keys()
+        self._scripts()
+        self.bridge.up()
+        self.ganesha = Ganesha(self.bridge, self.dir, f"{PREFIX}-efs", EFS_ADDRESS).start()
+        (self.dir / "exports" / EFS_ADDRESS).write_text(str(self.ganesha.export))
+        self.hosts = []
+        for i in range(self.hosts_wanted):
+            n = i + 1
+            host = Host(self, n, f"{PREFIX}-h{n}", f"{SUBNET}.{FIRST_HOST + i}", f"{SUBNET}.{FIRST_APP + i}",
+                        self.dir / "hosts" / f"{PREFIX}-h{n}")
+            self.bridge.add_namespace(host.name, host.address)
+            host.prepare()
+            self.hosts.append(host)
+        self._start_apps()
+        for host in self.hosts:
+            host.start()
+
+    def _keys(self) -> None:
+        ssh = self.dir / "ssh"
+        self.host_key = ssh / "host_ed25519"
+        self.client_key = ssh / "client_ed25519"
+        for key in (self.host_key, self.client_key):
+            run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key))
+        self.authorized_keys = ssh / "authorized_keys"
+        shutil.copy(f"{self.client_key}.pub", self.authorized_keys)
+
+    def _scripts(self) -> None:
+        bin_dir = self.dir / "bin"
+        for name, text in (("mount.nfs", MOUNT_STANDIN), ("local/docker", DOCKER_STANDIN), ("host-init", HOST_INIT)):
+            path = bin_dir / name
+            path.write_text(text.replace("@BED@", str(self.dir)))
+            path.chmod(0o755)
+
+    def _start_apps(self) -> None:
+        """One process serving every host's "app container" address on both ports."""
+        self.bridge.add_namespace(APPS_NAMESPACE, f"{SUBNET}.{FIRST_APP - 1}")
+        for host in self.hosts:
+            run("ip", "netns", "exec", APPS_NAMESPACE, "ip", "addr", "add", f"{host.app_address}/32", "dev", "eth0")
+        listen = [f"{h.app_address}:{port}" for h in self.hosts for port in self.ports]
+        ready = self.dir / "apps.ready"
+        self.apps = subprocess.Popen(
+            ["ip", "netns", "exec", APPS_NAMESPACE, sys.executable, str(Path(__file__).with_name("app_standin.py")),
+             str(ready), *listen], stdout=subprocess.DEVNULL, stderr=open(self.dir / "apps.log", "ab"))
+        deadline = time.monotonic() + 20
+        while not ready.exists():
+            if self.apps.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"app stand-in did not start: {(self.dir / 'apps.log').read_text()}")
+            time.sleep(0.1)
+
+    def down(self) -> None:
+        for host in self.hosts:
+            host.stop()
+        if self.apps and self.apps.poll() is None:
+            self.apps.terminate()
+            try:
+                self.apps.wait(10)
+            except subprocess.TimeoutExpired:
+                self.apps.kill()
+                self.apps.wait(5)
+        if self.ganesha:
+            self.ganesha.stop()
+        self.bridge.down()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    # --- what tests need ----------------------------------------------------------------------------
+
+    def settings(self, **overrides):
+        """Deployer settings pointing at this bed (root over SSH with the bed's key)."""
+        from deployer.config import load
+
+        environ = {
+            "DEPLOY__SSH__USER": "root",
+            "DEPLOY__SSH__KEY_FILE": str(self.client_key),
+            "DEPLOY__SSH__CONNECT_TIMEOUT": "5",
+            "DEPLOY__EFS__FILE_SYSTEM_ID": self.file_system_id,
+            "DEPLOY__EFS__MOUNT_POINT": self.mount_point,
+            "DEPLOY__REMOTE__CONTAINER_WAIT": "5",
+            "OVERRIDES": str(self._empty_overrides()),
+        }
+        environ.update({f"DEPLOY__{k.upper().replace('.', '__')}": str(v) for k, v in overrides.items()})
+        return load(environ=environ).settings, environ
+
+    def _empty_overrides(self) -> Path:
+        path = self.dir / "overrides.yml"
+        if not path.exists():
+            path.write_text("{}\n")
+        return path
+
+    @property
+    def export(self) -> Path:
+        assert self.ganesha
+        return self.ganesha.export
+
+    def wipe_export(self) -> None:
+        for child in self.export.iterdir():
+            if child.is_dir():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+
+
+def curl(address: str, port: int, path: str = "/", timeout: float = 5) -> tuple[int, str]:
+    """GET from the root namespace (outside every host); (status, body), status 0 when nothing answered."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://{address}:{port}{path}", timeout=timeout) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except (urllib.error.URLError, OSError) as exc:
+        return 0, str(exc)  # nothing answered
+
+
+__all__ = ["TestBed", "Host", "curl", "BRIDGE_ADDRESS"]
+
+
+# --- pytest fixtures (pulled in by a conftest.py: `from tests.support.hosts import remote_bed`) ---------
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def remote_bed():
+    """Five fresh test hosts (sifurm-h1..h5), ganesha as EFS at 10.231.0.2, app stand-ins; needs root."""
+    if os.geteuid() != 0:
+        pytest.skip("the host test bed needs root (network and mount namespaces)")
+    for tool in ("sshd", "nginx", "ganesha.nfsd", "nfs-ls", "nsenter"):
+        if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}"):
+            pytest.skip(f"{tool} is not installed (see tests/system-packages.txt)")
+    with TestBed(5) as bed:
+        yield bed

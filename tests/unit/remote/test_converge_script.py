@@ -1,0 +1,75 @@
+"""The converge script: one text for Fabric and the .platform hooks, valid shell, values quoted."""
+
+import subprocess
+
+import pytest
+
+from deployer import render
+from deployer.config import load
+from deployer.remote import hooks
+from deployer.remote.hooks import _dq
+
+
+def settings(**env):
+    environ = {"DEPLOY__EFS__FILE_SYSTEM_ID": "fs-0123456789abcdef0"}
+    environ.update(env)
+    return load(environ=environ, overrides_file=None).settings
+
+
+def test_hook_files_are_the_script_fabric_sends():
+    s = settings()
+    facts = render.Facts()
+    tree = render.render_all(s, facts, validate=False)
+    script = hooks.converge_script(s, facts)
+    assert tree.files[f"bundle/.platform/hooks/postdeploy/{render.HOOK_NAME}"].content == script
+    assert tree.files[f"bundle/.platform/confighooks/postdeploy/{render.HOOK_NAME}"].content == script
+
+
+@pytest.mark.parametrize("env", [{}, {"DEPLOY__STORAGE__KIND": "s3", "DEPLOY__STORAGE__S3_BUCKET": "notebooks-bucket"},
+                                 {"DEPLOY__EFS__AVAILABILITY_ZONE": "us-east-1a"}])
+def test_script_passes_bash_n_and_shellcheck(env):
+    s = settings(**env)
+    tree = render.Tree()
+    text = hooks.converge_script(s, render.Facts())
+    tree.files["hook.sh"] = render.Rendered("hook.sh", text, "shell")
+    assert "shellcheck passed" in render.check_shell(list(tree.files.values()))
+
+
+def test_script_mounts_with_helper_or_nfs4_and_keeps_fstab():
+    text = hooks.converge_script(settings(), render.Facts())
+    assert ("if test -x /sbin/mount.efs; then mount -t efs -o tls fs-0123456789abcdef0:/ /mnt/efs; else mount -t nfs4 -o "
+            "nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport "
+            "fs-0123456789abcdef0.efs.us-east-1.amazonaws.com:/ /mnt/efs; fi") in text
+    assert "_netdev,nofail" in text
+    assert "systemctl" not in text and "service docker" not in text  # never the Docker service
+
+
+def test_s3_script_has_iam_role_and_no_keys():
+    text = hooks.converge_script(settings(DEPLOY__STORAGE__KIND="s3", DEPLOY__STORAGE__S3_BUCKET="notebooks-bucket"), render.Facts())
+    assert "s3fs notebooks-bucket /mnt/efs -o iam_role=auto,allow_other" in text
+    assert "passwd_file" not in text and "AWS_SECRET" not in text
+    assert "s3://notebooks-bucket" in text
+
+
+def test_missing_file_system_id_is_a_plain_error():
+    s = load(environ={}, overrides_file=None).settings
+    with pytest.raises(hooks.ConvergeError, match="efs.file_system_id"):
+        hooks.converge_script(s, render.Facts(offline=False))
+
+
+def test_phases_run_alone():
+    s = settings()
+    text = hooks.converge_script(s, render.Facts())
+    # With a phase nobody asked for, bash runs no step at all: only the final line.
+    out = subprocess.run(["bash", "-c", text, "sifu-converge", "none"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "sifu-converge\tfinished\tok\tconverge finished\n"
+
+
+def test_messages_keep_values_literal(tmp_path):
+    canary = tmp_path / "pwned"
+    hostile = f'$(touch {canary})`touch {canary}`"\\'
+    word = _dq("value {v} and $HOME", v=hostile)
+    out = subprocess.run(["bash", "-c", f"printf %s {word}"], capture_output=True, text=True, env={"HOME": "/h"}).stdout
+    assert out == f"value {hostile} and /h"
+    assert not canary.exists()
