@@ -25,6 +25,7 @@ import contextvars
 import json
 import os
 import re
+import threading
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -64,15 +65,37 @@ class SessionCheck:
 
     Jupyter reads the same database settings as Sifu (SIFU_DATABASE_URL, RDS_*, SIFU_STATE_DIR: the
     container gives both programs one environment). A database error counts as "not active": fail closed.
+
+    The engine (and SQLAlchemy, ~0.3 s of CPU to import) is made off the start-up path: `prepare()` runs in
+    a background thread once the server listens (see _load_jupyter_server_extension), or else at the
+    first identity check.
     """
 
     def __init__(self, database_url: str, cache_seconds: float = 5.0):
-        from sifu.db import make_engine
-
-        self.engine = make_engine(database_url)
+        self.database_url = database_url
         self.local = database_url.startswith("sqlite")
         self.cache_seconds = cache_seconds
         self.cache: dict[str, tuple[bool, float]] = {}
+        self._engine: Any = None
+        self._engine_lock = threading.Lock()
+
+    @property
+    def engine(self) -> Any:
+        if self._engine is None:
+            with self._engine_lock:
+                if self._engine is None:
+                    from sifu.db import make_engine
+
+                    self._engine = make_engine(self.database_url)
+        return self._engine
+
+    def prepare(self, log: Any) -> None:
+        """Import SQLAlchemy and make the engine now, so the first student does not wait for it."""
+        try:
+            self.engine
+        except Exception as exc:  # the same failure will refuse identities (fail closed); say why now
+            log.error("sifu.jupyter: cannot use Sifu's database (%s: %s); every identity will be refused "
+                      "until this is fixed: check SIFU_DATABASE_URL or RDS_*", type(exc).__name__, exc)
 
     def _query(self, session: str) -> bool:
         from sqlalchemy import select
@@ -337,4 +360,8 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     if not isinstance(serverapp.kernel_manager, SifuKernelManager):
         raise RuntimeError("sifu.jupyter needs ServerApp.kernel_manager_class = sifu.jupyter.SifuKernelManager")
     serverapp.kernel_manager.session_manager = serverapp.session_manager
+    # Once the loop runs (the server is listening), make the database engine in a background thread.
+    sessions = serverapp.identity_provider.sessions
+    serverapp.io_loop.add_callback(
+        lambda: asyncio.get_running_loop().run_in_executor(None, sessions.prepare, serverapp.log))
     serverapp.log.info("sifu.jupyter: only Sifu-signed identities; students confined to users/<name>/")
