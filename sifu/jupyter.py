@@ -43,6 +43,9 @@ from sifu import signing
 from sifu.config import SettingError, parse_bool, parse_origins
 
 
+DATABASE_WARM_UP_DELAY = 3.0  # seconds after start-up
+
+
 def secret_from(env: Mapping[str, str]) -> bytes:
     secret = env.get("SIFU_SECRET_KEY", "")
     if len(secret) < 32:
@@ -360,8 +363,9 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     if not isinstance(serverapp.kernel_manager, SifuKernelManager):
         raise RuntimeError("sifu.jupyter needs ServerApp.kernel_manager_class = sifu.jupyter.SifuKernelManager")
     serverapp.kernel_manager.session_manager = serverapp.session_manager
-    # Once the loop runs (the server is listening), make the database engine in a background thread.
+    # Make the database engine in a background thread a little after the server listens: not during the
+    # seconds when Sifu and Jupyter start on the same cores. An identity check before then makes it itself.
     sessions = serverapp.identity_provider.sessions
-    serverapp.io_loop.add_callback(
-        lambda: asyncio.get_running_loop().run_in_executor(None, sessions.prepare, serverapp.log))
+    serverapp.io_loop.call_later(
+        DATABASE_WARM_UP_DELAY, lambda: asyncio.get_running_loop().run_in_executor(None, sessions.prepare, serverapp.log))
     serverapp.log.info("sifu.jupyter: only Sifu-signed identities; students confined to users/<name>/")
