@@ -99,7 +99,14 @@ class RenderBundle:
 
 
 def deploy_steps() -> list:
-    """Every step in run order."""
+    """Every step in run order: the AWS steps (deployer.checklist_aws) in their seed slots."""
+    from deployer.checklist_aws import with_aws_steps
+
+    return with_aws_steps(placeholder_steps())
+
+
+def placeholder_steps() -> list:
+    """The checklist with every AWS-facing step still a placeholder (with_aws_steps swaps them in)."""
     return [
         NotYetBuilt(1, "Tools and credentials", "the deploy issue"),
         NotYetBuilt(2, "Registry status", "the deploy issue"),

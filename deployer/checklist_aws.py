@@ -66,14 +66,24 @@ class Credentials:
         from deployer.aws import ec2, sts
 
         s = ctx.settings
-        # Configuration mistakes first: they need no AWS call at all.
+        try:
+            aws = aws_for(ctx)
+        except _aws_errors() as exc:  # e.g. a profile that ~/.aws/config lacks
+            raise StepError(f"no AWS credentials: {exc}. Set AWS_PROFILE (or aws.profile) to a profile from "
+                            "~/.aws/config, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY") from None
+        # Credentials first: without them nothing else can be checked, and boto3's own message is cryptic.
+        if aws.session.get_credentials() is None:
+            raise StepError("no AWS credentials: boto3 found none in the environment, ~/.aws or an instance role. "
+                            "Set AWS_PROFILE (or aws.profile) to a profile from ~/.aws/config, or "
+                            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; to try the deploy without an AWS "
+                            "account, run `inv sandbox` and export what it prints")
+        # Configuration mistakes next: they need no AWS call at all.
         if s.storage.kind == "efs" and s.efs.region != s.eb.region:
             raise StepError(f"efs.region ({s.efs.region}) differs from eb.region ({s.eb.region}): the instances can "
                             f"only mount a file system in their own region. Set efs.region to {s.eb.region}.")
         if not s.eb.key_name:
             raise StepError("eb.key_name is empty: converging the instances needs SSH with an EC2 key pair. Create "
                             "or import one (`aws ec2 import-key-pair`) and set eb.key_name.")
-        aws = aws_for(ctx)
         try:
             identity = sts.caller_identity(aws.client("sts"))
             if not ec2.key_pair_exists(aws.client("ec2"), s.eb.key_name):

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from deployer import REPO_ROOT
+from tests.support.aws import aws, moto_server  # noqa: F401  (fixtures: plan/deploy run against the emulated AWS)
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +33,15 @@ SITE = {
     "edx": {"hostname": "lms.example.org", "oauth2_client_id": "sifu", "oauth2_client_secret": CLIENT_SECRET,
             "oauth2_redirect_uri": "https://lms.example.org/cb"},
     "rds": {"mode": "external", "host": "db.example.org", "password": DB_PASSWORD},
+    "eb": {"key_name": "sifu-ops"},
 }
+
+
+@pytest.fixture
+def account(aws):
+    """A fresh emulated AWS account (env from MotoServer.env(), inherited by ./inv) with our key pair."""
+    aws.client("ec2").create_key_pair(KeyName="sifu-ops")
+    return aws
 
 
 def test_list_names_every_task_with_a_description(tmp_path):
@@ -52,7 +61,7 @@ def test_help_documents_each_flag(tmp_path):
         assert flag in result.stdout
 
 
-def test_secrets_never_printed_by_config_render_or_plan(tmp_path):
+def test_secrets_never_printed_by_config_render_or_plan(account, tmp_path):
     outputs = []
     for args in (["config"], ["config", "--json"], ["render", "--out", str(tmp_path / "out")], ["plan", "--json"], ["plan"]):
         result = inv(*args, overrides=SITE, tmp_path=tmp_path)
@@ -83,16 +92,37 @@ def test_bad_config_exits_2_naming_the_key_and_changes_nothing(tmp_path):
     assert not out.exists()
 
 
-def test_plan_json_lists_every_step_and_counts(tmp_path):
+def test_plan_json_on_a_fresh_account_lists_the_full_plan_with_zero_mutations(account, tmp_path):
     result = inv("plan", "--json", overrides=SITE, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
     plan = json.loads(result.stdout)
     numbers = [str(step["number"]) for step in plan["steps"]]
     for seed in range(1, 14):
         assert str(seed) in numbers
-    assert any(n.startswith("14") for n in numbers)
-    assert plan["aws_calls"] == {"read": 0, "mutate": 0}
+    assert {"14a", "14b", "14c", "14d", "14e", "14f"} <= set(numbers)
+    assert plan["aws_calls"]["read"] > 0 and plan["aws_calls"]["mutate"] == 0
+    assert plan["mutating_calls"] == []
     assert plan["bytes_pushed"] == 0
-    assert plan["mode"] == "plan"
+    assert plan["mode"] == "plan" and plan["result"] == "changes"
+    planned = {str(s["number"]) for s in plan["steps"] if s["status"] == "planned"}
+    assert {"3", "8", "14a", "14b", "14c"} <= planned
+    # The plan changed nothing in the account.
+    assert account.client("elasticbeanstalk").describe_applications()["Applications"] == []
+    assert account.client("ecr").describe_repositories()["repositories"] == []
+
+
+def test_plan_without_credentials_fails_at_step_1_with_a_plain_message(tmp_path):
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    environ.update(AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull, AWS_EC2_METADATA_DISABLED="true")
+    path = tmp_path / "overrides.yml"
+    path.write_text(yaml.safe_dump(SITE))
+    environ["OVERRIDES"] = str(path)
+    result = subprocess.run([INV, "--search-root", str(REPO_ROOT), "plan"], capture_output=True, text=True,
+                            env=environ, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "failed at step 1 (Tools and credentials): no AWS credentials" in result.stdout
+    assert "set AWS_PROFILE" in result.stdout.replace("Set AWS_PROFILE", "set AWS_PROFILE")
+    assert "AWS calls: 0 read, 0 mutate" in result.stdout
 
 
 def test_render_flag_overrides_port_everywhere(tmp_path):
