@@ -64,7 +64,13 @@ class RenderBundle:
                 image_uri=ctx.facts.get("image_uri", ""),
                 file_system_id=ctx.facts.get("file_system_id", ""),
                 offline="account_id" not in ctx.facts,
+                instance_security_group=ctx.facts.get("instance_security_group") or "",
+                secret_arns=tuple(sorted((ctx.facts.get("secret_arns") or {}).items())),
+                rds_endpoint=ctx.facts.get("rds_endpoint") or "",
             )
+            if (ctx.settings.rds.mode == "managed" and not facts.rds_endpoint and not ctx.dry_run):
+                raise StepError("the managed database has no endpoint yet (RDS is still creating it): wait a few "
+                                "minutes and run the deploy again; nothing was uploaded")
             try:
                 tree = render.render_all(ctx.settings, facts)
             except render.RenderError as exc:

@@ -613,16 +613,13 @@ class ApplicationVersion:
 
 
 def desired_options(ctx: Context) -> dict[tuple[str, str], str]:
-    """The environment's option settings: the rendered ones plus our instances' security group."""
+    """The environment's option settings as step 13 rendered them (our instances' security group included)."""
     from deployer import render
 
     tree = ctx.facts.get("render_tree")
     if tree is None:
         raise StepError("no option settings were rendered (step 13 must run before this one)")
-    options = {(o["Namespace"], o["OptionName"]): o["Value"] for o in render.option_settings(tree)}
-    if ctx.facts.get("instance_security_group"):
-        options[INSTANCE_SG_OPTION] = ctx.facts["instance_security_group"]
-    return options
+    return {(o["Namespace"], o["OptionName"]): o["Value"] for o in render.option_settings(tree)}
 
 
 @dataclass
@@ -760,6 +757,9 @@ def with_aws_steps(steps: list) -> list:
     real = {1: [Credentials()], 2: [RegistryStatus()], 3: [RegistryAccess()], 4: [RegistryLogin()],
             8: [EbApplication()], 9: [EbEnvironment()], "14a": [EfsStorage(), ManagedDatabase(), Secrets()],
             "14b": [ApplicationVersion()], "14c": [DeployEnvironment()], "14d": [WaitReady()]}
+    from deployer.checklist_instances import instance_steps
+
+    real.update(instance_steps())
     out: list = []
     for step in steps:
         if type(step).__name__ == "NotYetBuilt" and step.number in real:

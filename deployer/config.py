@@ -300,6 +300,12 @@ class Remote(Section):
     container_wait: Annotated[int, Field(ge=1, le=3600)]
 
 
+class Smoke(Section):
+    sifu_url: Annotated[str, _url(("http", "https"))]
+    jupyter_url: Annotated[str, _url(("http", "https"))]
+    timeout: Annotated[float, Field(ge=1, le=600)]
+
+
 class Settings(Section):
     project: Project
     aws: Aws
@@ -317,6 +323,7 @@ class Settings(Section):
     deployment_token: DeploymentToken
     ssh: Ssh
     remote: Remote
+    smoke: Smoke
 
     def get(self, path: str) -> Any:
         value: Any = self
