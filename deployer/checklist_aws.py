@@ -23,7 +23,7 @@ import shutil
 import time
 from dataclasses import dataclass
 
-from deployer import ui
+from deployer import REPO_ROOT, ui
 from deployer.steps import Action, Check, Context, StepError
 
 
@@ -556,6 +556,47 @@ class EbEnvironment:
         return None
 
 
+EB_CLI_CONFIG = ".elasticbeanstalk/config.yml"
+EB_CLI_CONFIG_PATH = REPO_ROOT / EB_CLI_CONFIG  # where the eb CLI looks (the project directory)
+
+
+@dataclass
+class EbCliConfig:
+    """Seed step 9 (EB CLI): write .elasticbeanstalk/config.yml (git-ignored) for `eb status/ssh/logs`."""
+
+    number: int = 9
+    name: str = "EB CLI configuration"
+
+    def _wanted(self, ctx: Context) -> str:
+        from deployer import render
+
+        s = ctx.settings
+        return render.render_template("eb-cli-config.yml.j2", {
+            "environment": s.eb.environment, "application": s.eb.application, "key_name": s.eb.key_name,
+            "platform": ctx.facts.get("platform_arn") or s.eb.platform_arn, "region": s.eb.region,
+            "profile": s.aws.profile})
+
+    def path(self):
+        return EB_CLI_CONFIG_PATH
+
+    def check(self, ctx: Context) -> Check:
+        path = self.path()
+        if path.exists() and path.read_text() == self._wanted(ctx):
+            return Check.ok(f"{EB_CLI_CONFIG} names {ctx.settings.eb.application}/{ctx.settings.eb.environment}")
+        return Check.change(f"{EB_CLI_CONFIG} {'differs' if path.exists() else 'missing'}",
+                            Action("write", EB_CLI_CONFIG, "for eb status/ssh/logs"))
+
+    def apply(self, ctx: Context, check: Check) -> str | None:
+        import os
+
+        path = self.path()
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(self._wanted(ctx))
+        os.replace(tmp, path)
+        return f"wrote {EB_CLI_CONFIG}"
+
+
 def _bundle_key(ctx: Context, label: str) -> str:
     return f"{ctx.settings.eb.application}/{label}.zip"
 
@@ -755,7 +796,7 @@ def with_aws_steps(steps: list) -> list:
     """``checklist.deploy_steps()`` with its AWS placeholders (NotYetBuilt 1-4, 8, 9, 14a-14d) replaced by
     these steps; 14a becomes EFS, the managed database and the secrets."""
     real = {1: [Credentials()], 2: [RegistryStatus()], 3: [RegistryAccess()], 4: [RegistryLogin()],
-            8: [EbApplication()], 9: [EbEnvironment()], "14a": [EfsStorage(), ManagedDatabase(), Secrets()],
+            8: [EbApplication()], 9: [EbEnvironment(), EbCliConfig()], "14a": [EfsStorage(), ManagedDatabase(), Secrets()],
             "14b": [ApplicationVersion()], "14c": [DeployEnvironment()], "14d": [WaitReady()]}
     from deployer.checklist_instances import instance_steps
 

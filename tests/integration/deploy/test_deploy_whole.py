@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from deployer import REPO_ROOT, checklist, config, steps
+import yaml
+
+from deployer import REPO_ROOT, checklist, checklist_aws, config, steps
 from tests.support.hosts import curl
 
 pytestmark = pytest.mark.integration
@@ -25,6 +27,7 @@ def run_deploy(deploy_site, tmp_path, monkeypatch, request):
     monkeypatch.setattr(checklist, "BUNDLE_DIR", out / "bundle")
     monkeypatch.setattr(checklist, "RENDER_DIR", out / "render")
     monkeypatch.setattr(config, "ANSWERS_FILE", tmp_path / "answers.yml")
+    monkeypatch.setattr(checklist_aws, "EB_CLI_CONFIG_PATH", tmp_path / ".elasticbeanstalk" / "config.yml")
 
     def run(dry_run=False, tag="aaaa", **env):
         loaded = config.load(environ={**deploy_site, **env})
@@ -37,7 +40,8 @@ def run_deploy(deploy_site, tmp_path, monkeypatch, request):
     return run
 
 
-def test_deploy_creates_everything_converges_and_smoke_checks_then_changes_nothing(aws, run_deploy, remote_bed):
+def test_deploy_creates_everything_converges_and_smoke_checks_then_changes_nothing(aws, run_deploy, remote_bed,
+                                                                                   tmp_path):
     host = remote_bed.hosts[0]
     report, ctx, lines = run_deploy()
     assert report.failed is None, report.summary()
@@ -50,6 +54,12 @@ def test_deploy_creates_everything_converges_and_smoke_checks_then_changes_nothi
     assert (status_code, body) == (200, f"app {host.app_address}:3334 /health\n")
     smoke = next(s for s in report.steps if s.number == "14f")
     assert "/health answers 200" in smoke.summary and "refuses a request without identity" in smoke.summary
+
+    # The eb CLI would target the same application and environment.
+    eb_cli = yaml.safe_load((tmp_path / ".elasticbeanstalk" / "config.yml").read_text())
+    assert eb_cli["global"]["application_name"] == "sifu-notebooks"
+    assert eb_cli["branch-defaults"]["default"]["environment"] == "sifu-notebooks-env"
+    assert eb_cli["global"]["default_region"] == "us-east-1" and eb_cli["global"]["default_ec2_keyname"] == "sifu-ops"
 
     again, _, _ = run_deploy()
     assert again.failed is None, again.summary()
