@@ -73,3 +73,29 @@ def test_smoke_check_fails_the_deploy_when_jupyter_accepts_anonymous_requests(aw
     report, _, _ = run_deploy(DEPLOY__SMOKE__JUPYTER_URL=open_server)
     assert report.failed is not None and report.failed.number == "14f"
     assert "answered 200 without identity" in report.failed.error
+
+
+def _inv(args, env, cwd):
+    import os
+    import subprocess
+    import sys
+
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("EDX_", "RDS_", "DEPLOY__", "EFS_"))}
+    environ.update(env)
+    return subprocess.run([str(Path(sys.executable).parent / "inv"), "--search-root", str(REPO_ROOT), *args],
+                          capture_output=True, text=True, env=environ, cwd=cwd, stdin=subprocess.DEVNULL, timeout=120)
+
+
+def test_logs_shows_the_app_container_log_of_each_instance(aws, run_deploy, deploy_site, remote_bed, tmp_path):
+    assert run_deploy()[0].failed is None
+    host = remote_bed.hosts[0]
+    (host.root / "container" / "log").write_text("".join(f"sifu line {n}\n" for n in range(1, 8)))
+    result = _inv(["logs", "--tail", "3"], deploy_site, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"==> {host.address} <==" in result.stdout
+    assert "sifu line 5\nsifu line 6\nsifu line 7" in result.stdout and "sifu line 4" not in result.stdout
+    # No app container on the instance: the host is named and the exit is non-zero.
+    (host.root / "container" / "running").unlink()
+    result = _inv(["logs"], deploy_site, tmp_path)
+    assert result.returncode == 1
+    assert f"{host.address}: no running app container matches ancestor=aws_beanstalk/current-app" in result.stderr
