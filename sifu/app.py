@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from typing import Any
 from urllib.parse import quote
@@ -218,6 +219,20 @@ def check_name_or_400(kind: str, value: str) -> str:
         raise ApiError(400, "invalid_name", str(exc)) from None
 
 
+def add_notebook_routes(app: FastAPI, paths: tuple[str, ...], body: type[BaseModel], tag: str,
+                        routes: list[tuple[Any, str, str, bool]]) -> None:
+    """Register each (handler, method, summary, body required) at every spelling of a notebook URL.
+
+    The XBlock calls these URLs both with and without the trailing slash; only the first spelling
+    appears in the OpenAPI schema.
+    """
+    for index, path in enumerate(paths):
+        for handler, method, summary, body_required in routes:
+            app.add_api_route(path, handler, methods=[method], response_model=Result, responses=_ERRORS,
+                              include_in_schema=index == 0, tags=[tag], summary=summary,
+                              openapi_extra=_body_doc(body, body_required))
+
+
 def create_app(settings: config_module.Settings | None = None) -> FastAPI:
     settings = settings or config_module.load()
     sifu = Sifu(settings)
@@ -350,18 +365,6 @@ def create_app(settings: config_module.Settings | None = None) -> FastAPI:
             raise ApiError(404, "not_found", "there is no such base notebook")
         return Result(result=True)
 
-    for index, path in enumerate(base_paths):
-        shown = index == 0
-        app.add_api_route(path, base_exists, methods=["GET"], response_model=Result, responses=_ERRORS, include_in_schema=shown,
-                          tags=["base notebooks"], summary="Does the course's base notebook exist?",
-                          openapi_extra=_body_doc(BaseNotebookRequest, False))
-        app.add_api_route(path, base_create, methods=["POST"], response_model=Result, responses=_ERRORS, include_in_schema=shown,
-                          tags=["base notebooks"], summary="Create (staff: replace) the course's base notebook",
-                          openapi_extra=_body_doc(BaseNotebookRequest, True))
-        app.add_api_route(path, base_destroy, methods=["DELETE"], response_model=Result, responses=_ERRORS, include_in_schema=shown,
-                          tags=["base notebooks"], summary="Delete the course's base notebook (staff only)",
-                          openapi_extra=_body_doc(BaseNotebookRequest, False))
-
     # --- students' copies ----------------------------------------------------------------------------
 
     user_paths = ("/v1/api/notebooks/users/courses/files", "/v1/api/notebooks/users/courses/files/")
@@ -400,17 +403,19 @@ def create_app(settings: config_module.Settings | None = None) -> FastAPI:
             raise ApiError(404, "not_found", "there is no such copy")
         return Result(result=True)
 
-    for index, path in enumerate(user_paths):
-        shown = index == 0
-        app.add_api_route(path, user_exists, methods=["GET"], response_model=Result, responses=_ERRORS, include_in_schema=shown,
-                          tags=["students' copies"], summary="Does the student's copy exist?",
-                          openapi_extra=_body_doc(UserNotebookRequest, False))
-        app.add_api_route(path, user_create, methods=["POST"], response_model=Result, responses=_ERRORS, include_in_schema=shown,
-                          tags=["students' copies"], summary="Copy the base notebook for the student (an existing copy is kept)",
-                          openapi_extra=_body_doc(UserNotebookRequest, True))
-        app.add_api_route(path, user_destroy, methods=["DELETE"], response_model=Result, responses=_ERRORS, include_in_schema=shown,
-                          tags=["students' copies"], summary="Delete the student's copy",
-                          openapi_extra=_body_doc(UserNotebookRequest, False))
+    # Both groups at both spellings of their URL (base first, as the OpenAPI document lists them).
+    notebook_routes = {
+        (base_paths, BaseNotebookRequest, "base notebooks"): [
+            (base_exists, "GET", "Does the course's base notebook exist?", False),
+            (base_create, "POST", "Create (staff: replace) the course's base notebook", True),
+            (base_destroy, "DELETE", "Delete the course's base notebook (staff only)", False)],
+        (user_paths, UserNotebookRequest, "students' copies"): [
+            (user_exists, "GET", "Does the student's copy exist?", False),
+            (user_create, "POST", "Copy the base notebook for the student (an existing copy is kept)", True),
+            (user_destroy, "DELETE", "Delete the student's copy", False)],
+    }
+    for (paths, body, tag), routes in notebook_routes.items():
+        add_notebook_routes(app, paths, body, tag, routes)
 
     # --- serve ------------------------------------------------------------------------------------------
 
@@ -446,12 +451,23 @@ def create_app(settings: config_module.Settings | None = None) -> FastAPI:
     return app
 
 
+# RFC 6265 cookie-octet: no whitespace, quotes, commas, semicolons or backslashes.
+_COOKIE_VALUE = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]{1,512}")
+
+
 def identity_cookie(value: str, max_age: int, secure: bool) -> str:
     """Host-only cookie, so Jupyter on another port of the same host receives it.
 
-    In an iframe under the LMS over https the cookie is third-party: SameSite=None; Secure. Over plain
-    http (development, same site) browsers refuse SameSite=None without Secure, so Lax.
+    In an iframe under the LMS over https the cookie is third-party: SameSite=None; Secure; Partitioned
+    (CHIPS: kept per top-level site, so it still works where browsers block third-party cookies; a
+    browser that does not know the attribute ignores it). Over plain http (development, same site)
+    browsers refuse SameSite=None without Secure, so Lax. The header is built here because Python
+    3.11's http.cookies cannot emit Partitioned; every part is checked, so nothing can add an attribute.
     """
+    if not _COOKIE_VALUE.fullmatch(value):
+        raise ValueError("identity cookie value has characters a cookie cannot carry")
+    if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0:
+        raise ValueError("identity cookie Max-Age must be a whole number of seconds, 0 or more")
     attributes = [f"{signing.COOKIE_NAME}={value}", "Path=/", f"Max-Age={max_age}", "HttpOnly"]
-    attributes += ["Secure", "SameSite=None"] if secure else ["SameSite=Lax"]
+    attributes += ["Secure", "SameSite=None", "Partitioned"] if secure else ["SameSite=Lax"]
     return "; ".join(attributes)

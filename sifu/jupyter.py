@@ -5,7 +5,13 @@
   was issued for is neither expired nor revoked (read from Sifu's database, cached a few seconds).
   No Jupyter token, password or login form.
 - SifuAuthorizer: a student reaches only `users/<their name>/...` through contents, files, sessions and
-  kernels (a kernel belongs to the session path it was started for); terminals and server control are off.
+  kernels (a kernel belongs to the session path it was started for); terminals, server control and the
+  server-wide events socket are off.
+- SifuSessionManager / SifuKernelManager: the session and kernel lists a student receives hold only their
+  own sessions (path under users/<name>/) and those sessions' kernels. The list handlers call
+  list_sessions()/list_kernels() with no user, so the Authorizer records the user it authorised in a
+  contextvar of the request's own asyncio task (tornado runs each request in a fresh task), and the
+  managers read it; with no user recorded the lists are empty (fail closed).
 - tornado_settings(): CSP frame-ancestors and iframe-friendly XSRF cookie flags, computed from the
   environment at start-up so one image serves every environment.
 
@@ -15,6 +21,7 @@ It imports jupyter_server, SQLAlchemy and Sifu's pure modules, never Sifu's web 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import os
 import re
@@ -25,6 +32,8 @@ from typing import Any, Mapping
 from jupyter_server.auth.authorizer import Authorizer
 from jupyter_server.auth.identity import IdentityProvider, User
 from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
+from jupyter_server.services.sessions.sessionmanager import SessionManager
 from jupyter_server.auth.decorator import allow_unauthenticated
 from tornado import web
 from tornado.escape import url_unescape
@@ -186,11 +195,22 @@ _KERNEL = re.compile(r"^/api/kernels/(?P<kernel>[0-9a-fA-F-]{1,64})(?:/.*)?$")
 _SESSION = re.compile(r"^/api/sessions/(?P<session>[0-9a-fA-F-]{1,64})$")
 
 
+# The user the Authorizer last authorised in this request. Each tornado request runs in its own asyncio
+# task with its own copy of the context, so a value set here is seen only by the rest of that request.
+authorized_user: contextvars.ContextVar[str | None] = contextvars.ContextVar("sifu_authorized_user", default=None)
+
+
 class SifuAuthorizer(Authorizer):
     """A student reaches only users/<their name>/...; terminals and server control are refused."""
 
     async def is_authorized(self, handler: JupyterHandler, user: User, action: str, resource: str) -> bool:
+        # Read by SifuSessionManager/SifuKernelManager when the handler then lists sessions or kernels.
+        authorized_user.set(user.username)
         if resource in ("terminals", "server"):
+            return False
+        if resource == "events":
+            # The events socket broadcasts every student's contents events (their paths) to every
+            # subscriber, and POST /api/events would let a student inject events: both closed.
             return False
         if resource in ("kernelspecs", "config") and action != "read":
             return False
@@ -239,7 +259,7 @@ class SifuAuthorizer(Authorizer):
         method = handler.request.method
         if path.rstrip("/") == "/api/sessions":
             if method == "GET":
-                return True  # the list; every entry's kernel is still refused to other students
+                return True  # SifuSessionManager lists only the student's own sessions
             body = self._body(handler)
             return isinstance(body.get("path"), str) and owns(user.username, body["path"])
         match = _SESSION.match(path)
@@ -256,13 +276,46 @@ class SifuAuthorizer(Authorizer):
 
     async def _kernels(self, user: User, path: str, handler: JupyterHandler) -> bool:
         if path.rstrip("/") == "/api/kernels":
-            # Listing is harmless; a kernel started outside a session would belong to nobody.
+            # SifuKernelManager lists only the student's own; a kernel started outside a session would belong to nobody.
             return handler.request.method == "GET"
         match = _KERNEL.match(path)
         if not match:
             return False
         owned = await self._session_path(handler, kernel_id=match.group("kernel"))
         return owned is not None and owns(user.username, owned)
+
+
+# --- the lists a student sees ---------------------------------------------------------------------------
+
+
+class SifuSessionManager(SessionManager):
+    """list_sessions() holds only the sessions of the user authorised for this request."""
+
+    async def list_sessions(self) -> list[dict[str, Any]]:
+        username = authorized_user.get()
+        if username is None:
+            return []  # not inside an authorised request: nobody to list for
+        # The full list first: building it also drops rows whose kernel has gone (Jupyter's own upkeep).
+        return [model for model in await super().list_sessions() if owns(username, model.get("path") or "")]
+
+    def kernel_ids_of(self, username: str) -> set[str]:
+        """Kernels started for a session under users/<username>/ (one read of the in-memory session table)."""
+        rows = self.cursor.execute("SELECT kernel_id, path FROM session").fetchall()
+        return {row["kernel_id"] for row in rows if owns(username, row["path"] or "")}
+
+
+class SifuKernelManager(AsyncMappingKernelManager):
+    """list_kernels() holds only kernels of the authorised user's sessions (also used by /api/status)."""
+
+    # Wired by the extension at load time: the session table says whose each kernel is.
+    session_manager: SifuSessionManager | None = None
+
+    def list_kernels(self) -> list[dict[str, Any]]:
+        username = authorized_user.get()
+        if username is None or self.session_manager is None:
+            return []
+        mine = self.session_manager.kernel_ids_of(username)
+        return [model for model in super().list_kernels() if model["id"] in mine]
 
 
 # --- the extension -------------------------------------------------------------------------------------------
@@ -278,4 +331,10 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
         raise RuntimeError("sifu.jupyter needs ServerApp.identity_provider_class = sifu.jupyter.SifuIdentityProvider")
     if not isinstance(serverapp.authorizer, SifuAuthorizer):
         raise RuntimeError("sifu.jupyter needs ServerApp.authorizer_class = sifu.jupyter.SifuAuthorizer")
+    # Without these the session and kernel lists would show every student's paths.
+    if not isinstance(serverapp.session_manager, SifuSessionManager):
+        raise RuntimeError("sifu.jupyter needs ServerApp.session_manager_class = sifu.jupyter.SifuSessionManager")
+    if not isinstance(serverapp.kernel_manager, SifuKernelManager):
+        raise RuntimeError("sifu.jupyter needs ServerApp.kernel_manager_class = sifu.jupyter.SifuKernelManager")
+    serverapp.kernel_manager.session_manager = serverapp.session_manager
     serverapp.log.info("sifu.jupyter: only Sifu-signed identities; students confined to users/<name>/")

@@ -19,11 +19,11 @@ FLAGS = [
 
 
 @contextmanager
-def chromium(home: Path, host_map: dict[str, str] | None = None):
+def chromium(home: Path, host_map: dict[str, str] | None = None, extra_flags: tuple[str, ...] = ()):
     """A browser whose HOME (and so its NSS trust store) is `home`; yields a Playwright Browser."""
     from playwright.sync_api import sync_playwright
 
-    args = list(FLAGS)
+    args = [*FLAGS, *extra_flags]
     if host_map:
         rules = ", ".join(f"MAP {name} {address}" for name, address in host_map.items())
         args.append(f"--host-resolver-rules={rules}")

@@ -21,19 +21,23 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
 from tests.support.processes import free_port, stop as stop_process
+
+if TYPE_CHECKING:
+    from tests.support.tls import ServerCert
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -68,13 +72,13 @@ def spawn(name: str, argv: list[str], env: dict[str, str], workdir: Path, cwd: P
     return Proc(name, popen, log_path)
 
 
-def wait_http(proc: Proc, url: str, timeout: float = 30.0) -> None:
+def wait_http(proc: Proc, url: str, timeout: float = 30.0, verify: bool | ssl.SSLContext = True) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.popen.poll() is not None:
             raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode}:\n{proc.log()}")
         try:
-            if httpx.get(url, timeout=1).status_code < 500:
+            if httpx.get(url, timeout=1, verify=verify).status_code < 500:
                 return
         except httpx.HTTPError:
             pass
@@ -170,11 +174,19 @@ def sifu_env(workdir: Path, root: Path, edx: DevLms, secret: str, jupyter_url: s
     return env
 
 
-def start_sifu(workdir: Path, env: dict[str, str], port: int | None = None, workers: int = 1, name: str = "sifu") -> SifuProc:
+def start_sifu(workdir: Path, env: dict[str, str], port: int | None = None, workers: int = 1, name: str = "sifu",
+               tls: ServerCert | None = None, ca: Path | None = None) -> SifuProc:
+    """`python -m sifu`; with `tls` (a certificate for 127.0.0.1 and the test's host names, from CA `ca`),
+    the same app under uvicorn serving https itself (in production nginx terminates TLS in front of it)."""
     port = port or free_port()
-    proc = spawn(name, [PYTHON, "-m", "sifu", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)], env, workdir)
-    url = f"http://127.0.0.1:{port}"
-    wait_http(proc, f"{url}/health")
+    if tls:
+        argv = [PYTHON, "-m", "uvicorn", "sifu.app:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port),
+                "--ssl-certfile", str(tls.cert), "--ssl-keyfile", str(tls.key)]
+    else:
+        argv = [PYTHON, "-m", "sifu", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    proc = spawn(name, argv, env, workdir)
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    wait_http(proc, f"{url}/health", verify=ssl.create_default_context(cafile=ca) if tls else True)
     return SifuProc(url, proc, env, Path(env["SIFU_NOTEBOOK_ROOT"]))
 
 
@@ -191,8 +203,12 @@ class JupyterProc:
         self.proc.stop()
 
 
-def render_jupyter_config(workdir: Path, root: Path, port: int) -> Path:
-    """The repository's jupyter_server_config.py.j2, rendered by deployer.render for this port and root."""
+def render_jupyter_config(workdir: Path, root: Path, port: int, jupyter_settings: dict | None = None) -> Path:
+    """The repository's jupyter_server_config.py.j2, rendered by deployer.render for this port and root.
+
+    `jupyter_settings` replaces fields of the `jupyter` section (e.g. a 3 s cull timeout) in a Settings
+    built for the test only: it bypasses the production minimums in deployer/config.py, which stay as they are.
+    """
     from deployer import config as deployer_config
     from deployer import render
 
@@ -200,18 +216,23 @@ def render_jupyter_config(workdir: Path, root: Path, port: int) -> Path:
     overrides.write_text("{}\n")
     loaded = deployer_config.load(flags={"ports.jupyter": port}, environ={}, overrides_file=overrides,
                                   answers_file=workdir / "no-answers.yml")
-    text = render.render_template("jupyter_server_config.py.j2", render.jupyter_context(loaded.settings, str(root)))
+    settings = loaded.settings
+    if jupyter_settings:
+        settings = settings.model_copy(update={"jupyter": settings.jupyter.model_copy(update=jupyter_settings)})
+    text = render.render_template("jupyter_server_config.py.j2", render.jupyter_context(settings, str(root)))
     path = workdir / "jupyter_server_config.py"
     path.write_text(text)
     return path
 
 
 def start_jupyter(workdir: Path, root: Path, secret: str, frame_ancestors: str = "", cookie_secure: bool = False,
-                  port: int | None = None, database_url: str | None = None) -> JupyterProc:
+                  port: int | None = None, database_url: str | None = None, jupyter_settings: dict | None = None,
+                  tls: ServerCert | None = None, ca: Path | None = None) -> JupyterProc:
     """Jupyter Server with the rendered config. It reads Sifu's database (to honour revocation): pass
-    the same `database_url` as Sifu's, or None for Sifu's default SQLite under workdir/state."""
+    the same `database_url` as Sifu's, or None for Sifu's default SQLite under workdir/state.
+    With `tls` (a certificate for 127.0.0.1 and the test's host names, from CA `ca`) it serves https."""
     port = port or free_port()
-    config_path = render_jupyter_config(workdir, root, port)
+    config_path = render_jupyter_config(workdir, root, port, jupyter_settings)
     jupyter_home = workdir / "jupyter"
     env = base_env(workdir) | {
         "SIFU_SECRET_KEY": secret,
@@ -228,9 +249,11 @@ def start_jupyter(workdir: Path, root: Path, secret: str, frame_ancestors: str =
     argv = [PYTHON, "-m", "jupyter_server", f"--config={config_path}", "--ServerApp.ip=127.0.0.1"]
     if os.geteuid() == 0:
         argv.append("--allow-root")
+    if tls:
+        argv += [f"--ServerApp.certfile={tls.cert}", f"--ServerApp.keyfile={tls.key}"]
     proc = spawn("jupyter", argv, env, workdir)
-    url = f"http://127.0.0.1:{port}"
-    wait_http(proc, f"{url}/api", timeout=60)
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    wait_http(proc, f"{url}/api", timeout=60, verify=ssl.create_default_context(cafile=ca) if tls else True)
     return JupyterProc(url, proc, config_path)
 
 
@@ -331,8 +354,10 @@ class Stack:
             part.stop()
 
 
-def start_stack(workdir: Path, database_url: str | None = None, sifu_workers: int = 1, **sifu_extra: str) -> Stack:
-    """devlms + Sifu + Jupyter on one notebook root, wired together over real HTTP."""
+def start_stack(workdir: Path, database_url: str | None = None, sifu_workers: int = 1, jupyter_settings: dict | None = None,
+                **sifu_extra: str) -> Stack:
+    """devlms + Sifu + Jupyter on one notebook root, wired together over real HTTP.
+    `jupyter_settings`: test values for the config's `jupyter` section (see render_jupyter_config)."""
     root = workdir / "notebooks"
     root.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_hex(32)
@@ -340,7 +365,8 @@ def start_stack(workdir: Path, database_url: str | None = None, sifu_workers: in
     devlms = start_devlms(workdir, f"http://127.0.0.1:{sifu_port}")
     started: list = [devlms]
     try:
-        jupyter = start_jupyter(workdir, root, secret, frame_ancestors=devlms.url, port=jupyter_port, database_url=database_url)
+        jupyter = start_jupyter(workdir, root, secret, frame_ancestors=devlms.url, port=jupyter_port, database_url=database_url,
+                                jupyter_settings=jupyter_settings)
         started.append(jupyter)
         env = sifu_env(workdir, root, devlms, secret, jupyter.url, database_url, **sifu_extra)
         sifu = start_sifu(workdir, env, port=sifu_port, workers=sifu_workers)

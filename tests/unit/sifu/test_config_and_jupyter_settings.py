@@ -63,8 +63,29 @@ def test_tornado_settings_set_csp_and_iframe_cookie_flags():
 
 
 def test_identity_cookie_attributes():
-    assert identity_cookie("v", 60, secure=True) == "sifu_identity=v; Path=/; Max-Age=60; HttpOnly; Secure; SameSite=None"
+    assert identity_cookie("v", 60, secure=True) == "sifu_identity=v; Path=/; Max-Age=60; HttpOnly; Secure; SameSite=None; Partitioned"
     assert identity_cookie("v", 60, secure=False) == "sifu_identity=v; Path=/; Max-Age=60; HttpOnly; SameSite=Lax"
+
+
+def test_identity_cookie_with_a_real_signed_value():
+    from sifu import signing
+
+    value = signing.sign_identity(b"k" * 40, "a.b@c+d-e_f", 2_000_000_000, "0" * 64)
+    header = identity_cookie(value, 0, secure=True)
+    assert header == f"sifu_identity={value}; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=None; Partitioned"
+    assert header.count(";") == 6  # the value added no attribute
+
+
+@pytest.mark.parametrize("value", ["", "a;b", "a b", 'a"b', "a,b", "a\\b", "a\nSet-Cookie: x=y", "é", "x" * 513, "a\x00"])
+def test_identity_cookie_refuses_values_that_could_break_the_header(value):
+    with pytest.raises(ValueError, match="cookie"):
+        identity_cookie(value, 60, secure=True)
+
+
+@pytest.mark.parametrize("max_age", [-1, 1.5, "60", True, "60; Domain=evil.example"])
+def test_identity_cookie_refuses_a_max_age_that_is_not_whole_seconds(max_age):
+    with pytest.raises(ValueError, match="Max-Age"):
+        identity_cookie("v", max_age, secure=True)
 
 
 @pytest.mark.parametrize("path, owned", [
@@ -88,6 +109,7 @@ def test_rendered_jupyter_config_compiles_and_names_the_sifu_classes(tmp_path):
     text = render.render_template("jupyter_server_config.py.j2", render.jupyter_context(loaded.settings, "/notebooks"))
     compile(text, "jupyter_server_config.py", "exec")
     for line in ('identity_provider_class = "sifu.jupyter.SifuIdentityProvider"', 'authorizer_class = "sifu.jupyter.SifuAuthorizer"',
+                 'session_manager_class = "sifu.jupyter.SifuSessionManager"', 'kernel_manager_class = "sifu.jupyter.SifuKernelManager"',
                  "terminals_enabled = False", "disable_check_xsrf = False", "tornado_settings = tornado_settings(os.environ)",
                  'root_dir = "/notebooks"', "port = 3335"):
         assert line in text
