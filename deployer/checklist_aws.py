@@ -45,6 +45,25 @@ def aws_for(ctx: Context):
     return ctx.facts["aws"]
 
 
+# ECR STAND-IN (tests and `inv sandbox` only): moto's ECR hands out login details with no registry behind
+# them, so these variables name a local docker registry (with htpasswd) that stands in for ECR's endpoint.
+# Steps 2-4 still make their ECR calls; only the registry address and login they pass on are replaced.
+ECR_STANDIN_VARS = ("SIFU_ECR_STANDIN_REGISTRY", "SIFU_ECR_STANDIN_USERNAME", "SIFU_ECR_STANDIN_PASSWORD")
+
+
+def ecr_standin() -> tuple[str, str, str] | None:
+    """(registry host:port, username, password) of the local registry standing in for ECR, or None."""
+    import os
+
+    registry, username, password = (os.environ.get(name, "") for name in ECR_STANDIN_VARS)
+    return (registry, username, password) if registry else None
+
+
+def _repository_uri(ctx: Context, repo: dict) -> str:
+    standin = ecr_standin()
+    return f"{standin[0]}/{ctx.settings.ecr.repository}" if standin else repo["repositoryUri"]
+
+
 def _tags(ctx: Context) -> dict[str, str]:
     return {"project": ctx.settings.project.name, "sifu:environment": ctx.settings.eb.environment}
 
@@ -119,7 +138,7 @@ class RegistryStatus:
         except _aws_errors() as exc:
             raise StepError(str(exc)) from None
         if repo:
-            ctx.facts["repository_uri"] = repo["repositoryUri"]
+            ctx.facts["repository_uri"] = _repository_uri(ctx, repo)
         where = f"{s.ecr.repository} in {s.ecr.region}"
         if drift == ["missing"]:
             return Check.ok(f"{where}: missing (step 3 creates it)")
@@ -180,7 +199,7 @@ class RegistryAccess:
             repo = ecr.find_repository(aws.client("ecr", region=s.ecr.region), s.ecr.repository)
         except _aws_errors() as exc:
             raise StepError(str(exc)) from None
-        ctx.facts["repository_uri"] = repo["repositoryUri"]
+        ctx.facts["repository_uri"] = _repository_uri(ctx, repo)
         return "; ".join(done) or "already in place"
 
 
@@ -199,9 +218,14 @@ class RegistryLogin:
         except _aws_errors() as exc:
             raise StepError(str(exc)) from None
         ui.register_secret(login.password)
+        standin = ecr_standin()
+        if standin:
+            login = ecr.RegistryLogin(username=standin[1], password=standin[2], registry=standin[0], expires_at=None)
+            ui.register_secret(login.password)
         ctx.facts["registry_login"] = login
         until = f", valid until {login.expires_at:%Y-%m-%d %H:%M %Z}" if login.expires_at else ""
-        return Check.ok(f"login for {login.registry} as {login.username}{until}")
+        where = " (ECR stand-in: a local registry, SIFU_ECR_STANDIN_REGISTRY)" if standin else ""
+        return Check.ok(f"login for {login.registry} as {login.username}{until}{where}")
 
     def apply(self, ctx: Context, check: Check) -> str | None:
         return None
