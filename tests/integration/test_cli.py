@@ -131,3 +131,23 @@ def test_render_flag_overrides_port_everywhere(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "listen 4334;" in (out / "nginx/sifu.conf").read_text()
     assert "--port 4334" in (out / "image/supervisord.conf").read_text()
+
+
+@pytest.mark.parametrize("case, change, code, message", [
+    ("unknown profile", {"env": {"AWS_PROFILE": "nobody"}}, 1,
+     "failed at step 1 (Tools and credentials): no AWS credentials: The config profile (nobody) could not be found"),
+    # Caught even earlier, by config validation (exit 2, before any AWS call).
+    ("region mismatch", {"overrides": {"efs": {"region": "eu-west-1"}}}, 2,
+     "efs.region = eu-west-1 (from"),
+    ("missing key pair", {"overrides": {"eb": {"key_name": "nobody-key"}}}, 1,
+     "failed at step 1 (Tools and credentials): EC2 key pair 'nobody-key' does not exist in us-east-1"),
+])
+def test_deploy_stops_with_a_clear_error_before_any_change(account, tmp_path, case, change, code, message):
+    overrides = {**SITE, **change.get("overrides", {})}
+    result = inv("deploy", "--yes", overrides=overrides, env=change.get("env"), tmp_path=tmp_path)
+    assert result.returncode == code, result.stdout + result.stderr
+    assert message in result.stdout + result.stderr
+    if code == 1:
+        assert ", 0 mutate" in result.stdout
+    assert account.client("ecr").describe_repositories()["repositories"] == []
+    assert account.client("elasticbeanstalk").describe_applications()["Applications"] == []
