@@ -19,6 +19,7 @@ from deployer import REPO_ROOT
 from tests.integration.aws.test_deploy_eb import _resource_counts
 
 pytestmark = pytest.mark.integration
+pytest.importorskip("deployer.checklist_image", reason="the image steps (5-7, 10, 11) have not landed yet")
 INV = str(Path(sys.executable).parent / "inv")
 ENV = "sifu-notebooks-env"
 
