@@ -1,0 +1,51 @@
+# The Sifu notebooks image: the base image (base-image/Dockerfile) plus Sifu, its Python
+# dependencies and the rendered supervisord and Jupyter configuration.
+# Build it with `./inv build-image`: deployer/image.py stages the context (this file, sifu/,
+# image/*.conf rendered from config, requirements-sifu.txt) and tags the image by its content hash.
+# Secrets never enter the image: the signing key and OAuth2 secret arrive as environment
+# variables at run time; the deployment token is used only by sifu-source.Dockerfile.
+
+# The base image, tagged by its own content hash.
+ARG BASE_IMAGE=sifu-notebooks-base:latest
+# Where Sifu's code comes from: "repository" (this repository's sifu/, staged into the context) or
+# the image that sifu-source.Dockerfile cloned from a private repository.
+ARG SIFU_SOURCE=repository
+
+FROM scratch AS repository
+COPY sifu/ /sifu/
+
+FROM ${SIFU_SOURCE} AS sifu-source
+
+FROM ${BASE_IMAGE}
+ARG SIFU_PORT=3334
+ARG JUPYTER_PORT=3335
+
+USER 0
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+
+# Sifu's own dependencies, pinned by the same constraints as the base.
+COPY requirements-sifu.txt /opt/sifu/requirements.txt
+RUN pip install --no-cache-dir -c /opt/venv/constraints.txt -r /opt/sifu/requirements.txt
+
+# Sifu itself, importable from the venv (python -m sifu; sifu.jupyter for Jupyter), with its
+# bytecode compiled now: PYTHONDONTWRITEBYTECODE means it would be compiled at every start.
+COPY --from=sifu-source /sifu /opt/sifu/sifu
+RUN python -c 'import pathlib, sysconfig; pathlib.Path(sysconfig.get_paths()["purelib"], "sifu.pth").write_text("/opt/sifu\n")' \
+    && python -m compileall -q /opt/sifu \
+    && python -c 'import sifu'
+
+# Rendered from supervisord.conf.j2 and jupyter_server_config.py.j2 by deployer/render.py.
+COPY image/supervisord.conf image/jupyter_server_config.py /etc/sifu/
+
+ENV SIFU_HEALTH_URLS="http://127.0.0.1:${SIFU_PORT}/health http://127.0.0.1:${JUPYTER_PORT}/api"
+EXPOSE ${SIFU_PORT} ${JUPYTER_PORT}
+
+USER 1000:1000
+WORKDIR /notebooks
+
+# Healthy when both services answer HTTP on the configured ports.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request as r; [r.urlopen(u, timeout=4).close() for u in os.environ['SIFU_HEALTH_URLS'].split()]"]
+
+ENTRYPOINT ["dumb-init", "--"]
+CMD ["supervisord", "--nodaemon", "--configuration", "/etc/sifu/supervisord.conf"]

@@ -1,0 +1,117 @@
+"""Benchmark: image build times and container start-to-ready, on a private dockerd.
+
+Run: /path/to/venv/bin/python bench/image_start.py [--runs 5]   (as root: it starts dockerd)
+It starts its own engine (tests/support/docker_engine.py), imports the cached debootstrap base,
+builds the base and app images from scratch, rebuilds with no change, then starts the container
+RUNS times and measures from `docker run` until Sifu /health and Jupyter /api both answer 200.
+Appends a section to bench/RESULTS.md (bench/record.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.record import record  # noqa: E402
+from deployer import image  # noqa: E402
+from deployer.docker_client import Docker  # noqa: E402
+from tests.support import app_image as app, base_image, docker_engine  # noqa: E402
+from tests.support.registry import free_port  # noqa: E402
+
+
+
+def measure(runs: int) -> dict:
+    figures: dict = {}
+    work = Path(tempfile.mkdtemp(prefix="sifu-bench-", dir="/tmp"))
+    started = time.monotonic()
+    tarball = base_image.rootfs_tarball()
+    figures["rootfs"] = time.monotonic() - started
+    seconds_file = Path(f"{tarball}.seconds")
+    figures["debootstrap_first_run"] = float(seconds_file.read_text()) if seconds_file.exists() else None
+    engine = docker_engine.start_engine(work / "engine")
+    try:
+        client = engine.client()
+        started = time.monotonic()
+        base_image.import_base(client)
+        figures["import"] = time.monotonic() - started
+        environ = app.image_environ(free_port(), free_port())
+        settings = app.load_settings(environ)
+        docker = Docker(engine.base_url)
+        result = image.ensure_image(settings, docker, network="host")
+        plan = image.plan(settings)
+        figures["base_build"] = result.seconds.get(plan.base.ref)
+        figures["final_build"] = result.seconds.get(plan.final.ref)
+        started = time.monotonic()
+        again = image.ensure_image(settings, docker, network="host")
+        figures["unchanged_build"] = time.monotonic() - started
+        assert not again.built
+        figures["image_size_mb"] = client.images.get(plan.final.ref).attrs["Size"] / 1e6
+        built = app.AppImage(ref=plan.final.ref, settings=settings, environ=environ, plan=plan, build_seconds={})
+        notebooks = app.prepare_notebook_root(work / "notebooks")
+        ready = []
+        for _ in range(runs):
+            started = time.monotonic()
+            container = app.run_app(client, built, notebooks)
+            try:
+                each = app.wait_ready(built, container, timeout=60)
+                ready.append((time.monotonic() - started, each["sifu"], each["jupyter"]))
+            finally:
+                container.remove(force=True)
+        figures["ready"] = ready
+        figures["load"] = os.getloadavg()
+        docker.close()
+        client.close()
+    finally:
+        docker_engine.stop_engine(engine)
+        shutil.rmtree(work, ignore_errors=True)
+    return figures
+
+
+def report(figures: dict, runs: int) -> list[str]:
+    both = [r[0] for r in figures["ready"]]
+
+    def fmt(value):
+        return "n/a" if value is None else f"{value:.1f} s"
+
+    return [
+        "Private dockerd 20.10 (host network), base `localbase:bookworm` (debootstrap), pip from PyPI.",
+        "",
+        "| step | time |",
+        "|---|---|",
+        f"| debootstrap rootfs (first run on a machine; cached after) | {fmt(figures['debootstrap_first_run'])} |",
+        f"| import the cached rootfs into the engine | {fmt(figures['import'])} |",
+        f"| build base image (venv: Jupyter, supervisord, dumb-init) | {fmt(figures['base_build'])} |",
+        f"| build app image (Sifu's deps, Sifu, rendered configs) | {fmt(figures['final_build'])} |",
+        f"| ensure_image again with nothing changed (no build) | {figures['unchanged_build']:.2f} s |",
+        f"| app image size | {figures['image_size_mb']:.0f} MB |",
+        "",
+        f"Container start to ready, from `docker run` until Sifu `/health` and Jupyter `/api` both answer 200 ({runs} runs):",
+        "",
+        "| run | both ready | Sifu | Jupyter |",
+        "|---|---|---|---|",
+        *[f"| {i + 1} | {total:.2f} s | {sifu:.2f} s | {jupyter:.2f} s |" for i, (total, sifu, jupyter) in enumerate(figures["ready"])],
+        "",
+        f"- median {statistics.median(both):.2f} s, max {max(both):.2f} s (target: within 5 s)",
+        f"- load average after the runs: {' / '.join(f'{x:.2f}' for x in figures['load'])} (1/5/15 min; the 2 cores are shared)",
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    figures = measure(args.runs)
+    record("Image: build times and container start-to-ready", report(figures, args.runs))
+
+
+if __name__ == "__main__":
+    main()

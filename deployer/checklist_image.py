@@ -1,0 +1,226 @@
+"""The image steps of the deploy checklist: 5 Docker login, 10-11 deployment token, 6 build, 7 push.
+
+They read the registry login and repository URI that the AWS steps (2-4) put in ctx.facts, so any
+registry works the same way: ECR in a deploy, a local registry in the tests. Each check is read
+only; "already there" (logged in, image in the registry) is success.
+
+Facts set here: ``docker`` (the engine wrapper), ``registry_auth``, ``deployment_token`` (a
+SecretStr: masked in every repr), ``image_plan``, ``image_ref`` (local), ``image_uri`` (in the
+registry; step 13 renders it into Dockerrun.aws.json).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from pydantic import SecretStr
+
+from deployer.steps import Action, Check, Context, StepError
+
+
+def _docker(ctx: Context):
+    from deployer.docker_client import Docker
+
+    if "docker" not in ctx.facts:
+        docker = Docker()
+        if not docker.reachable():
+            raise StepError(f"no Docker engine answers at {docker.base_url}; start dockerd or set DOCKER_HOST")
+        ctx.facts["docker"] = docker
+    return ctx.facts["docker"]
+
+
+def _needs_token(ctx: Context) -> bool:
+    return ctx.settings.sifu.source == "git"
+
+
+def _plan(ctx: Context):
+    from deployer import image
+
+    if "image_plan" not in ctx.facts:
+        try:
+            plan = image.plan(ctx.settings)
+        except image.ImageError as exc:
+            raise StepError(str(exc)) from None
+        ctx.facts["image_plan"] = plan
+        ctx.facts["image_ref"] = plan.final.ref
+        if ctx.facts.get("repository_uri"):
+            ctx.facts["image_uri"] = f"{ctx.facts['repository_uri']}:{plan.final.tag}"
+    return ctx.facts["image_plan"]
+
+
+def _in_registry(ctx: Context) -> bool:
+    uri = ctx.facts.get("image_uri")
+    if not uri or "registry_auth" not in ctx.facts:
+        return False
+    return _docker(ctx).registry_has(uri, ctx.facts["registry_auth"])
+
+
+@dataclass
+class DockerLogin:
+    """Seed step 5: log in to the registry with the docker SDK; a refused login fails the step."""
+
+    number: int = 5
+    name: str = "Docker login"
+
+    def check(self, ctx: Context) -> Check:
+        from deployer.docker_client import Auth, DockerError
+
+        login = ctx.facts.get("registry_login")
+        if login is None:
+            return Check("pending", "needs the registry login details (step 4)")
+        auth = Auth(login.registry, login.username, login.password)
+        try:
+            _docker(ctx).login(auth)  # verifies the credentials; changes nothing in the registry
+        except DockerError as exc:
+            raise StepError(str(exc)) from None
+        ctx.facts["registry_auth"] = auth
+        return Check.ok(f"logged in to {login.registry} as {login.username}")
+
+    def apply(self, ctx: Context, check: Check) -> str | None:
+        return None
+
+
+@dataclass
+class DeploymentToken:
+    """Seed step 10: the deployment token, from DEPLOYMENT_TOKEN or .deployment_token (0600), if needed."""
+
+    number: int = 10
+    name: str = "Deployment token"
+
+    def check(self, ctx: Context) -> Check:
+        from deployer import image
+
+        if not _needs_token(ctx):
+            return Check.ok("not needed: Sifu comes from this repository (sifu.source local)")
+        try:
+            token = image.deployment_token(ctx.settings)
+        except image.TokenError as exc:
+            if ctx.interactive and not image.token_path(ctx.settings).exists():
+                return Check.ok("not set yet; step 11 asks for it")
+            raise StepError(str(exc)) from None
+        ctx.facts["deployment_token"] = SecretStr(token)
+        source = image.TOKEN_ENV if os.environ.get(image.TOKEN_ENV, "").strip() else image.token_path(ctx.settings).name
+        return Check.ok(f"from {source} (used only as a BuildKit secret)")
+
+    def apply(self, ctx: Context, check: Check) -> str | None:
+        return None
+
+
+@dataclass
+class AskToken:
+    """Seed step 11: ask for the token on a terminal when a private source needs it, and save it (0600)."""
+
+    number: int = 11
+    name: str = "Ask for the token when needed"
+
+    def check(self, ctx: Context) -> Check:
+        from deployer import image
+
+        if not _needs_token(ctx) or "deployment_token" in ctx.facts:
+            return Check.ok("nothing to ask")
+        return Check.change("the private Sifu source needs the deployment token",
+                            Action("ask", "deployment token", f"saved to {image.token_path(ctx.settings).name}, mode 0600"))
+
+    def apply(self, ctx: Context, check: Check) -> str | None:
+        from deployer import image
+
+        prompt = image.tty_prompt()
+        if prompt is None:
+            raise StepError(f"no terminal to ask on: set {image.TOKEN_ENV} or write {image.token_path(ctx.settings)} (chmod 600)")
+        try:
+            token = image.deployment_token(ctx.settings, prompt=prompt)
+        except image.TokenError as exc:
+            raise StepError(str(exc)) from None
+        ctx.facts["deployment_token"] = SecretStr(token)
+        return f"saved to {image.token_path(ctx.settings).name} (mode 0600)"
+
+
+@dataclass
+class BuildImage:
+    """Seed step 6: build the image only when its content-hash tag is neither local nor in the registry."""
+
+    number: int = 6
+    name: str = "Build the image if out of date"
+    network: str | None = None
+
+    def check(self, ctx: Context) -> Check:
+        plan = _plan(ctx)
+        if _in_registry(ctx):
+            return Check.ok(f"registry has {ctx.facts['image_uri']}; no build needed")
+        docker = _docker(ctx)
+        missing = [spec.ref for spec in plan.specs() if not docker.image_exists(spec.ref)]
+        if plan.final.ref not in missing:
+            return Check.ok(f"{plan.final.ref} is built")
+        return Check.change(f"{plan.final.ref} is out of date", *[Action("build", ref) for ref in missing])
+
+    def apply(self, ctx: Context, check: Check) -> str | None:
+        from deployer import image
+        from deployer.docker_client import DockerError
+
+        token = ctx.facts.get("deployment_token")
+        environ = {image.TOKEN_ENV: token.get_secret_value()} if token else {}
+
+        def progress(item: dict) -> None:
+            ctx.emit(f"      {item['image'].split(':')[0]} | {item['line']}")
+
+        try:
+            result = image.ensure_image(ctx.settings, _docker(ctx), network=self.network, progress=progress,
+                                        image_plan=_plan(ctx), environ=environ)
+        except (image.ImageError, DockerError) as exc:
+            raise StepError(str(exc)) from None
+        return ", ".join(f"built {ref} in {result.seconds[ref]:.0f}s" for ref in result.built) or "nothing to build"
+
+
+@dataclass
+class PushImage:
+    """Seed step 7: push with progress, checking every stream item; skipped when the registry has the tag."""
+
+    number: int = 7
+    name: str = "Push the image"
+
+    def check(self, ctx: Context) -> Check:
+        _plan(ctx)
+        uri = ctx.facts.get("image_uri")
+        if not uri:
+            return Check("pending", "needs the repository (steps 2-3)")
+        if _in_registry(ctx):
+            return Check.ok(f"registry has {uri}")
+        return Check.change(f"{uri} is not in the registry", Action("push", uri))
+
+    def apply(self, ctx: Context, check: Check) -> str | None:
+        from deployer import image
+        from deployer.docker_client import DockerError
+
+        auth = ctx.facts.get("registry_auth")
+        if auth is None:
+            raise StepError("not logged in to the registry (step 5 did not run)")
+        sizes: dict[str, int] = {}
+        states: dict[str, str] = {}
+
+        def progress(item: dict) -> None:
+            layer, status = item.get("id"), item.get("status", "")
+            total = (item.get("progressDetail") or {}).get("total")
+            if layer and total:
+                sizes[layer] = total
+            if layer and status and states.get(layer) != status:
+                states[layer] = status
+                ctx.emit(f"      layer {layer}: {status}")
+
+        repository_uri = ctx.facts["repository_uri"]
+        registry, _, repository = repository_uri.partition("/")
+        try:
+            result = image.push(_docker(ctx), ctx.facts["image_ref"], registry, auth.username, auth.password,
+                                progress_cb=progress, repository=repository)
+        except DockerError as exc:
+            raise StepError(str(exc)) from None
+        pushed = sum(size for layer, size in sizes.items() if states.get(layer) == "Pushed")
+        ctx.counters.bytes_pushed += pushed
+        return "already in the registry" if result.skipped else f"pushed {result.target} ({result.digest}, {pushed} bytes)"
+
+
+def with_image_steps(steps: list, network: str | None = None) -> list:
+    """``checklist.deploy_steps()`` with its image placeholders (NotYetBuilt 5, 6, 7, 10, 11) replaced."""
+    real = {5: DockerLogin(), 10: DeploymentToken(), 11: AskToken(), 6: BuildImage(network=network), 7: PushImage()}
+    return [real[step.number] if type(step).__name__ == "NotYetBuilt" and step.number in real else step
+            for step in steps]

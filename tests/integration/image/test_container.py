@@ -1,0 +1,118 @@
+"""The app container: both services come up, supervisord restarts a killed program, notebooks persist."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+
+from tests.support.app_image import http_status, prepare_notebook_root, run_app, service_urls, wait_ready
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def notebooks(tmp_path):
+    return prepare_notebook_root(tmp_path / "efs")
+
+
+@pytest.fixture
+def container(app_image, docker_client, notebooks):
+    running = run_app(docker_client, app_image, notebooks)
+    yield running
+    running.remove(force=True)
+
+
+def exec_out(container, *cmd: str, user: str = "") -> str:
+    code, out = container.exec_run(list(cmd), user=user)
+    assert code == 0, out.decode(errors="replace")
+    return out.decode()
+
+
+def program_pids(container) -> dict[str, tuple[str, int | None]]:
+    """supervisorctl status -> {program: (state, pid)}."""
+    _, out = container.exec_run(["supervisorctl", "--configuration", "/etc/sifu/supervisord.conf", "status"])
+    programs = {}
+    for line in out.decode().splitlines():
+        match = re.match(r"(\S+)\s+(\S+)(?:\s+pid (\d+))?", line)
+        if match:
+            programs[match.group(1)] = (match.group(2), int(match.group(3)) if match.group(3) else None)
+    return programs
+
+
+def test_both_services_become_ready(app_image, container):
+    ready = wait_ready(app_image, container)
+    assert set(ready) == {"sifu", "jupyter"}
+    # The Docker health check (HTTP on both ports) agrees.
+    health = container.client.api.inspect_container(container.id)["State"].get("Health")
+    assert health is not None
+
+
+def test_runs_under_dumb_init_as_the_non_root_user(app_image, container):
+    wait_ready(app_image, container)
+    init = exec_out(container, "cat", "/proc/1/cmdline").split("\0")
+    assert init[0].endswith("dumb-init") and init[1] == "--" and init[2] == "supervisord"
+    # Every process in the container runs as UID 1000: supervisord, Sifu, Jupyter.
+    uids = exec_out(container, "bash", "-c", "for s in /proc/[0-9]*/status; do awk '/^Uid:/{print $2}' $s; done")
+    assert set(uids.split()) == {"1000"}
+
+
+def test_rendered_config_is_what_runs(app_image, container):
+    wait_ready(app_image, container)
+    programs = program_pids(container)
+    assert set(programs) == {"sifu", "jupyter"}
+    assert all(state == "RUNNING" for state, _ in programs.values())
+    jupyter_cmd = exec_out(container, "cat", f"/proc/{programs['jupyter'][1]}/cmdline").split("\0")
+    assert "--config=/etc/sifu/jupyter_server_config.py" in jupyter_cmd
+    sifu_cmd = exec_out(container, "cat", f"/proc/{programs['sifu'][1]}/cmdline").split("\0")
+    assert sifu_cmd[1:3] == ["-m", "sifu"] and str(app_image.sifu_port) in sifu_cmd
+    # Jupyter listens where the rendered config says (a per-session port, not a default).
+    read_config = (
+        "import json; from traitlets.config import Config; c = Config(); "
+        "exec(open('/etc/sifu/jupyter_server_config.py').read(), {'get_config': lambda: c}); "
+        "print(json.dumps({'port': c.ServerApp.port, 'root': c.ServerApp.root_dir}))"
+    )
+    with_config = json.loads(exec_out(container, "python", "-c", read_config))
+    assert with_config == {"port": app_image.jupyter_port, "root": "/notebooks"}
+    assert http_status(service_urls(app_image)["jupyter"]) == 200
+
+
+def test_killing_a_program_makes_supervisord_restart_it(app_image, container):
+    wait_ready(app_image, container)
+    for name in ("jupyter", "sifu"):
+        _, old_pid = program_pids(container)[name]
+        # supervisord starts each program in its own process group: kill the whole program (uvicorn's
+        # master and its workers). bash's builtin kill, since the image has no procps.
+        exec_out(container, "bash", "-c", f"kill -KILL -- -{old_pid}")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            state, pid = program_pids(container).get(name, (None, None))
+            if state == "RUNNING" and pid and pid != old_pid:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"supervisord did not restart {name}: {program_pids(container)}\n{container.logs().decode()[-2000:]}")
+        wait_ready(app_image, container, timeout=30)
+    assert container.status != "exited"
+
+
+def test_notebooks_survive_removing_and_recreating_the_container(app_image, docker_client, notebooks):
+    notebook = {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    first = run_app(docker_client, app_image, notebooks)
+    try:
+        wait_ready(app_image, first)
+        exec_out(first, "bash", "-c", "mkdir -p /notebooks/users/ada/course-v1:Org+1+Run "
+                 f"&& printf '%s' '{json.dumps(notebook)}' > '/notebooks/users/ada/course-v1:Org+1+Run/intro.ipynb'")
+    finally:
+        first.remove(force=True)
+    on_host = notebooks / "users" / "ada" / "course-v1:Org+1+Run" / "intro.ipynb"
+    assert json.loads(on_host.read_text()) == notebook
+    second = run_app(docker_client, app_image, notebooks)
+    try:
+        wait_ready(app_image, second)
+        inside = exec_out(second, "cat", "/notebooks/users/ada/course-v1:Org+1+Run/intro.ipynb")
+        assert json.loads(inside) == notebook
+    finally:
+        second.remove(force=True)

@@ -1,0 +1,142 @@
+"""The app image built for real from the local Debian base, and containers run from it.
+
+`app_image` builds base-image/Dockerfile and Dockerfile once per session through deployer/image.py
+(the same code `inv build-image` runs), on free ports picked for this session, since containers
+use the host network (see docker_engine.py). `run_app` starts a container as Elastic Beanstalk
+would: the container environment from deployer/render.py plus the secrets, the notebook root
+bind-mounted from a host directory.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.support.base_image import IMAGE as LOCAL_BASE
+from tests.support.registry import free_port
+
+CONTAINER_UID = 1000  # the image's non-root user (base-image/Dockerfile)
+
+
+def image_environ(sifu_port: int, jupyter_port: int, **extra: str) -> dict[str, str]:
+    """Config environment for builds from the local base on the given ports."""
+    return {
+        "DEPLOY__IMAGE__BASE_IMAGE": LOCAL_BASE,
+        "DEPLOY__PORTS__SIFU": str(sifu_port),
+        "DEPLOY__PORTS__JUPYTER": str(jupyter_port),
+        "EDX_HOSTNAME": "lms.example.test",
+        "EDX_OAUTH2_CLIENT_ID": "sifu-image-test",
+        "EDX_OAUTH2_CLIENT_REDIRECT_URI": "https://lms.example.test/xblock/callback",
+        **extra,
+    }
+
+
+def load_settings(environ: dict[str, str]):
+    from deployer.config import load
+
+    return load(environ=environ, overrides_file=None, answers_file=Path("/nonexistent/answers.yml")).settings
+
+
+@dataclass
+class AppImage:
+    ref: str
+    settings: object = field(repr=False)
+    environ: dict[str, str] = field(repr=False)
+    plan: object = field(repr=False)
+    build_seconds: dict[str, float]
+
+    @property
+    def sifu_port(self) -> int:
+        return self.settings.ports.sifu
+
+    @property
+    def jupyter_port(self) -> int:
+        return self.settings.ports.jupyter
+
+
+@pytest.fixture(scope="session")
+def app_image(docker_engine, localbase_image) -> AppImage:
+    """Base + final image built for real (host network) on this session's free ports."""
+    from deployer import image
+    from deployer.docker_client import Docker
+
+    environ = image_environ(free_port(), free_port())
+    settings = load_settings(environ)
+    plan = image.plan(settings)
+    docker = Docker(docker_engine.base_url)
+    result = image.ensure_image(settings, docker, network="host")
+    docker.close()
+    return AppImage(ref=result.ref, settings=settings, environ=environ, plan=plan, build_seconds=result.seconds)
+
+
+def container_environment(settings) -> dict[str, str]:
+    """What Elastic Beanstalk gives the container: render's environment plus the secrets (from SSM there)."""
+    from deployer import render
+
+    env = render.container_environment(settings, render.Facts())
+    env["SIFU_SECRET_KEY"] = secrets.token_urlsafe(32)
+    env["EDX_OAUTH2_CLIENT_SECRET"] = secrets.token_urlsafe(16)
+    return env
+
+
+def prepare_notebook_root(path: Path) -> Path:
+    """A host directory standing in for the EFS mount point, owned by the container's user."""
+    path.mkdir(parents=True, exist_ok=True)
+    os.chown(path, CONTAINER_UID, CONTAINER_UID)
+    return path
+
+
+def run_app(client, app: AppImage, notebooks: Path, name: str | None = None):
+    """Start the app container detached (host network, notebook root bind-mounted)."""
+    return client.containers.run(
+        app.ref,
+        detach=True,
+        name=name,
+        network_mode="host",
+        environment=container_environment(app.settings),
+        volumes={str(notebooks): {"bind": "/notebooks", "mode": "rw"}},
+    )
+
+
+def http_status(url: str, timeout: float = 2.0) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return None
+
+
+def service_urls(app: AppImage) -> dict[str, str]:
+    return {
+        "sifu": f"http://127.0.0.1:{app.sifu_port}/health",
+        "jupyter": f"http://127.0.0.1:{app.jupyter_port}/api",
+    }
+
+
+def wait_ready(app: AppImage, container=None, timeout: float = 60.0) -> dict[str, float]:
+    """Poll both services until they answer 200; returns seconds from now until each was ready."""
+    started = time.monotonic()
+    ready: dict[str, float] = {}
+    urls = service_urls(app)
+    while time.monotonic() - started < timeout:
+        for name, url in urls.items():
+            if name not in ready and http_status(url, timeout=1.0) == 200:
+                ready[name] = time.monotonic() - started
+        if len(ready) == len(urls):
+            return ready
+        if container is not None:
+            container.reload()
+            if container.status == "exited":
+                raise AssertionError(f"container exited:\n{container.logs().decode(errors='replace')[-3000:]}")
+        time.sleep(0.05)
+    logs = container.logs().decode(errors="replace")[-3000:] if container is not None else ""
+    raise AssertionError(f"not ready within {timeout:.0f}s (ready: {ready}):\n{logs}")
