@@ -105,10 +105,11 @@ class RenderBundle:
 
 
 def deploy_steps() -> list:
-    """Every step in run order: the AWS steps (deployer.checklist_aws) in their seed slots."""
+    """Every step in run order: the AWS and image steps (checklist_aws, checklist_image) in their seed slots."""
     from deployer.checklist_aws import with_aws_steps
+    from deployer.checklist_image import with_image_steps
 
-    return with_aws_steps(placeholder_steps())
+    return with_image_steps(with_aws_steps(placeholder_steps()))
 
 
 def placeholder_steps() -> list:

@@ -38,9 +38,14 @@ SITE = {
 
 
 @pytest.fixture
-def account(aws):
-    """A fresh emulated AWS account (env from MotoServer.env(), inherited by ./inv) with our key pair."""
+def account(aws, docker_engine, registry, monkeypatch):
+    """A fresh emulated AWS account (env from MotoServer.env(), inherited by ./inv) with our key pair; the image
+    steps use the private dockerd, and the local registry stands in for ECR's endpoint (SIFU_ECR_STANDIN_*)."""
     aws.client("ec2").create_key_pair(KeyName="sifu-ops")
+    for name, value in {**docker_engine.env(), "SIFU_ECR_STANDIN_REGISTRY": registry.host,
+                        "SIFU_ECR_STANDIN_USERNAME": registry.username,
+                        "SIFU_ECR_STANDIN_PASSWORD": registry.password}.items():
+        monkeypatch.setenv(name, value)
     return aws
 
 
