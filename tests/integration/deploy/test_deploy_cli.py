@@ -64,13 +64,17 @@ def _label(aws) -> str:
 
 
 def test_an_injected_failure_exits_non_zero_with_eb_errors_and_rollback_returns_to_the_previous_label(aws, cli_env):
-    # Each token TTL renders a different bundle, hence a new application version.
-    assert inv({**cli_env, "DEPLOY__SIFU__TOKEN_TTL": "3600"}, "deploy", "--yes").returncode == 0
+    # nginx's read timeout is in the converge hook, so each value is a new bundle, hence a new version (the image
+    # stays the same).
+    done = inv({**cli_env, "DEPLOY__WEB__READ_TIMEOUT": "3600"}, "deploy", "--yes")
+    print(done.stdout)
+    assert done.returncode == 0
     first = _label(aws)
-    assert inv({**cli_env, "DEPLOY__SIFU__TOKEN_TTL": "7200"}, "deploy", "--yes").returncode == 0
+    assert inv({**cli_env, "DEPLOY__WEB__READ_TIMEOUT": "3601"}, "deploy", "--yes").returncode == 0
     second = _label(aws)
+    assert second != first
     aws.fail_next_deploy(ENV, message="sifu: cannot import name 'app'")
-    failed = inv({**cli_env, "DEPLOY__SIFU__TOKEN_TTL": "10800"}, "deploy", "--yes")
+    failed = inv({**cli_env, "DEPLOY__WEB__READ_TIMEOUT": "3602"}, "deploy", "--yes")
     assert failed.returncode == 1
     assert "sifu: cannot import name 'app'" in failed.stdout and "failed at step 14d" in failed.stdout
     assert "ERROR" in failed.stdout  # EB's error events, streamed
@@ -81,8 +85,12 @@ def test_an_injected_failure_exits_non_zero_with_eb_errors_and_rollback_returns_
 
 
 # Kill points: the line after which the deploy is killed (a step's result line, or an EB event mid-wait).
-KILL_AFTER = ["[  3]", "[  7]", "[  8]", "[  9] EB CLI", "[14a] EFS", "[14a] Secrets", "[ 13]", "[14b]", "[14c]",
-              "createEnvironment is starting", "[14d]", "[14e]"]
+# Every step that changes something; by default a spread of them (each costs two deploys), all with
+# SIFU_TEST_KILL_EVERY_STEP=1.
+KILL_AFTER_ALL = ["[  3]", "[  5]", "[  7]", "[  8]", "[  9] EB CLI", "[14a] EFS", "[14a] Secrets", "[ 13]", "[14b]",
+                  "[14c]", "createEnvironment is starting", "[14d]", "[14e]"]
+KILL_AFTER = (KILL_AFTER_ALL if os.environ.get("SIFU_TEST_KILL_EVERY_STEP") else
+              ["[  3]", "[  8]", "[14a] EFS", "[14b]", "createEnvironment is starting", "[14e]"])
 
 
 def _deploy_killed_after(env, marker: str) -> str:
