@@ -209,4 +209,4 @@ def test_image_steps_replace_only_their_placeholders():
     assert names[5] == "DockerLogin" and names[10] == "DeploymentToken" and names[11] == "AskToken"
     assert names[6] == "BuildImage" and names[7] == "PushImage"
     assert names[1] == "NotYetBuilt" and names[12] == "Ports" and names[13] == "RenderBundle"
-    assert [s.number for s in steps] == [s.number for s in checklist.deploy_steps()]
+    assert [s.number for s in steps] == [s.number for s in checklist.placeholder_steps()]
