@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.hosts import DEPLOY_HOST
+
 KEY_PAIR = "sifu-ops"
 CREATION_TOKEN = "sifu-notebooks-sifu-notebooks-env-notebooks"  # EfsStorage: {project}-{environment}-notebooks
 
@@ -56,6 +58,6 @@ def prepare_site(aws, bed, hosts, stack, tmp_path) -> dict[str, str]:
 def deploy_site(aws, remote_bed, sifu_stack, tmp_path):
     """A fresh emulated account whose environment's one instance is the bed's first host (reset), and a
     real Sifu and Jupyter for the smoke check; returns the deploy's config environment."""
-    host = remote_bed.hosts[0]
+    host = remote_bed.hosts[DEPLOY_HOST]
     host.reset()
     return prepare_site(aws, remote_bed, [host], sifu_stack, tmp_path)

@@ -466,6 +466,10 @@ def curl(address: str, port: int, path: str = "/", timeout: float = 5) -> tuple[
 __all__ = ["TestBed", "Host", "curl", "BRIDGE_ADDRESS"]
 
 
+# h1-h5 belong to the converge tests (they reset them); the deploy tests' instance is h6.
+DEPLOY_HOST = 5
+
+
 # --- pytest fixtures (pulled in by a conftest.py: `from tests.support.hosts import remote_bed`) ---------
 
 import pytest  # noqa: E402
@@ -473,11 +477,11 @@ import pytest  # noqa: E402
 
 @pytest.fixture(scope="session")
 def remote_bed():
-    """Five fresh test hosts (sifurm-h1..h5), ganesha as EFS at 10.231.0.2, app stand-ins; needs root."""
+    """Six fresh test hosts (sifurm-h1..h6), ganesha as EFS at 10.231.0.2, app stand-ins; needs root."""
     if os.geteuid() != 0:
         pytest.skip("the host test bed needs root (network and mount namespaces)")
     for tool in ("sshd", "nginx", "ganesha.nfsd", "nfs-ls", "nsenter"):
         if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}"):
             pytest.skip(f"{tool} is not installed (see tests/system-packages.txt)")
-    with TestBed(5) as bed:
+    with TestBed(6) as bed:
         yield bed

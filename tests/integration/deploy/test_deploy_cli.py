@@ -17,6 +17,7 @@ import pytest
 
 from deployer import REPO_ROOT
 from tests.integration.aws.test_deploy_eb import _resource_counts
+from tests.support.hosts import DEPLOY_HOST
 
 pytestmark = pytest.mark.integration
 INV = str(Path(sys.executable).parent / "inv")
@@ -117,7 +118,7 @@ def test_killed_after_each_step_a_rerun_converges_to_the_same_resources(aws, cli
 
     assert inv(cli_env, "deploy", "--yes").returncode == 0
     clean = _resource_counts(aws)
-    host = remote_bed.hosts[0]
+    host = remote_bed.hosts[DEPLOY_HOST]
     for marker in KILL_AFTER:
         aws.reset()
         host.reset()

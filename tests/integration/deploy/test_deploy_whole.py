@@ -9,11 +9,10 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
 import yaml
 
 from deployer import REPO_ROOT, checklist, checklist_aws, config, steps
-from tests.support.hosts import curl
+from tests.support.hosts import DEPLOY_HOST, curl
 
 pytestmark = pytest.mark.integration
 IMAGE_STEPS = {5, 6, 7, 10, 11}
@@ -43,7 +42,7 @@ def run_deploy(deploy_site, tmp_path, monkeypatch, request):
 
 def test_deploy_creates_everything_converges_and_smoke_checks_then_changes_nothing(aws, run_deploy, remote_bed,
                                                                                    tmp_path):
-    host = remote_bed.hosts[0]
+    host = remote_bed.hosts[DEPLOY_HOST]
     report, ctx, lines = run_deploy()
     assert report.failed is None, report.summary()
     status = {str(s.number): s.status for s in report.steps}
@@ -70,7 +69,7 @@ def test_deploy_creates_everything_converges_and_smoke_checks_then_changes_nothi
 
 def test_smoke_check_fails_the_deploy_when_jupyter_accepts_anonymous_requests(aws, run_deploy, remote_bed):
     # Point "Jupyter" at the test host's app stand-in, which answers 200 to anyone: the check must refuse it.
-    open_server = f"http://{remote_bed.hosts[0].app_address}:3335"
+    open_server = f"http://{remote_bed.hosts[DEPLOY_HOST].app_address}:3335"
     report, _, _ = run_deploy(DEPLOY__SMOKE__JUPYTER_URL=open_server)
     assert report.failed is not None and report.failed.number == "14f"
     assert "answered 200 without identity" in report.failed.error
@@ -89,7 +88,7 @@ def _inv(args, env, cwd):
 
 def test_logs_shows_the_app_container_log_of_each_instance(aws, run_deploy, deploy_site, remote_bed, tmp_path):
     assert run_deploy()[0].failed is None
-    host = remote_bed.hosts[0]
+    host = remote_bed.hosts[DEPLOY_HOST]
     (host.root / "container" / "log").write_text("".join(f"sifu line {n}\n" for n in range(1, 8)))
     result = _inv(["logs", "--tail", "3"], deploy_site, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr

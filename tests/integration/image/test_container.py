@@ -61,9 +61,14 @@ def test_runs_under_dumb_init_as_the_non_root_user(app_image, container):
 
 def test_rendered_config_is_what_runs(app_image, container):
     wait_ready(app_image, container)
-    programs = program_pids(container)
+    deadline = time.monotonic() + 20  # answering HTTP can precede supervisord's startsecs
+    while True:
+        programs = program_pids(container)
+        if all(state == "RUNNING" for state, _ in programs.values()) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert set(programs) == {"sifu", "jupyter"}
-    assert all(state == "RUNNING" for state, _ in programs.values())
+    assert all(state == "RUNNING" for state, _ in programs.values()), programs
     jupyter_cmd = exec_out(container, "cat", f"/proc/{programs['jupyter'][1]}/cmdline").split("\0")
     assert "--config=/etc/sifu/jupyter_server_config.py" in jupyter_cmd
     sifu_cmd = exec_out(container, "cat", f"/proc/{programs['sifu'][1]}/cmdline").split("\0")
