@@ -40,6 +40,12 @@ class DevLmsConfig:
     redirect_uri: str
     sifu_url: str  # how devlms (server side) reaches Sifu
     sifu_public_url: str  # what the browser's iframe uses
+    students: int = 0  # extra users student-1..student-N (password "<name>-pass"), for load tests
+
+
+def load_test_users(count: int) -> dict[str, str]:
+    """student-1 .. student-N with password "<name>-pass": many distinct learners for load tests."""
+    return {f"student-{n}": f"student-{n}-pass" for n in range(1, count + 1)}
 
 
 class Store:
@@ -101,8 +107,10 @@ def create_app(config: DevLmsConfig) -> FastAPI:
     def session_user(request: Request) -> str | None:
         return store.sessions.get(request.cookies.get(SESSION_COOKIE, ""))
 
+    users = {**DEMO_USERS, **load_test_users(config.students)}
+
     def check_password(username: str, password: str) -> bool:
-        expected = DEMO_USERS.get(username)
+        expected = users.get(username)
         return expected is not None and secrets.compare_digest(expected, password)
 
     @app.get("/health")
