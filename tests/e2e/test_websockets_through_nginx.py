@@ -30,7 +30,7 @@ def test_kernel_round_trip_through_nginx_and_failure_without_upgrade_headers(e2e
         ports = {"sifu": free_port(), "jupyter": free_port()}
         settings = public_settings(e2e_stack.app, ports, int(e2e_stack.devlms.url.rsplit(":", 1)[1]))
         conf = nginx.write_site(tmp_path / "nginx", settings, "127.0.0.1", e2e_stack.internal, strip_upgrade)
-        assert "Upgrade" not in (tmp_path / "nginx" / "jupyter.conf").read_text()
+        assert "proxy_set_header Upgrade" not in (tmp_path / "nginx" / "jupyter.conf").read_text()
         with nginx.serving(tmp_path / "nginx", conf, list(ports.values())):
             with pytest.raises(websocket.WebSocketBadStatusException) as caught:
                 execute(f"http://127.0.0.1:{ports['jupyter']}", kernel, student.cookie_header(), "6*7", timeout=10)
