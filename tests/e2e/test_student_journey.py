@@ -51,6 +51,9 @@ def run_in_first_cell(page, frame, code: str, expect: str) -> None:
     """
     editor = frame.locator(".jp-CodeCell .cm-content").first
     editor.wait_for(timeout=60_000)
+    # Typing before the kernel's first idle is lost or races Notebook 7's model set-up: wait for it.
+    accept_kernel_dialog(frame)
+    frame.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for(timeout=60_000)
     output = frame.locator(".jp-CodeCell .jp-OutputArea-output").filter(has_text=expect).first
     for attempt in range(2):
         accept_kernel_dialog(frame)
