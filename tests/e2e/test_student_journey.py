@@ -73,6 +73,11 @@ def test_student_runs_a_cell_saves_and_finds_it_after_reload(e2e_stack, tmp_path
     file = random_file("journey")
     with chromium(tmp_path) as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        saves: list[str] = []  # what Notebook 7 sent to save: shown if the file lacks the output
+        page.on("requestfinished", lambda r: saves.append(f"{r.method} {r.url.split('?')[0]}: {(r.post_data or '')[:300]}")
+                if r.method == "PUT" else None)
+        console: list[str] = []
+        page.on("console", lambda m: console.append(m.text))
         sign_in(page, e2e_stack, file, "alice", "alice-pass")
         frame = notebook_frame(page, e2e_stack, "alice")
         assert "/alice/" in frame.url and file in frame.url  # the student's own copy
@@ -90,7 +95,8 @@ def test_student_runs_a_cell_saves_and_finds_it_after_reload(e2e_stack, tmp_path
         deadline = time.monotonic() + 30
         while not saved_output() and time.monotonic() < deadline:
             page.wait_for_timeout(200)
-        assert saved_output(), "42 was not saved in the .ipynb on the notebook root"
+        assert saved_output(), (f"42 was not saved in the .ipynb on the notebook root; it holds {copy.read_text()[:300]}; "
+                                f"PUTs: {saves}; console: {console[-15:]}")
         page.reload()
         page.wait_for_selector("iframe#notebook")
         frame = notebook_frame(page, e2e_stack, "alice")
