@@ -2,9 +2,9 @@
 
 from invoke import Collection
 
-from deployer.cli import aws, config, deploy, dev, image, local, remote, render
+from deployer.cli import aws, config, deploy, dev, image, local, ops, remote, render
 
 namespace = Collection()
-for module in (config, render, image, local, deploy, remote, dev, aws):
+for module in (config, render, image, local, deploy, remote, dev, aws, ops):
     for task in module.ns.tasks.values():
         namespace.add_task(task)

@@ -4,6 +4,8 @@ Run: /path/to/venv/bin/python bench/image_start.py [--runs 5]   (as root: it sta
 It starts its own engine (tests/support/docker_engine.py), imports the cached debootstrap base,
 builds the base and app images from scratch, rebuilds with no change, then starts the container
 RUNS times and measures from `docker run` until Sifu /health and Jupyter /api both answer 200.
+Baseline, alternating with those runs so both see the same load: the same image running a trivial
+Python HTTP server on both ports instead of supervisord (engine, container and interpreter start-up).
 Appends a section to bench/RESULTS.md (bench/record.py).
 """
 
@@ -27,6 +29,34 @@ from deployer.docker_client import Docker  # noqa: E402
 from tests.support import app_image as app, base_image, docker_engine  # noqa: E402
 from tests.support.registry import free_port  # noqa: E402
 
+# The baseline container's program: answers 200 on every port given, as soon as Python is up.
+TRIVIAL_SERVER = """
+import http.server, sys, threading
+class Ok(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.send_header("Content-Length", "0"); self.end_headers()
+    def log_message(self, *args):
+        pass
+servers = [http.server.ThreadingHTTPServer(("0.0.0.0", int(port)), Ok) for port in sys.argv[1:]]
+for server in servers[1:]:
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+servers[0].serve_forever()
+"""
+
+
+def container_cpu_seconds(container_id: str) -> float | None:
+    """CPU time the container's processes have used so far, from its cgroup (v1 cpuacct or v2), or None.
+
+    Unlike wall time this hardly depends on what else the shared cores are doing."""
+    v1 = Path(f"/sys/fs/cgroup/cpuacct/docker/{container_id}/cpuacct.usage")
+    if v1.exists():
+        return int(v1.read_text()) / 1e9
+    for v2 in (Path(f"/sys/fs/cgroup/docker/{container_id}/cpu.stat"),
+               Path(f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/cpu.stat")):
+        if v2.exists():
+            fields = dict(line.split() for line in v2.read_text().splitlines())
+            return int(fields["usage_usec"]) / 1e6
+    return None
 
 
 def measure(runs: int) -> dict:
@@ -57,16 +87,25 @@ def measure(runs: int) -> dict:
         figures["image_size_mb"] = client.images.get(plan.final.ref).attrs["Size"] / 1e6
         built = app.AppImage(ref=plan.final.ref, settings=settings, environ=environ, plan=plan, build_seconds={})
         notebooks = app.prepare_notebook_root(work / "notebooks")
-        ready = []
+        ready, baseline = [], []
+        trivial = ["python", "-c", TRIVIAL_SERVER, str(built.sifu_port), str(built.jupyter_port)]
         for _ in range(runs):
+            started = time.monotonic()
+            container = app.run_app(client, built, notebooks, command=trivial)
+            try:
+                app.wait_ready(built, container, timeout=60)
+                baseline.append((time.monotonic() - started, container_cpu_seconds(container.id)))
+            finally:
+                container.remove(force=True)
             started = time.monotonic()
             container = app.run_app(client, built, notebooks)
             try:
                 each = app.wait_ready(built, container, timeout=60)
-                ready.append((time.monotonic() - started, each["sifu"], each["jupyter"]))
+                ready.append((time.monotonic() - started, each["sifu"], each["jupyter"], container_cpu_seconds(container.id)))
             finally:
                 container.remove(force=True)
         figures["ready"] = ready
+        figures["baseline"] = baseline
         figures["load"] = os.getloadavg()
         docker.close()
         client.close()
@@ -78,6 +117,13 @@ def measure(runs: int) -> dict:
 
 def report(figures: dict, runs: int) -> list[str]:
     both = [r[0] for r in figures["ready"]]
+    base = [b[0] for b in figures["baseline"]]
+
+    def cpu(value):
+        return "n/a" if value is None else f"{value:.2f} s"
+
+    cpus = [r[3] for r in figures["ready"] if r[3] is not None]
+    base_cpus = [b[1] for b in figures["baseline"] if b[1] is not None]
 
     def fmt(value):
         return "n/a" if value is None else f"{value:.1f} s"
@@ -96,11 +142,18 @@ def report(figures: dict, runs: int) -> list[str]:
         "",
         f"Container start to ready, from `docker run` until Sifu `/health` and Jupyter `/api` both answer 200 ({runs} runs):",
         "",
-        "| run | both ready | Sifu | Jupyter |",
-        "|---|---|---|---|",
-        *[f"| {i + 1} | {total:.2f} s | {sifu:.2f} s | {jupyter:.2f} s |" for i, (total, sifu, jupyter) in enumerate(figures["ready"])],
+        "| run | both ready | Sifu | Jupyter | container CPU used by then | baseline ready | baseline CPU |",
+        "|---|---|---|---|---|---|---|",
+        *[f"| {i + 1} | {total:.2f} s | {sifu:.2f} s | {jupyter:.2f} s | {cpu(used)} | {b_total:.2f} s | {cpu(b_used)} |"
+          for i, ((total, sifu, jupyter, used), (b_total, b_used)) in enumerate(zip(figures["ready"], figures["baseline"]))],
         "",
         f"- median {statistics.median(both):.2f} s, max {max(both):.2f} s (target: within 5 s)",
+        f"- baseline (same image, a trivial Python HTTP server on both ports instead of supervisord; runs "
+        f"alternated with the above): median {statistics.median(base):.2f} s, "
+        f"max {max(base):.2f} s",
+        f"- ratio both ready / baseline (medians): {statistics.median(both) / statistics.median(base):.2f}",
+        *([f"- container CPU time by the moment both answered (cgroup; load-independent): median "
+           f"{statistics.median(cpus):.2f} s; baseline {statistics.median(base_cpus):.2f} s"] if cpus and base_cpus else []),
         f"- load average after the runs: {' / '.join(f'{x:.2f}' for x in figures['load'])} (1/5/15 min; the 2 cores are shared)",
     ]
 
@@ -108,9 +161,13 @@ def report(figures: dict, runs: int) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--note", default="", help="a line appended to the section (what this run measures)")
     args = parser.parse_args()
     figures = measure(args.runs)
-    record("Image: build times and container start-to-ready", report(figures, args.runs))
+    lines = report(figures, args.runs)
+    if args.note:
+        lines.append(f"- {args.note}")
+    record("Image: build times and container start-to-ready", lines)
 
 
 if __name__ == "__main__":

@@ -64,7 +64,13 @@ class RenderBundle:
                 image_uri=ctx.facts.get("image_uri", ""),
                 file_system_id=ctx.facts.get("file_system_id", ""),
                 offline="account_id" not in ctx.facts,
+                instance_security_group=ctx.facts.get("instance_security_group") or "",
+                secret_arns=tuple(sorted((ctx.facts.get("secret_arns") or {}).items())),
+                rds_endpoint=ctx.facts.get("rds_endpoint") or "",
             )
+            if (ctx.settings.rds.mode == "managed" and not facts.rds_endpoint and not ctx.dry_run):
+                raise StepError("the managed database has no endpoint yet (RDS is still creating it): wait a few "
+                                "minutes and run the deploy again; nothing was uploaded")
             try:
                 tree = render.render_all(ctx.settings, facts)
             except render.RenderError as exc:
@@ -99,7 +105,15 @@ class RenderBundle:
 
 
 def deploy_steps() -> list:
-    """Every step in run order."""
+    """Every step in run order: the AWS and image steps (checklist_aws, checklist_image) in their seed slots."""
+    from deployer.checklist_aws import with_aws_steps
+    from deployer.checklist_image import with_image_steps
+
+    return with_image_steps(with_aws_steps(placeholder_steps()))
+
+
+def placeholder_steps() -> list:
+    """The checklist with every AWS-facing step still a placeholder (with_aws_steps swaps them in)."""
     return [
         NotYetBuilt(1, "Tools and credentials", "the deploy issue"),
         NotYetBuilt(2, "Registry status", "the deploy issue"),

@@ -23,7 +23,7 @@ import shutil
 import time
 from dataclasses import dataclass
 
-from deployer import ui
+from deployer import REPO_ROOT, ui
 from deployer.steps import Action, Check, Context, StepError
 
 
@@ -43,6 +43,25 @@ def aws_for(ctx: Context):
         ctx.facts["aws"] = Aws(profile=settings.aws.profile or None, region=settings.eb.region,
                                read_only=ctx.dry_run, on_call=count)
     return ctx.facts["aws"]
+
+
+# ECR STAND-IN (tests and `inv sandbox` only): moto's ECR hands out login details with no registry behind
+# them, so these variables name a local docker registry (with htpasswd) that stands in for ECR's endpoint.
+# Steps 2-4 still make their ECR calls; only the registry address and login they pass on are replaced.
+ECR_STANDIN_VARS = ("SIFU_ECR_STANDIN_REGISTRY", "SIFU_ECR_STANDIN_USERNAME", "SIFU_ECR_STANDIN_PASSWORD")
+
+
+def ecr_standin() -> tuple[str, str, str] | None:
+    """(registry host:port, username, password) of the local registry standing in for ECR, or None."""
+    import os
+
+    registry, username, password = (os.environ.get(name, "") for name in ECR_STANDIN_VARS)
+    return (registry, username, password) if registry else None
+
+
+def _repository_uri(ctx: Context, repo: dict) -> str:
+    standin = ecr_standin()
+    return f"{standin[0]}/{ctx.settings.ecr.repository}" if standin else repo["repositoryUri"]
 
 
 def _tags(ctx: Context) -> dict[str, str]:
@@ -66,14 +85,24 @@ class Credentials:
         from deployer.aws import ec2, sts
 
         s = ctx.settings
-        # Configuration mistakes first: they need no AWS call at all.
+        try:
+            aws = aws_for(ctx)
+        except _aws_errors() as exc:  # e.g. a profile that ~/.aws/config lacks
+            raise StepError(f"no AWS credentials: {exc}. Set AWS_PROFILE (or aws.profile) to a profile from "
+                            "~/.aws/config, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY") from None
+        # Credentials first: without them nothing else can be checked, and boto3's own message is cryptic.
+        if aws.session.get_credentials() is None:
+            raise StepError("no AWS credentials: boto3 found none in the environment, ~/.aws or an instance role. "
+                            "Set AWS_PROFILE (or aws.profile) to a profile from ~/.aws/config, or "
+                            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; to try the deploy without an AWS "
+                            "account, run `inv sandbox` and export what it prints")
+        # Configuration mistakes next: they need no AWS call at all.
         if s.storage.kind == "efs" and s.efs.region != s.eb.region:
             raise StepError(f"efs.region ({s.efs.region}) differs from eb.region ({s.eb.region}): the instances can "
                             f"only mount a file system in their own region. Set efs.region to {s.eb.region}.")
         if not s.eb.key_name:
             raise StepError("eb.key_name is empty: converging the instances needs SSH with an EC2 key pair. Create "
                             "or import one (`aws ec2 import-key-pair`) and set eb.key_name.")
-        aws = aws_for(ctx)
         try:
             identity = sts.caller_identity(aws.client("sts"))
             if not ec2.key_pair_exists(aws.client("ec2"), s.eb.key_name):
@@ -109,7 +138,7 @@ class RegistryStatus:
         except _aws_errors() as exc:
             raise StepError(str(exc)) from None
         if repo:
-            ctx.facts["repository_uri"] = repo["repositoryUri"]
+            ctx.facts["repository_uri"] = _repository_uri(ctx, repo)
         where = f"{s.ecr.repository} in {s.ecr.region}"
         if drift == ["missing"]:
             return Check.ok(f"{where}: missing (step 3 creates it)")
@@ -170,7 +199,7 @@ class RegistryAccess:
             repo = ecr.find_repository(aws.client("ecr", region=s.ecr.region), s.ecr.repository)
         except _aws_errors() as exc:
             raise StepError(str(exc)) from None
-        ctx.facts["repository_uri"] = repo["repositoryUri"]
+        ctx.facts["repository_uri"] = _repository_uri(ctx, repo)
         return "; ".join(done) or "already in place"
 
 
@@ -189,9 +218,14 @@ class RegistryLogin:
         except _aws_errors() as exc:
             raise StepError(str(exc)) from None
         ui.register_secret(login.password)
+        standin = ecr_standin()
+        if standin:
+            login = ecr.RegistryLogin(username=standin[1], password=standin[2], registry=standin[0], expires_at=None)
+            ui.register_secret(login.password)
         ctx.facts["registry_login"] = login
         until = f", valid until {login.expires_at:%Y-%m-%d %H:%M %Z}" if login.expires_at else ""
-        return Check.ok(f"login for {login.registry} as {login.username}{until}")
+        where = " (ECR stand-in: a local registry, SIFU_ECR_STANDIN_REGISTRY)" if standin else ""
+        return Check.ok(f"login for {login.registry} as {login.username}{until}{where}")
 
     def apply(self, ctx: Context, check: Check) -> str | None:
         return None
@@ -546,6 +580,47 @@ class EbEnvironment:
         return None
 
 
+EB_CLI_CONFIG = ".elasticbeanstalk/config.yml"
+EB_CLI_CONFIG_PATH = REPO_ROOT / EB_CLI_CONFIG  # where the eb CLI looks (the project directory)
+
+
+@dataclass
+class EbCliConfig:
+    """Seed step 9 (EB CLI): write .elasticbeanstalk/config.yml (git-ignored) for `eb status/ssh/logs`."""
+
+    number: int = 9
+    name: str = "EB CLI configuration"
+
+    def _wanted(self, ctx: Context) -> str:
+        from deployer import render
+
+        s = ctx.settings
+        return render.render_template("eb-cli-config.yml.j2", {
+            "environment": s.eb.environment, "application": s.eb.application, "key_name": s.eb.key_name,
+            "platform": ctx.facts.get("platform_arn") or s.eb.platform_arn, "region": s.eb.region,
+            "profile": s.aws.profile})
+
+    def path(self):
+        return EB_CLI_CONFIG_PATH
+
+    def check(self, ctx: Context) -> Check:
+        path = self.path()
+        if path.exists() and path.read_text() == self._wanted(ctx):
+            return Check.ok(f"{EB_CLI_CONFIG} names {ctx.settings.eb.application}/{ctx.settings.eb.environment}")
+        return Check.change(f"{EB_CLI_CONFIG} {'differs' if path.exists() else 'missing'}",
+                            Action("write", EB_CLI_CONFIG, "for eb status/ssh/logs"))
+
+    def apply(self, ctx: Context, check: Check) -> str | None:
+        import os
+
+        path = self.path()
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(self._wanted(ctx))
+        os.replace(tmp, path)
+        return f"wrote {EB_CLI_CONFIG}"
+
+
 def _bundle_key(ctx: Context, label: str) -> str:
     return f"{ctx.settings.eb.application}/{label}.zip"
 
@@ -603,16 +678,13 @@ class ApplicationVersion:
 
 
 def desired_options(ctx: Context) -> dict[tuple[str, str], str]:
-    """The environment's option settings: the rendered ones plus our instances' security group."""
+    """The environment's option settings as step 13 rendered them (our instances' security group included)."""
     from deployer import render
 
     tree = ctx.facts.get("render_tree")
     if tree is None:
         raise StepError("no option settings were rendered (step 13 must run before this one)")
-    options = {(o["Namespace"], o["OptionName"]): o["Value"] for o in render.option_settings(tree)}
-    if ctx.facts.get("instance_security_group"):
-        options[INSTANCE_SG_OPTION] = ctx.facts["instance_security_group"]
-    return options
+    return {(o["Namespace"], o["OptionName"]): o["Value"] for o in render.option_settings(tree)}
 
 
 @dataclass
@@ -748,8 +820,11 @@ def with_aws_steps(steps: list) -> list:
     """``checklist.deploy_steps()`` with its AWS placeholders (NotYetBuilt 1-4, 8, 9, 14a-14d) replaced by
     these steps; 14a becomes EFS, the managed database and the secrets."""
     real = {1: [Credentials()], 2: [RegistryStatus()], 3: [RegistryAccess()], 4: [RegistryLogin()],
-            8: [EbApplication()], 9: [EbEnvironment()], "14a": [EfsStorage(), ManagedDatabase(), Secrets()],
+            8: [EbApplication()], 9: [EbEnvironment(), EbCliConfig()], "14a": [EfsStorage(), ManagedDatabase(), Secrets()],
             "14b": [ApplicationVersion()], "14c": [DeployEnvironment()], "14d": [WaitReady()]}
+    from deployer.checklist_instances import instance_steps
+
+    real.update(instance_steps())
     out: list = []
     for step in steps:
         if type(step).__name__ == "NotYetBuilt" and step.number in real:

@@ -11,6 +11,7 @@ import copy
 import difflib
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -300,6 +301,12 @@ class Remote(Section):
     container_wait: Annotated[int, Field(ge=1, le=3600)]
 
 
+class Smoke(Section):
+    sifu_url: Annotated[str, _url(("http", "https"))]
+    jupyter_url: Annotated[str, _url(("http", "https"))]
+    timeout: Annotated[float, Field(ge=1, le=600)]
+
+
 class Settings(Section):
     project: Project
     aws: Aws
@@ -317,6 +324,7 @@ class Settings(Section):
     deployment_token: DeploymentToken
     ssh: Ssh
     remote: Remote
+    smoke: Smoke
 
     def get(self, path: str) -> Any:
         value: Any = self
@@ -554,7 +562,7 @@ def load(
     """Load every layer, merge, validate. Raises ConfigError listing every problem at once."""
     environ = dict(os.environ if environ is None else environ)
     overrides_path = Path(overrides_file or environ.get("OVERRIDES") or DEFAULT_OVERRIDES)
-    answers_path = answers_file or ANSWERS_FILE
+    answers_path = answers_file or answers_file_path(environ)
     defaults = _defaults_tree()
     layers = [Layer("defaults", defaults)]
     problems: list[Problem] = []
@@ -621,9 +629,15 @@ def _label(path: Path) -> str:
         return str(path)
 
 
+def answers_file_path(environ: Mapping[str, str] | None = None) -> Path:
+    """Where saved answers live: DEPLOY_ANSWERS_FILE when set (tests, several checkouts), else the repo's."""
+    environ = os.environ if environ is None else environ
+    return Path(environ["DEPLOY_ANSWERS_FILE"]) if environ.get("DEPLOY_ANSWERS_FILE") else ANSWERS_FILE
+
+
 def save_answers(env: str | None, answers: dict[str, Any], path: Path | None = None) -> Path:
     """Remember the operator's answers (application, environment, platform) for the next run."""
-    path = path or ANSWERS_FILE
+    path = path or answers_file_path()
     data = (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
     section = data.setdefault(env or "default", {})
     for key, value in answers.items():

@@ -44,6 +44,12 @@ class Facts:
     image_uri: str = ""
     file_system_id: str = ""
     offline: bool = True
+    # Our security group for the EB instances (EFS and RDS admit traffic only from it).
+    instance_security_group: str = ""
+    # Container variable -> SSM parameter ARN, as step 14a stored them; offline renders build the ARNs.
+    secret_arns: tuple[tuple[str, str], ...] = ()
+    # The managed database's address (rds.mode managed), once RDS has given it one.
+    rds_endpoint: str = ""
 
 
 @dataclass(frozen=True)
@@ -161,7 +167,16 @@ def container_environment(s: Settings, facts: Facts) -> dict[str, str]:
         env.update(RDS_DB_NAME=s.rds.db_name, RDS_PORT=str(s.rds.port), RDS_USERNAME=s.rds.username)
         if s.rds.mode == "external":
             env["RDS_HOSTNAME"] = s.rds.host.split(":")[0]
+        elif facts.rds_endpoint:
+            env["RDS_HOSTNAME"] = facts.rds_endpoint
     return env
+
+
+def secret_arns(s: Settings, facts: Facts) -> dict[str, str]:
+    """Container variable -> ARN for environmentsecrets: the stored parameters' real ARNs when known."""
+    known = dict(facts.secret_arns)
+    return {name: known.get(name) or f"arn:aws:ssm:{s.eb.region}:{facts.account_id}:parameter{param}"
+            for name, param in secret_parameter_names(s).items()}
 
 
 def processes(s: Settings) -> list[dict[str, Any]]:
@@ -241,7 +256,7 @@ def outputs(s: Settings, facts: Facts) -> list[Output]:
     from deployer.remote import hooks
 
     procs = processes(s)
-    secrets = {name: f"arn:aws:ssm:{s.eb.region}:{facts.account_id}:parameter{param}" for name, param in secret_parameter_names(s).items()}
+    secrets = secret_arns(s, facts)
     files = [
         Output("image/supervisord.conf", "supervisord.conf.j2", "ini",
                lambda: supervisord_context(s, f"{CONTAINER_VENV}/bin/python", CONTAINER_JUPYTER_CONFIG, CONTAINER_RUN_DIR, CONTAINER_NOTEBOOK_ROOT)),
@@ -251,7 +266,8 @@ def outputs(s: Settings, facts: Facts) -> list[Output]:
                lambda: {"image_uri": image_uri(s, facts), "ports": s.ports, "mount_point": s.efs.mount_point,
                         "container_notebook_root": CONTAINER_NOTEBOOK_ROOT}),
         Output("eb/option-settings.yml", ".ebextensions/option-settings.yml.j2", "ebextensions",
-               lambda: {"eb": s.eb, "processes": procs, "environment": container_environment(s, facts), "secrets": secrets}),
+               lambda: {"eb": s.eb, "processes": procs, "environment": container_environment(s, facts), "secrets": secrets,
+                        "instance_security_group": facts.instance_security_group}),
         Output("bundle/.ebextensions/01-resources.config", ".ebextensions/resources.config.j2", "cloudformation",
                lambda: {"processes": procs}),
     ]

@@ -33,6 +33,11 @@ class Action:
         return f"{self.verb} {self.target}" + (f" ({self.detail})" if self.detail else "")
 
 
+class Unchanged(str):
+    """Returned by an apply() that ran and found nothing to change (e.g. converge over SSH, whose only
+    honest check is running its idempotent script): the step is reported "ok", not "changed"."""
+
+
 @dataclass
 class Check:
     """What a read-only check found: nothing to do ("ok"), changes to make, or not built yet."""
@@ -165,7 +170,10 @@ def run(steps: list[Step], ctx: Context, quiet: bool = False) -> RunReport:
                 result = StepResult(step.number, step.name, "planned", found.summary, [str(a) for a in found.actions], time.monotonic() - t0)
             else:
                 done = step.apply(ctx, found)
-                result = StepResult(step.number, step.name, "changed", done or found.summary, [str(a) for a in found.actions], time.monotonic() - t0)
+                if isinstance(done, Unchanged):
+                    result = StepResult(step.number, step.name, "ok", str(done), [], time.monotonic() - t0)
+                else:
+                    result = StepResult(step.number, step.name, "changed", done or found.summary, [str(a) for a in found.actions], time.monotonic() - t0)
         except StepError as exc:
             result = StepResult(step.number, step.name, "failed", "", [], time.monotonic() - t0, str(exc))
         results.append(result)

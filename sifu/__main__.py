@@ -64,6 +64,11 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
+    if args.workers > 1:
+        from sifu.workers import use_forked_workers
+
+        # Workers forked from this preloaded master start in a fraction of the time, and die with it.
+        use_forked_workers()
     uvicorn.run("sifu.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
                 log_config=log_config(), proxy_headers=True, timeout_graceful_shutdown=10)
     return 0

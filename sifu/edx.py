@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import httpx
+import threading
+from typing import TYPE_CHECKING
 
 from sifu.config import Settings
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class EdxError(Exception):
@@ -20,16 +24,32 @@ class EdxError(Exception):
 class EdxClient:
     def __init__(self, settings: Settings, client: httpx.Client | None = None):
         self.settings = settings
-        self.http = client or httpx.Client(
-            base_url=settings.edx_base_url,
-            timeout=httpx.Timeout(settings.edx_timeout, connect=5.0),
-            follow_redirects=False,
-        )
+        # Made at the first sign-in, not at start-up: importing httpx and building its TLS context cost
+        # about 0.1 s in every worker, and only /token talks to edX.
+        self._http = client
+        self._lock = threading.Lock()
+
+    @property
+    def http(self) -> httpx.Client:
+        if self._http is None:
+            with self._lock:  # sign-ins run in the thread pool: make exactly one client
+                if self._http is None:
+                    import httpx
+
+                    self._http = httpx.Client(
+                        base_url=self.settings.edx_base_url,
+                        timeout=httpx.Timeout(self.settings.edx_timeout, connect=5.0),
+                        follow_redirects=False,
+                    )
+        return self._http
 
     def close(self) -> None:
-        self.http.close()
+        if self._http is not None:
+            self._http.close()
 
     def _call(self, method: str, path: str, **kwargs) -> httpx.Response:
+        import httpx
+
         try:
             return self.http.request(method, path, **kwargs)
         except httpx.TimeoutException:

@@ -14,6 +14,9 @@
   managers read it; with no user recorded the lists are empty (fail closed).
 - tornado_settings(): CSP frame-ancestors and iframe-friendly XSRF cookie flags, computed from the
   environment at start-up so one image serves every environment.
+- PartitionCrossSiteCookies: with SIFU_COOKIE_SECURE, every cross-site cookie Jupyter sets (Secure;
+  SameSite=None: the `_xsrf` cookie) also gets `Partitioned`, so browsers that block third-party cookies
+  keep it inside the LMS's iframe and the student can start kernels and save there.
 
 It imports jupyter_server, SQLAlchemy and Sifu's pure modules, never Sifu's web stack.
 """
@@ -25,6 +28,7 @@ import contextvars
 import json
 import os
 import re
+import threading
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -37,9 +41,13 @@ from jupyter_server.services.sessions.sessionmanager import SessionManager
 from jupyter_server.auth.decorator import allow_unauthenticated
 from tornado import web
 from tornado.escape import url_unescape
+from tornado.httputil import HTTPHeaders
 
 from sifu import signing
 from sifu.config import SettingError, parse_bool, parse_origins
+
+
+DATABASE_WARM_UP_DELAY = 3.0  # seconds after start-up
 
 
 def secret_from(env: Mapping[str, str]) -> bytes:
@@ -54,9 +62,59 @@ def tornado_settings(env: Mapping[str, str]) -> dict[str, Any]:
     origins = parse_origins("SIFU_FRAME_ANCESTORS", env.get("SIFU_FRAME_ANCESTORS", ""))
     secure = parse_bool("SIFU_COOKIE_SECURE", env.get("SIFU_COOKIE_SECURE", "false"))
     csp = "; ".join(["frame-ancestors " + " ".join(["'self'", *origins]), "report-uri /api/security/csp-report"])
-    # In a cross-site iframe over https the _xsrf cookie must be SameSite=None; Secure or it is never sent back.
+    # In a cross-site iframe over https the _xsrf cookie must be SameSite=None; Secure or it is never sent back
+    # (and Partitioned, which PartitionCrossSiteCookies adds: tornado cannot).
     xsrf = {"path": "/", "samesite": "None", "secure": True} if secure else {"path": "/", "samesite": "Lax"}
     return {"headers": {"Content-Security-Policy": csp}, "xsrf_cookie_kwargs": xsrf}
+
+
+# --- Partitioned cross-site cookies ------------------------------------------------------------------------
+
+
+def partitioned(set_cookie: str) -> str:
+    """A Set-Cookie value with `; Partitioned` appended if it is Secure; SameSite=None and not yet partitioned.
+
+    Chromium drops an unpartitioned cookie set inside a cross-site iframe once third-party cookies are blocked;
+    with `Partitioned` (CHIPS) it keeps it, keyed by the top-level site (the LMS). Other cookies are untouched.
+    A `;` never occurs inside a cookie value that http.cookies wrote (it is escaped as \\073), so the
+    attributes are the `;`-separated parts after the first.
+    """
+    attributes: dict[str, str] = {}
+    for part in set_cookie.split(";")[1:]:
+        key, _, value = part.partition("=")
+        attributes[key.strip().lower()] = value.strip().lower()
+    if "secure" in attributes and attributes.get("samesite") == "none" and "partitioned" not in attributes:
+        return set_cookie.rstrip().rstrip(";") + "; Partitioned"
+    return set_cookie
+
+
+class PartitionedCookieHeaders(HTTPHeaders):
+    """Response headers that partition each cross-site Set-Cookie value as it is added."""
+
+    def add(self, name: str, value: str, **kwargs: Any) -> None:
+        super().add(name, _partition_if_cookie(name, value), **kwargs)
+
+    def __setitem__(self, name: str, value: str) -> None:
+        super().__setitem__(name, _partition_if_cookie(name, value))
+
+
+def _partition_if_cookie(name: str, value: Any) -> Any:
+    return partitioned(value) if isinstance(value, str) and name.lower() == "set-cookie" else value
+
+
+class PartitionCrossSiteCookies(web.OutputTransform):
+    """Tornado output transform: Set-Cookie headers that are Secure; SameSite=None also get `Partitioned`.
+
+    Python 3.11's http.cookies cannot write `Partitioned` (3.14 can) and tornado's set_cookie refuses it, so
+    the attribute is added to the header text. RequestHandler.flush runs the transforms and only then adds
+    the pending cookies (set_cookie, the _xsrf token) with add_header, i.e. to the headers object returned
+    here; so this returns a copy whose add() partitions them. Headers already present are partitioned by
+    the copy too.
+    """
+
+    def transform_first_chunk(self, status_code: int, headers: HTTPHeaders, chunk: bytes,
+                              finishing: bool) -> tuple[int, HTTPHeaders, bytes]:
+        return status_code, PartitionedCookieHeaders(headers), chunk
 
 
 class SessionCheck:
@@ -64,15 +122,37 @@ class SessionCheck:
 
     Jupyter reads the same database settings as Sifu (SIFU_DATABASE_URL, RDS_*, SIFU_STATE_DIR: the
     container gives both programs one environment). A database error counts as "not active": fail closed.
+
+    The engine (and SQLAlchemy, ~0.3 s of CPU to import) is made off the start-up path: `prepare()` runs in
+    a background thread once the server listens (see _load_jupyter_server_extension), or else at the
+    first identity check.
     """
 
     def __init__(self, database_url: str, cache_seconds: float = 5.0):
-        from sifu.db import make_engine
-
-        self.engine = make_engine(database_url)
+        self.database_url = database_url
         self.local = database_url.startswith("sqlite")
         self.cache_seconds = cache_seconds
         self.cache: dict[str, tuple[bool, float]] = {}
+        self._engine: Any = None
+        self._engine_lock = threading.Lock()
+
+    @property
+    def engine(self) -> Any:
+        if self._engine is None:
+            with self._engine_lock:
+                if self._engine is None:
+                    from sifu.db import make_engine
+
+                    self._engine = make_engine(self.database_url)
+        return self._engine
+
+    def prepare(self, log: Any) -> None:
+        """Import SQLAlchemy and make the engine now, so the first student does not wait for it."""
+        try:
+            self.engine
+        except Exception as exc:  # the same failure will refuse identities (fail closed); say why now
+            log.error("sifu.jupyter: cannot use Sifu's database (%s: %s); every identity will be refused "
+                      "until this is fixed: check SIFU_DATABASE_URL or RDS_*", type(exc).__name__, exc)
 
     def _query(self, session: str) -> bool:
         from sqlalchemy import select
@@ -337,4 +417,13 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     if not isinstance(serverapp.kernel_manager, SifuKernelManager):
         raise RuntimeError("sifu.jupyter needs ServerApp.kernel_manager_class = sifu.jupyter.SifuKernelManager")
     serverapp.kernel_manager.session_manager = serverapp.session_manager
+    if parse_bool("SIFU_COOKIE_SECURE", os.environ.get("SIFU_COOKIE_SECURE", "false")):
+        # Cross-site over https: Jupyter's _xsrf cookie must be Partitioned like Sifu's identity cookie, or
+        # Chromium drops it in the LMS's iframe and every POST/PUT (start a kernel, save) fails XSRF (403).
+        serverapp.web_app.add_transform(PartitionCrossSiteCookies)
+    # Make the database engine in a background thread a little after the server listens: not during the
+    # seconds when Sifu and Jupyter start on the same cores. An identity check before then makes it itself.
+    sessions = serverapp.identity_provider.sessions
+    serverapp.io_loop.call_later(
+        DATABASE_WARM_UP_DELAY, lambda: asyncio.get_running_loop().run_in_executor(None, sessions.prepare, serverapp.log))
     serverapp.log.info("sifu.jupyter: only Sifu-signed identities; students confined to users/<name>/")

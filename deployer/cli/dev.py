@@ -53,7 +53,7 @@ def test(c, k=None, path="tests", skip_system=False):
 
     if not skip_system:
         ensure_system_packages(c)
-    args = [sys.executable, "-m", "pytest", path]
+    args = [sys.executable, "-m", "pytest", path, "--durations=15"]
     if k:
         args += ["-k", k]
     c.run(shlex.join(args), pty=False, env={"PYTHONUNBUFFERED": "1"})

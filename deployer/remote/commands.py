@@ -178,6 +178,15 @@ def restart_container(container: Arg) -> list[Arg]:
     return ["docker", "restart", container]
 
 
+def container_logs(container_filter: str, tail: int, sudo: bool) -> str:
+    """The shell line `inv logs` sends: the app container's last `tail` log lines (stdout and stderr)."""
+    docker = ["sudo", "-n", "--", "docker"] if sudo else ["docker"]
+    find = sh(*docker, *find_container(container_filter)[1:])
+    missing = sh("printf", "no running app container matches %s\\n", container_filter)
+    return (f"c=$({find} | head -n 1); if [ -z \"$c\" ]; then {missing} >&2; exit 3; fi; "
+            f"{sh(*docker, 'logs', '--tail', str(int(tail)), Var('c'))} 2>&1")
+
+
 # --- nginx --------------------------------------------------------------------------------------------
 
 

@@ -136,6 +136,30 @@ def run_on_hosts(hosts: list[str], command: str, s: Settings, serial: bool = Fal
     return RunResult(results, seconds, not serial)
 
 
+def run_raw(hosts: list[str], command: str, s: Settings) -> dict[str, tuple[int, str, str]]:
+    """Run command on every host at once: {host: (exit code, stdout, stderr)}; exit -1 when unreachable."""
+    from fabric import Connection, ThreadingGroup
+    from fabric.exceptions import GroupException
+
+    kwargs = connection_kwargs(s.ssh)
+    connections = [Connection(host, **kwargs) for host in hosts]
+    group = ThreadingGroup.from_connections(connections)
+    try:
+        outcome = group.run(command, hide=True, warn=True, in_stream=False)
+    except GroupException as exc:
+        outcome = exc.result
+    finally:
+        group.close()
+    results = {}
+    for host, conn in zip(hosts, connections):
+        value = outcome.get(conn)
+        if value is None or isinstance(value, BaseException):
+            results[host] = (-1, "", _describe_exception(value) if value else "no result (not run)")
+        else:
+            results[host] = (value.exited, value.stdout, value.stderr)
+    return results
+
+
 def converge(hosts: list[str], s: Settings, facts, phases: list[str] | None = None, serial: bool = False,
              access: commands.S3Access | None = None, templates: hooks.Templates = hooks.Templates()) -> RunResult:
     """Converge hosts: the phases of the .platform hook script ("mount", "nginx"; default both)."""

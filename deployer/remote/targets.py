@@ -9,14 +9,15 @@ class NoTargets(Exception):
     """No host to converge; the message says how to name them."""
 
 
-def environment_hosts(s: Settings) -> list[str]:
+def environment_hosts(s: Settings, client=None) -> list[str]:
     """The addresses of the environment's running instances, found through AWS (read-only calls):
     EC2 instances tagged elasticbeanstalk:environment-name = eb.environment; private addresses when a
-    bastion or ProxyCommand is configured, public ones otherwise."""
+    bastion or ProxyCommand is configured, public ones otherwise. ``client``: an EC2 client whose calls
+    the caller counts (the deploy's)."""
     from deployer.aws import Aws, ec2, sdk_errors
 
     try:
-        client = Aws(profile=s.aws.profile or None, region=s.eb.region, read_only=True).client("ec2")
+        client = client or Aws(profile=s.aws.profile or None, region=s.eb.region, read_only=True).client("ec2")
         found = ec2.environment_instances(client, s.eb.environment)
     except sdk_errors() as exc:
         raise NoTargets(f"could not list the instances of {s.eb.environment}: {exc}") from None

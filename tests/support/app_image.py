@@ -93,10 +93,11 @@ def prepare_notebook_root(path: Path) -> Path:
     return path
 
 
-def run_app(client, app: AppImage, notebooks: Path, name: str | None = None):
-    """Start the app container detached (host network, notebook root bind-mounted)."""
+def run_app(client, app: AppImage, notebooks: Path, name: str | None = None, command: list[str] | None = None):
+    """Start the app container detached (host network, notebook root bind-mounted); `command` replaces CMD."""
     return client.containers.run(
         app.ref,
+        command=command,
         detach=True,
         name=name,
         network_mode="host",

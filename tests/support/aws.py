@@ -128,6 +128,12 @@ class MotoServer:
         """How many describe calls each lifecycle stage takes (default 1)."""
         self.control(region=region, account_id=account_id, polls_per_stage=polls)
 
+    def give_instances_addresses(self, addresses: list[str], region: str = REGION,
+                                 account_id: str = ACCOUNT_ID) -> None:
+        """Instances EB launches from now on get these public IPs (one each, in order; returned to the pool
+        when terminated): point them at real SSH test hosts so converge reaches "the instances"."""
+        self.control(region=region, account_id=account_id, instance_addresses=list(addresses))
+
     def client(self, service: str, region: str = REGION) -> Any:
         """A plain boto3 client on this server (cached: loading service models is the slow part)."""
         key = (service, region)

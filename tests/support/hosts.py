@@ -100,6 +100,11 @@ exec)
     if [ "$(<"$c/view")" = volume ]; then file="$(<"$c/mount-source")/$file"; else file="$c/disk/$file"; fi
     if [ ! -e "$file" ]; then echo "cat: $4: No such file or directory" >&2; exit 1; fi
     echo "$(<"$file")" ;;
+logs)
+    # docker logs --tail N ID: the container's log (written by tests into container/log), last N lines.
+    which=${4:-}
+    if [ "$which" != "$id" ]; then echo "Error: No such container: $which" >&2; exit 1; fi
+    tail -n "$3" "$c/log" 2>/dev/null || true ;;
 restart)
     echo "$EPOCHREALTIME restart $2" >> "$state/restarts.log"
     if mountpoint -q "$(<"$c/mount-source")"; then echo volume > "$c/view"; else echo disk > "$c/view"; fi

@@ -429,6 +429,10 @@ class EBState:
         self.events: list[Event] = []
         self.failures: list[Failure] = []
         self.polls_per_stage = 1
+        # Addresses given to launched instances as their public IP (control: instance_addresses), so a
+        # test can point them at real SSH hosts; empty: moto's random addresses (nothing answers there).
+        self.address_pool: list[str] = []
+        self.pooled: set[str] = set()
         self._seq = 0
         self._last_event = datetime.fromtimestamp(0, UTC)
 
@@ -625,6 +629,9 @@ def _launch_instances(state: EBState, env: Environment, count: int) -> list[str]
                 "Name": env.name,
             }},
         )
+        for inst in reservation.instances:
+            if state.address_pool:
+                inst.nics[0].public_ip = state.address_pool.pop(0)
         new_ids.extend(inst.id for inst in reservation.instances)
     env.instance_ids.extend(new_ids)
     return new_ids
@@ -632,7 +639,12 @@ def _launch_instances(state: EBState, env: Environment, count: int) -> list[str]
 
 def _terminate_instances(state: EBState, env: Environment, ids: list[str]) -> None:
     if ids:
-        _ec2(state).terminate_instances(ids)
+        ec2 = _ec2(state)
+        for inst in ec2.get_multi_instances_by_id(ids):
+            # A pooled address goes back to the pool, for the replacement instance.
+            if inst.public_ip and inst.public_ip not in state.address_pool and inst.public_ip in state.pooled:
+                state.address_pool.append(inst.public_ip)
+        ec2.terminate_instances(ids)
     env.instance_ids = [i for i in env.instance_ids if i not in ids]
 
 
@@ -1305,7 +1317,8 @@ def control(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, s
 
     POST body (JSON): {"account_id": "...", "region": "...",
                        "fail_next_deploy": {"environment_name": "name or null for any", "message": "why"},
-                       "polls_per_stage": 1}
+                       "polls_per_stage": 1,
+                       "instance_addresses": ["10.232.0.11", ...]}  # public IPs for the next launched instances
     """
     body = request.get_data(as_text=True) if hasattr(request, "get_data") else ""
     params = json.loads(body) if body else {}
@@ -1320,7 +1333,11 @@ def control(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, s
                                               message=fail.get("message") or "Injected deployment failure"))
             if "polls_per_stage" in params:
                 state.polls_per_stage = max(1, int(params["polls_per_stage"]))
-        out = {"failures": [f.__dict__ for f in state.failures], "polls_per_stage": state.polls_per_stage}
+            if "instance_addresses" in params:
+                state.address_pool = [str(a) for a in params["instance_addresses"]]
+                state.pooled = set(state.address_pool)
+        out = {"failures": [f.__dict__ for f in state.failures], "polls_per_stage": state.polls_per_stage,
+               "instance_addresses": state.address_pool}
     return 200, {"Content-Type": "application/json"}, json.dumps(out)
 
 

@@ -7,11 +7,14 @@ namespace directly (curl "from outside" a host). Everything created here is remo
 
 from __future__ import annotations
 
+import os
 import subprocess
 
-PREFIX = "sifurm"
+# Two beds can coexist on one machine under different names and subnets: SIFU_TESTBED_PREFIX=sifudp
+# SIFU_TESTBED_SUBNET=10.232.0 (the deploy tests' bed while the remote tests run elsewhere).
+PREFIX = os.environ.get("SIFU_TESTBED_PREFIX", "sifurm")
 BRIDGE = f"{PREFIX}-br"
-SUBNET = "10.231.0"
+SUBNET = os.environ.get("SIFU_TESTBED_SUBNET", "10.231.0")
 BRIDGE_ADDRESS = f"{SUBNET}.1"
 CIDR = 24
 

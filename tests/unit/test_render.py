@@ -120,3 +120,26 @@ def test_option_settings_in_api_form(settings):
     assert options[("aws:autoscaling:asg", "MinSize")] == "1"
     assert all(isinstance(v, str) for v in options.values())
     assert not any(path.startswith("bundle/") and "option" in path for path in tree.files)
+
+
+def test_facts_from_aws_reach_the_option_settings_and_the_hook(settings):
+    managed = with_changes(settings, rds={"mode": "managed", "host": ""})
+    arn = "arn:aws:ssm:us-east-1:123456789012:parameter/sifu-notebooks/sifu-notebooks-env/RDS_PASSWORD"
+    facts = render.Facts(account_id="123456789012", file_system_id="fs-0123456789abcdef0", offline=False,
+                         instance_security_group="sg-0aa11bb22cc33dd44", secret_arns=(("RDS_PASSWORD", arn),),
+                         rds_endpoint="sifu-db.abc123.us-east-1.rds.amazonaws.com")
+    tree = render.render_all(managed, facts, validate=False)
+    options = yaml.safe_load(tree.files["eb/option-settings.yml"].content)["option_settings"]
+    assert options["aws:autoscaling:launchconfiguration"]["SecurityGroups"] == "sg-0aa11bb22cc33dd44"
+    secrets = options["aws:elasticbeanstalk:application:environmentsecrets"]
+    assert secrets["RDS_PASSWORD"] == arn
+    assert secrets["SIFU_SECRET_KEY"] == ("arn:aws:ssm:us-east-1:123456789012:parameter"
+                                          "/sifu-notebooks/sifu-notebooks-env/SIFU_SECRET_KEY")
+    env = options["aws:elasticbeanstalk:application:environment"]
+    assert env["RDS_HOSTNAME"] == "sifu-db.abc123.us-east-1.rds.amazonaws.com"
+    assert env["SIFU_VOLUME_ID"] == "fs-0123456789abcdef0"
+    assert "fs-0123456789abcdef0" in tree.files[f"bundle/.platform/hooks/postdeploy/{render.HOOK_NAME}"].content
+    # Offline (no facts): no security group option, and a managed database has no hostname yet.
+    offline = yaml.safe_load(render.render_all(managed, validate=False).files["eb/option-settings.yml"].content)
+    assert "SecurityGroups" not in offline["option_settings"]["aws:autoscaling:launchconfiguration"]
+    assert "RDS_HOSTNAME" not in offline["option_settings"]["aws:elasticbeanstalk:application:environment"]

@@ -78,3 +78,17 @@ def test_json_counts_and_redaction():
     assert data["aws_calls"] == {"read": 3, "mutate": 0}
     assert "hunter2-secret" not in str(data)
     assert set(data) >= {"mode", "result", "steps", "aws_calls", "bytes_pushed", "elapsed_seconds"}
+
+
+def test_an_apply_that_found_nothing_to_change_reports_ok():
+    class RunsToKnow(Recorded):
+        def apply(self, ctx, check):  # e.g. converge: only running its idempotent script tells
+            self.applied.append(check)
+            return steps.Unchanged("3 instance(s) already converged")
+
+    step = RunsToKnow(1, "converge", Check.change("3 instance(s)", Action("converge", "a, b, c")))
+    report = steps.run([step], context(False), quiet=True)
+    assert len(step.applied) == 1
+    assert (report.steps[0].status, report.steps[0].summary, report.steps[0].actions) == (
+        "ok", "3 instance(s) already converged", [])
+    assert report.summary() == "no changes"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from deployer import config, steps
-from deployer.checklist_aws import EfsStorage, RegistryAccess, aws_steps
+from deployer.checklist_aws import Credentials, EfsStorage, RegistryAccess, RegistryLogin, RegistryStatus, aws_steps
 
 pytestmark = pytest.mark.integration
 AWS_CLI = Path(sys.executable).with_name("aws")
@@ -189,3 +189,18 @@ def test_managed_database_outside_the_environment_with_deletion_protection(aws, 
     assert run(load(**env), dry_run=False).summary() == "no changes"
     with pytest.raises(config.ConfigError, match="rds.password .* is required when rds.mode is managed"):
         load(DEPLOY__RDS__MODE="managed")
+
+
+def test_ecr_standin_replaces_only_the_registry_address_and_login(aws, deploy, monkeypatch):
+    # Tests and `inv sandbox`: a local registry stands in for ECR's endpoint; the ECR calls still happen.
+    monkeypatch.setenv("SIFU_ECR_STANDIN_REGISTRY", "127.0.0.1:5999")
+    monkeypatch.setenv("SIFU_ECR_STANDIN_USERNAME", "sifu")
+    monkeypatch.setenv("SIFU_ECR_STANDIN_PASSWORD", "standin-Password-1")
+    report, ctx, _ = deploy(step_list=[Credentials(), RegistryStatus(), RegistryAccess(), RegistryLogin()])
+    assert report.failed is None, report.summary()
+    login = ctx.facts["registry_login"]
+    assert (login.registry, login.username, login.password) == ("127.0.0.1:5999", "sifu", "standin-Password-1")
+    assert ctx.facts["repository_uri"] == "127.0.0.1:5999/sifu-notebooks"
+    assert "ECR stand-in" in report.steps[-1].summary
+    assert aws.client("ecr").describe_repositories()["repositories"][0]["repositoryName"] == "sifu-notebooks"
+    assert "standin-Password-1" not in repr(login)

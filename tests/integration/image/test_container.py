@@ -98,6 +98,66 @@ def test_killing_a_program_makes_supervisord_restart_it(app_image, container):
     assert container.status != "exited"
 
 
+def children_of(container, pid: int) -> set[int]:
+    """PIDs whose parent is `pid`, from /proc (the image has no procps)."""
+    out = exec_out(container, "bash", "-c", "for s in /proc/[0-9]*/stat; do read -r line < $s && echo \"$line\"; done 2>/dev/null || true")
+    children = set()
+    for line in out.splitlines():
+        # pid (comm) state ppid ...; comm may hold spaces, so split after the last ')'
+        head, _, rest = line.rpartition(")")
+        fields = rest.split()
+        if head and len(fields) >= 2 and fields[1] == str(pid):
+            children.add(int(head.split(" (", 1)[0]))
+    return children
+
+
+def alive(container, pid: int) -> bool:
+    code, _ = container.exec_run(["bash", "-c", f"test -d /proc/{pid}"])
+    return code == 0
+
+
+def test_sifu_comes_back_when_only_its_master_is_killed(app_image, container):
+    """SIGKILL to uvicorn's master alone: its workers must die with it and free the port, or every restart
+    by supervisord fails with "Address already in use" while orphans keep answering."""
+    wait_ready(app_image, container)
+    _, master = program_pids(container)["sifu"]
+    deadline = time.monotonic() + 20
+    while len(workers := children_of(container, master)) < app_image.settings.sifu.workers and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(workers) == app_image.settings.sifu.workers, f"uvicorn workers of {master}: {workers}"
+    killed_at = time.monotonic()
+    exec_out(container, "bash", "-c", f"kill -KILL {master}")  # the master only, not its process group
+    # The orphaned workers go (PR_SET_PDEATHSIG: SIGTERM, then uvicorn's graceful shutdown).
+    deadline = time.monotonic() + 15
+    while any(alive(container, pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    survivors = [pid for pid in workers if alive(container, pid)]
+    assert not survivors, f"workers outlived their master: {survivors}"
+    # supervisord restarts Sifu, and the new master stays up (RUNNING = it lived past startsecs).
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        state, pid = program_pids(container).get("sifu", (None, None))
+        if state == "RUNNING" and pid and pid != master:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail(f"supervisord did not bring Sifu back: {program_pids(container)}\n{container.logs().decode()[-3000:]}")
+    wait_ready(app_image, container, timeout=30)
+    back_after = time.monotonic() - killed_at
+    assert back_after < 30, f"Sifu answered /health only {back_after:.1f} s after its master was killed"
+    assert len(children_of(container, pid)) == app_image.settings.sifu.workers  # served by the new master's workers
+    assert "Address already in use" not in container.logs().decode(errors="replace")
+
+
+def test_jupyter_loads_only_the_extensions_we_use(app_image, container):
+    wait_ready(app_image, container)
+    logs = container.logs().decode(errors="replace")
+    loaded = set(re.findall(r"\] (\S+) \| extension was successfully loaded", logs))
+    assert loaded == {"notebook", "sifu.jupyter"}, loaded
+    # jsonschema's slow IRI checker (rfc3987-syntax) is not in the image, so Jupyter never imports it.
+    exec_out(container, "python", "-c", "import sys, jsonschema._format; assert 'rfc3987_syntax' not in sys.modules")
+
+
 def test_notebooks_survive_removing_and_recreating_the_container(app_image, docker_client, notebooks):
     notebook = {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
     first = run_app(docker_client, app_image, notebooks)

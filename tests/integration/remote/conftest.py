@@ -1,1 +1,1 @@
-from tests.support.hosts import remote_bed  # noqa: F401
+# remote_bed comes from tests/integration/conftest.py (one bed per session, shared with the deploy tests).

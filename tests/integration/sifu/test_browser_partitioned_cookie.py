@@ -1,17 +1,21 @@
 """In Chromium over real https: an LMS on one site frames the notebook on another (SIFU_COOKIE_SECURE=true).
 
 Sifu's serve redirect sets the identity cookie with SameSite=None; Secure; Partitioned, and Chromium sends
-it back to Jupyter inside the cross-site iframe, so the student's notebook renders there. The cookie is
-kept in the LMS's partition: the same Jupyter page opened top-level does not receive it.
+it back to Jupyter inside the cross-site iframe, so the student's notebook renders there. Jupyter's own
+_xsrf cookie is Partitioned too (sifu.jupyter.PartitionCrossSiteCookies), so in the iframe the student
+starts a kernel (POST /api/sessions), runs a cell over the kernel websocket and saves (PUT /api/contents).
+The cookies are kept in the LMS's partition: the same Jupyter page opened top-level does not receive them.
 """
 
 from __future__ import annotations
 
 import http.server
+import json
 import secrets
 import shutil
 import ssl
 import threading
+import time
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -74,7 +78,7 @@ def https_stack():
                        SIFU_FRAME_ANCESTORS=lms_origin, SIFU_COOKIE_SECURE="true")
         sifu = start_sifu(workdir, env, port=sifu_port, tls=cert, ca=ca.cert_path)
         started.append(sifu)
-        yield {"workdir": workdir, "ca": ca, "home": home, "devlms": devlms, "sifu": sifu, "jupyter": jupyter,
+        yield {"workdir": workdir, "root": root, "ca": ca, "home": home, "devlms": devlms, "sifu": sifu, "jupyter": jupyter,
                "lms_port": lms_port, "sifu_port": sifu_port, "jupyter_port": jupyter_port}
     finally:
         for part in reversed(started):
@@ -108,6 +112,8 @@ def test_the_partitioned_identity_cookie_works_inside_a_cross_site_iframe(https_
     token = _token_and_copy(stack, "alice")
     sifu_public = f"https://{NOTEBOOKS_HOST}:{stack['sifu_port']}"
     iframe_src = serve_url(sifu_public, "alice", COURSE, FILE, token)
+    notebook_url = f"https://{NOTEBOOKS_HOST}:{stack['jupyter_port']}/notebooks/users/alice/{quote(COURSE)}/{FILE}"
+    on_disk = stack["root"] / "users" / "alice" / COURSE / FILE
 
     # The header itself, from the real server.
     reply = httpx.get(serve_url(stack["sifu"].url, "alice", COURSE, FILE, token), verify=ssl.create_default_context(cafile=stack["ca"].cert_path))
@@ -116,13 +122,33 @@ def test_the_partitioned_identity_cookie_works_inside_a_cross_site_iframe(https_
     assert attributes[0].startswith("sifu_identity=")
     assert attributes[1:] == ["Path=/", attributes[2], "HttpOnly", "Secure", "SameSite=None", "Partitioned"]
 
+    # Jupyter's _xsrf cookie, from the real server's notebook page: partitioned as well.
+    page_reply = httpx.get(stack["jupyter"].url + urlsplit(notebook_url).path, headers={"Cookie": attributes[0]},
+                           verify=ssl.create_default_context(cafile=stack["ca"].cert_path))
+    assert page_reply.status_code == 200, page_reply.status_code
+    xsrf_headers = [h for h in page_reply.headers.get_list("set-cookie") if h.startswith("_xsrf=")]
+    assert len(xsrf_headers) == 1 and xsrf_headers[0].endswith("; Path=/; SameSite=None; Secure; Partitioned"), xsrf_headers
+
     lms = _https_page(stack["lms_port"], f'<iframe id="notebook" src="{iframe_src}" width="900" height="600"></iframe>',
                       stack["ca"].issue(LMS_HOST))
-    notebook_url = f"https://{NOTEBOOKS_HOST}:{stack['jupyter_port']}/notebooks/users/alice/{quote(COURSE)}/{FILE}"
     try:
         with chromium(stack["home"], {"*.test": "127.0.0.1"}, (BLOCK_THIRD_PARTY_COOKIES,)) as browser:
             context = browser.new_context()
             page = context.new_page()
+            # Jupyter answers a write whose _xsrf cookie is missing or mismatched with 403. (GETs are not
+            # XSRF-checked; Notebook 7's own polls of the root listing and the events socket get 403 by design.)
+            refused = []
+            page.on("response", lambda r: refused.append(f"{r.request.method} {r.url}")
+                    if r.status == 403 and r.request.method not in ("GET", "HEAD") else None)
+            sockets, kernel_replies = [], []
+
+            def watch(socket):
+                sockets.append(socket.url)
+                if "/channels" in socket.url:  # the kernel's websocket: its first reply means it is connected
+                    socket.on("framereceived", lambda payload: kernel_replies.append(1) if b"kernel_info_reply" in (
+                        payload if isinstance(payload, bytes) else payload.encode()) else None)
+
+            page.on("websocket", watch)
             page.goto(f"https://{LMS_HOST}:{stack['lms_port']}/course")
             frame = page.frame_locator("#notebook")
             # Notebook 7 renders the student's copy in the cross-site iframe: Jupyter received the cookie.
@@ -136,6 +162,34 @@ def test_the_partitioned_identity_cookie_works_inside_a_cross_site_iframe(https_
             assert cookie["domain"] == NOTEBOOKS_HOST and cookie["secure"] and cookie["httpOnly"] and cookie["sameSite"] == "None"
             assert cookie.get("partitionKey") == f"https://{LMS_HOST}", cookie
 
+            # The student runs a cell: Notebook 7 started the kernel (POST /api/sessions, XSRF-checked) and
+            # the code and its result travel over the kernel websocket (its handshake, a GET, carries the
+            # partitioned identity cookie). Typing waits for the kernel's first reply on that socket: before
+            # it, Notebook 7 takes Shift+Enter without running the cell (seen on a loaded machine).
+            deadline = time.monotonic() + 60
+            while not kernel_replies and time.monotonic() < deadline:
+                page.wait_for_timeout(200)  # (Playwright delivers the websocket and response events meanwhile)
+            assert kernel_replies, f"no kernel reply over a websocket; writes refused: {refused}; sockets: {sockets[:5]}"
+            frame.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for(timeout=60_000)
+            editor = frame.locator(".jp-CodeCell .cm-content").first
+            editor.click()
+            page.keyboard.press("Control+A")
+            page.keyboard.type("6*7")
+            page.keyboard.press("Shift+Enter")
+            frame.locator(".jp-CodeCell .jp-OutputArea-output", has_text="42").first.wait_for(timeout=90_000)
+
+            # ... and saves (PUT /api/contents, XSRF-checked): the file on the notebook root holds the output.
+            page.keyboard.press("Control+S")
+            deadline = time.monotonic() + 30
+            while not _has_output(on_disk, "42") and time.monotonic() < deadline:
+                page.wait_for_timeout(300)  # (lets Playwright deliver the response events meanwhile)
+            assert _has_output(on_disk, "42"), on_disk.read_text()
+            assert refused == [], refused
+
+            xsrf = [c for c in context.cookies() if c["name"] == "_xsrf"]
+            assert len(xsrf) == 1 and xsrf[0]["secure"] and xsrf[0]["sameSite"] == "None", xsrf
+            assert xsrf[0].get("partitionKey") == f"https://{LMS_HOST}", xsrf
+
             # Top-level, the same page is outside the LMS's partition: no identity, so Jupyter refuses it.
             top = context.new_page()
             answer = top.goto(notebook_url)
@@ -145,3 +199,17 @@ def test_the_partitioned_identity_cookie_works_inside_a_cross_site_iframe(https_
     finally:
         lms.shutdown()
         lms.server_close()
+
+
+def _has_output(path, text: str) -> bool:
+    """Does a code cell of the saved notebook at `path` show `text` as its result?"""
+    try:
+        cells = json.loads(path.read_text())["cells"]
+    except (OSError, ValueError, KeyError):
+        return False  # not there yet, or caught mid-write
+    for cell in cells:
+        for output in cell.get("outputs", []):
+            plain = output.get("data", {}).get("text/plain", "")
+            if text == ("".join(plain) if isinstance(plain, list) else plain):
+                return True
+    return False

@@ -125,3 +125,14 @@ def test_hostile_values_stay_literal_when_bash_runs_them(tmp_path):
 def test_var_names_are_checked():
     with pytest.raises(ValueError):
         Var("a; rm")
+
+
+def test_container_logs_line_quotes_the_filter_and_uses_sudo_when_not_root():
+    from deployer.remote import commands
+
+    assert commands.container_logs("ancestor=aws_beanstalk/current-app", 50, sudo=False) == (
+        "c=$(docker ps -q --filter ancestor=aws_beanstalk/current-app | head -n 1); "
+        "if [ -z \"$c\" ]; then printf 'no running app container matches %s\\n' ancestor=aws_beanstalk/current-app >&2; "
+        "exit 3; fi; docker logs --tail 50 \"$c\" 2>&1")
+    hostile = commands.container_logs("ancestor=x$(reboot)", 5, sudo=True)
+    assert "--filter 'ancestor=x$(reboot)'" in hostile and "sudo -n -- docker logs --tail 5" in hostile

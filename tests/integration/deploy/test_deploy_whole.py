@@ -1,0 +1,102 @@
+"""The whole checklist end to end: the emulated AWS (moto + faithful Elastic Beanstalk), its instance being a
+real SSH test host that converge mounts "EFS" on and points nginx from, and a smoke check against a real Sifu
+and Jupyter. Stand-ins are listed in tests/support/deploy_bed.py."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+import yaml
+
+from deployer import REPO_ROOT, checklist, checklist_aws, config, steps
+from tests.support.hosts import curl
+
+pytestmark = pytest.mark.integration
+IMAGE_STEPS = {5, 6, 7, 10, 11}
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/sifu-notebooks:"
+
+
+@pytest.fixture
+def run_deploy(deploy_site, tmp_path, monkeypatch, request):
+    (REPO_ROOT / "build").mkdir(exist_ok=True)
+    out = Path(tempfile.mkdtemp(prefix="test-deploy-", dir=REPO_ROOT / "build"))
+    request.addfinalizer(lambda: shutil.rmtree(out, ignore_errors=True))
+    monkeypatch.setattr(checklist, "BUNDLE_DIR", out / "bundle")
+    monkeypatch.setattr(checklist, "RENDER_DIR", out / "render")
+    monkeypatch.setattr(config, "ANSWERS_FILE", tmp_path / "answers.yml")
+    monkeypatch.setattr(checklist_aws, "EB_CLI_CONFIG_PATH", tmp_path / ".elasticbeanstalk" / "config.yml")
+
+    def run(dry_run=False, tag="aaaa", **env):
+        loaded = config.load(environ={**deploy_site, **env})
+        lines: list[str] = []
+        ctx = steps.Context(loaded=loaded, dry_run=dry_run, assume_yes=True, emit=lines.append,
+                            facts={"image_uri": IMAGE + tag, "sleep": lambda seconds: None})
+        # In process, without the image steps (5-7, 10, 11; test_deploy_cli.py runs them): the URI is a fact.
+        built = [s for s in checklist.deploy_steps() if s.number not in IMAGE_STEPS]
+        return steps.run(built, ctx, quiet=True), ctx, lines
+    return run
+
+
+def test_deploy_creates_everything_converges_and_smoke_checks_then_changes_nothing(aws, run_deploy, remote_bed,
+                                                                                   tmp_path):
+    host = remote_bed.hosts[0]
+    report, ctx, lines = run_deploy()
+    assert report.failed is None, report.summary()
+    status = {str(s.number): s.status for s in report.steps}
+    assert status["14e"] == "changed" and status["14f"] == "ok", status
+    assert any("Successfully launched environment" in line for line in lines)  # EB's events, streamed
+    # Converge reached the instance EB launched (its public IP is the test host) over SSH.
+    assert host.mounted_source("/mnt/efs"), "converge did not mount the volume on the instance"
+    status_code, body = curl(host.address, 3334, "/health")  # the instance's nginx now reaches its app container
+    assert (status_code, body) == (200, f"app {host.app_address}:3334 /health\n")
+    smoke = next(s for s in report.steps if s.number == "14f")
+    assert "/health answers 200" in smoke.summary and "refuses a request without identity" in smoke.summary
+
+    # The eb CLI would target the same application and environment.
+    eb_cli = yaml.safe_load((tmp_path / ".elasticbeanstalk" / "config.yml").read_text())
+    assert eb_cli["global"]["application_name"] == "sifu-notebooks"
+    assert eb_cli["branch-defaults"]["default"]["environment"] == "sifu-notebooks-env"
+    assert eb_cli["global"]["default_region"] == "us-east-1" and eb_cli["global"]["default_ec2_keyname"] == "sifu-ops"
+
+    again, _, _ = run_deploy()
+    assert again.failed is None, again.summary()
+    assert again.summary() == "no changes", [(s.number, s.status, s.summary) for s in again.steps]
+    assert again.counters.aws_mutate == 0 and again.counters.bytes_pushed == 0
+
+
+def test_smoke_check_fails_the_deploy_when_jupyter_accepts_anonymous_requests(aws, run_deploy, remote_bed):
+    # Point "Jupyter" at the test host's app stand-in, which answers 200 to anyone: the check must refuse it.
+    open_server = f"http://{remote_bed.hosts[0].app_address}:3335"
+    report, _, _ = run_deploy(DEPLOY__SMOKE__JUPYTER_URL=open_server)
+    assert report.failed is not None and report.failed.number == "14f"
+    assert "answered 200 without identity" in report.failed.error
+
+
+def _inv(args, env, cwd):
+    import os
+    import subprocess
+    import sys
+
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("EDX_", "RDS_", "DEPLOY__", "EFS_"))}
+    environ.update(env)
+    return subprocess.run([str(Path(sys.executable).parent / "inv"), "--search-root", str(REPO_ROOT), *args],
+                          capture_output=True, text=True, env=environ, cwd=cwd, stdin=subprocess.DEVNULL, timeout=120)
+
+
+def test_logs_shows_the_app_container_log_of_each_instance(aws, run_deploy, deploy_site, remote_bed, tmp_path):
+    assert run_deploy()[0].failed is None
+    host = remote_bed.hosts[0]
+    (host.root / "container" / "log").write_text("".join(f"sifu line {n}\n" for n in range(1, 8)))
+    result = _inv(["logs", "--tail", "3"], deploy_site, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"==> {host.address} <==" in result.stdout
+    assert "sifu line 5\nsifu line 6\nsifu line 7" in result.stdout and "sifu line 4" not in result.stdout
+    # No app container on the instance: the host is named and the exit is non-zero.
+    (host.root / "container" / "running").unlink()
+    result = _inv(["logs"], deploy_site, tmp_path)
+    assert result.returncode == 1
+    assert f"{host.address}: no running app container matches ancestor=aws_beanstalk/current-app" in result.stderr

@@ -1,0 +1,130 @@
+"""Sifu's uvicorn workers (sifu/workers.py), on real processes: forked from the preloaded master, still
+supervised by uvicorn, and gone when the master is SIGKILLed so the port can be bound again."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.sifu_stack import base_env, start_sifu
+
+pytestmark = pytest.mark.integration
+
+
+def sifu_env(tmp_path: Path) -> dict[str, str]:
+    root = tmp_path / "notebooks"
+    root.mkdir()
+    return base_env(tmp_path) | {
+        "EDX_HOSTNAME": "127.0.0.1:9",  # never called here
+        "EDX_OAUTH2_CLIENT_ID": "sifu-workers-test",
+        "EDX_OAUTH2_CLIENT_SECRET": secrets.token_hex(16),
+        "EDX_OAUTH2_CLIENT_REDIRECT_URI": "http://127.0.0.1:9/callback",
+        "SIFU_NOTEBOOK_ROOT": str(root),
+        "SIFU_SECRET_KEY": secrets.token_hex(32),
+        "SIFU_STATE_DIR": str(tmp_path / "state"),
+        "SIFU_JUPYTER_URL": "http://127.0.0.1:9",
+    }
+
+
+def children(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
+            if fields[1] == str(pid):
+                found.add(int(entry.name))
+    return found
+
+
+def children_if(pid: int, condition) -> set[int] | None:
+    found = children(pid)
+    return found if condition(found) else None
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def port_is_free(port: int) -> bool:
+    probe = socket.socket()
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+    try:
+        probe.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
+
+
+@pytest.fixture
+def two_workers(tmp_path):
+    sifu = start_sifu(tmp_path, sifu_env(tmp_path), workers=2)
+    master = sifu.proc.popen.pid
+    try:
+        # (spawned workers would come with a third child, multiprocessing's resource tracker)
+        workers = wait_for(lambda: children_if(master, lambda found: len(found) >= 2), 20, "two uvicorn workers")
+        yield sifu, master, workers
+    finally:
+        sifu.stop()
+        try:
+            os.killpg(master, signal.SIGKILL)  # anything left of the group if a test failed
+        except ProcessLookupError:
+            pass
+
+
+def test_workers_die_with_a_sigkilled_master_and_free_the_port(two_workers, tmp_path):
+    sifu, master, workers = two_workers
+    port = int(sifu.url.rsplit(":", 1)[1])
+    os.kill(master, signal.SIGKILL)
+    sifu.proc.popen.wait(10)
+    wait_for(lambda: not any(alive(pid) for pid in workers), 15, f"workers {workers} to end after their master")
+    assert port_is_free(port)
+    again = start_sifu(tmp_path, sifu.env, port=port, workers=2, name="sifu-again")  # what supervisord does
+    try:
+        assert httpx.get(f"{again.url}/health", timeout=5).json() == {"status": "ok"}
+    finally:
+        again.stop()
+
+
+def test_the_master_still_replaces_a_dead_worker(two_workers):
+    sifu, master, workers = two_workers
+    victim = min(workers)
+    os.kill(victim, signal.SIGKILL)
+    replaced = wait_for(lambda: children_if(master, lambda now: len(now) == 2 and victim not in now), 20,
+                        "uvicorn's master to start a new worker")
+    assert len(replaced - workers) == 1
+    assert httpx.get(f"{sifu.url}/health", timeout=5).status_code == 200
+
+
+def test_workers_are_forked_from_the_preloaded_master(two_workers):
+    """Spawned workers would run `python -c 'from multiprocessing.spawn ...'` and import everything again."""
+    _, master, workers = two_workers
+    assert len(workers) == 2
+    master_cmdline = Path(f"/proc/{master}/cmdline").read_bytes()
+    for pid in workers:
+        assert Path(f"/proc/{pid}/cmdline").read_bytes() == master_cmdline

@@ -1,0 +1,61 @@
+"""What a whole `inv deploy` needs besides the emulated AWS: instances to converge and a service to smoke-check.
+
+- the instances are the first host of the session's ``remote_bed`` (tests/support/hosts.py: sshd, nginx,
+  ganesha as EFS, an app stand-in), reset to fresh. (To run these tests while another bed is up on this
+  machine, give this run its own names: SIFU_TESTBED_PREFIX=sifudp SIFU_TESTBED_SUBNET=10.232.0.)
+- ``deploy_site``: prepares a fresh emulated account for a deploy that reaches
+  them, and returns the environment variables (config) for the deploy. Stand-ins, said plainly:
+  * the emulated Elastic Beanstalk gives the instances it launches the test hosts' addresses as public IPs
+    (control endpoint ``instance_addresses``), so converge's SSH reaches real sshd hosts;
+  * EFS: the test creates the file system first, with the CreationToken the deployer uses (the deployer
+    adopts it and adds the mount targets and security groups), only so that the host's /etc/hosts can map
+    that file system's DNS name to ganesha before the deploy runs;
+  * the load balancer: smoke.sifu_url / smoke.jupyter_url point the smoke check at a real local Sifu and
+    Jupyter (tests/support/sifu_stack.py) instead of the environment's CNAME, which does not resolve here.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+KEY_PAIR = "sifu-ops"
+CREATION_TOKEN = "sifu-notebooks-sifu-notebooks-env-notebooks"  # EfsStorage: {project}-{environment}-notebooks
+
+
+def prepare_site(aws, bed, hosts, stack, tmp_path) -> dict[str, str]:
+    """Key pair, address pool, EFS name -> ganesha; returns the deploy's environment (config)."""
+    from deployer.remote.commands import efs_dns_name
+    from tests.support.hosts import EFS_ADDRESS
+
+    aws.client("ec2").create_key_pair(KeyName=KEY_PAIR)
+    aws.give_instances_addresses([host.address for host in hosts])
+    fs_id = aws.client("efs").create_file_system(
+        CreationToken=CREATION_TOKEN, Encrypted=True, PerformanceMode="generalPurpose",
+        Tags=[{"Key": "project", "Value": "sifu-notebooks"}])["FileSystemId"]
+    for host in hosts:
+        with open(host.root / "etc-hosts", "a") as hosts_file:
+            hosts_file.write(f"{EFS_ADDRESS} {efs_dns_name(fs_id, 'us-east-1')}\n")
+    overrides = tmp_path / "overrides.yml"
+    overrides.write_text("eb:\n  poll_interval: 0.2\n")
+    return {
+        "OVERRIDES": str(overrides),
+        "DEPLOY__EB__KEY_NAME": KEY_PAIR,
+        "EDX_OAUTH2_CLIENT_SECRET": "oauth-secret",
+        "DEPLOY__SSH__USER": "root",
+        "DEPLOY__SSH__KEY_FILE": str(bed.client_key),
+        "DEPLOY__SSH__CONNECT_TIMEOUT": "5",
+        "DEPLOY__EFS__MOUNT_POINT": bed.mount_point,
+        "DEPLOY__REMOTE__CONTAINER_WAIT": "5",
+        "DEPLOY__SMOKE__SIFU_URL": stack.sifu.url,
+        "DEPLOY__SMOKE__JUPYTER_URL": stack.jupyter.url,
+        "DEPLOY__SMOKE__TIMEOUT": "5",
+    }
+
+
+@pytest.fixture
+def deploy_site(aws, remote_bed, sifu_stack, tmp_path):
+    """A fresh emulated account whose environment's one instance is the bed's first host (reset), and a
+    real Sifu and Jupyter for the smoke check; returns the deploy's config environment."""
+    host = remote_bed.hosts[0]
+    host.reset()
+    return prepare_site(aws, remote_bed, [host], sifu_stack, tmp_path)
