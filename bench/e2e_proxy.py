@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -128,6 +129,7 @@ def main() -> None:
         ])
     finally:
         docker_engine.stop_engine(engine)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
