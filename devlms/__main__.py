@@ -19,6 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--client-id", default=os.environ.get("EDX_OAUTH2_CLIENT_ID", "sifu-dev"))
     parser.add_argument("--redirect-uri", default=os.environ.get("EDX_OAUTH2_CLIENT_REDIRECT_URI", ""),
                         help="the redirect URI registered for Sifu (default: this LMS's /xblock/callback)")
+    parser.add_argument("--students", type=int, default=0,
+                        help="also accept student-1..student-N (password '<name>-pass'), for load tests")
     args = parser.parse_args(argv)
     if not (args.dev or os.environ.get("DEVLMS_DEV_MODE") == "1"):
         print("devlms: refusing to start: it is a development LMS with demo users and no real security. "
@@ -36,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     redirect_uri = args.redirect_uri or f"http://{args.host}:{args.port}/xblock/callback"
     app = create_app(DevLmsConfig(client_id=args.client_id, client_secret=secret, redirect_uri=redirect_uri,
                                   sifu_url=args.sifu_url.rstrip("/"),
-                                  sifu_public_url=(args.sifu_public_url or args.sifu_url).rstrip("/")))
+                                  sifu_public_url=(args.sifu_public_url or args.sifu_url).rstrip("/"),
+                                  students=max(0, args.students)))
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 

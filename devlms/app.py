@@ -40,6 +40,12 @@ class DevLmsConfig:
     redirect_uri: str
     sifu_url: str  # how devlms (server side) reaches Sifu
     sifu_public_url: str  # what the browser's iframe uses
+    students: int = 0  # extra users student-1..student-N (password "<name>-pass"), for load tests
+
+
+def load_test_users(count: int) -> dict[str, str]:
+    """student-1 .. student-N with password "<name>-pass": many distinct learners for load tests."""
+    return {f"student-{n}": f"student-{n}-pass" for n in range(1, count + 1)}
 
 
 class Store:
@@ -101,8 +107,10 @@ def create_app(config: DevLmsConfig) -> FastAPI:
     def session_user(request: Request) -> str | None:
         return store.sessions.get(request.cookies.get(SESSION_COOKIE, ""))
 
+    users = {**DEMO_USERS, **load_test_users(config.students)}
+
     def check_password(username: str, password: str) -> bool:
-        expected = DEMO_USERS.get(username)
+        expected = users.get(username)
         return expected is not None and secrets.compare_digest(expected, password)
 
     @app.get("/health")
@@ -176,7 +184,9 @@ def create_app(config: DevLmsConfig) -> FastAPI:
         return JSONResponse({"code": code})
 
     @app.get("/courses/{course}/notebooks/{file}")
-    def course_page(request: Request, course: str, file: str):
+    async def course_page(request: Request, course: str, file: str):
+        # async: the flow waits on Sifu, which calls back into devlms (/oauth2/...); handlers held in a
+        # thread pool would exhaust it under load (50 students at once) and deadlock into timeouts.
         username = session_user(request)
         if username is None:
             return _page("Sign in to devlms", _login_form("/login", {"next": request.url.path}))
@@ -184,25 +194,25 @@ def create_app(config: DevLmsConfig) -> FastAPI:
         code = store.issue_code(username, config.client_id, config.redirect_uri)
         steps: list[str] = []
         try:
-            with httpx.Client(base_url=config.sifu_url, timeout=10) as sifu:
-                reply = sifu.post("/token", headers={"Authorization": "Bearer None"}, json={
+            async with httpx.AsyncClient(base_url=config.sifu_url, timeout=30) as sifu:
+                reply = await sifu.post("/token", headers={"Authorization": "Bearer None"}, json={
                     "username": username, "auth_code": code, "grant_type": "edx_auth_code", "path": "create"})
                 steps.append(f"POST /token → {reply.status_code}")
                 reply.raise_for_status()
                 token = reply.json()["access_token"]
                 auth = {"Authorization": f"Bearer {token}"}
                 base = {"notey_notey": {"course": course, "file": file}}
-                exists = sifu.request("GET", "/v1/api/notebooks/courses/files/", headers=auth, json=base)
+                exists = await sifu.request("GET", "/v1/api/notebooks/courses/files/", headers=auth, json=base)
                 steps.append(f"GET base → {exists.status_code} {exists.text}")
                 if not exists.json().get("result"):
-                    created = sifu.post("/v1/api/notebooks/courses/files/", headers=auth, json={
+                    created = await sifu.post("/v1/api/notebooks/courses/files/", headers=auth, json={
                         "notey_notey": {**base["notey_notey"], "data": demo_notebook(f"{course} / {file}")}})
                     steps.append(f"POST base → {created.status_code} {created.text}")
                 mine = {"notey_notey": {"username": username, "course": course, "file": file}}
-                exists = sifu.request("GET", "/v1/api/notebooks/users/courses/files", headers=auth, json=mine)
+                exists = await sifu.request("GET", "/v1/api/notebooks/users/courses/files", headers=auth, json=mine)
                 steps.append(f"GET copy → {exists.status_code} {exists.text}")
                 if not exists.json().get("result"):
-                    created = sifu.post("/v1/api/notebooks/users/courses/files/", headers=auth, json=mine)
+                    created = await sifu.post("/v1/api/notebooks/users/courses/files/", headers=auth, json=mine)
                     steps.append(f"POST copy → {created.status_code} {created.text}")
                     created.raise_for_status()
         except (httpx.HTTPError, KeyError, ValueError) as exc:

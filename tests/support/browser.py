@@ -34,3 +34,17 @@ def chromium(home: Path, host_map: dict[str, str] | None = None, extra_flags: tu
             yield browser
         finally:
             browser.close()
+
+
+def wait_for_frame(page, predicate, timeout: float = 60.0):
+    """The first child frame whose URL satisfies predicate. Waits with page.wait_for_timeout: the sync
+    API only takes in browser events during Playwright calls (time.sleep would never see the frame)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for frame in page.frames[1:]:
+            if predicate(frame.url):
+                return frame
+        page.wait_for_timeout(200)
+    raise AssertionError(f"no matching frame within {timeout:.0f}s; frames: {[f.url for f in page.frames]}")

@@ -107,33 +107,40 @@ class DevLms:
 
     def auth_code(self, username: str, password: str | None = None) -> str:
         """Sign in on /oauth2/authorize as a demo user, as a browser would, and return the code."""
-        from devlms.app import DEMO_USERS
-
         reply = httpx.post(f"{self.url}/oauth2/authorize", data={
-            "username": username, "password": password if password is not None else DEMO_USERS[username],
+            "username": username, "password": password if password is not None else demo_password(username),
             "client_id": self.client_id, "redirect_uri": self.redirect_uri, "state": "s"}, timeout=10)
         assert reply.status_code == 302, reply.text
         return parse_qs(urlsplit(reply.headers["location"]).query)["code"][0]
 
     def login(self, client: httpx.Client, username: str) -> None:
         """Give an httpx client a devlms session cookie (for the course page)."""
-        from devlms.app import DEMO_USERS
-
-        reply = client.post(f"{self.url}/login", data={"username": username, "password": DEMO_USERS[username], "next": "/"})
+        reply = client.post(f"{self.url}/login", data={"username": username, "password": demo_password(username), "next": "/"})
         assert reply.status_code == 303, reply.text
 
     def stop(self) -> None:
         self.proc.stop()
 
 
-def start_devlms(workdir: Path, sifu_url: str, port: int | None = None, client_secret: str | None = None) -> DevLms:
+def demo_password(username: str) -> str:
+    """The password of a devlms demo user or load-test student (student-N)."""
+    from devlms.app import DEMO_USERS
+
+    return DEMO_USERS.get(username) or f"{username}-pass"
+
+
+def start_devlms(workdir: Path, sifu_url: str, port: int | None = None, client_secret: str | None = None,
+                 sifu_public_url: str = "", students: int = 0) -> DevLms:
+    """`python -m devlms`; `students` adds student-1..student-N for load tests."""
     port = port or free_port()
     secret = client_secret or secrets.token_hex(16)
     url = f"http://127.0.0.1:{port}"
     redirect_uri = f"{url}/xblock/callback"
     env = base_env(workdir) | {"EDX_OAUTH2_CLIENT_SECRET": secret}
     proc = spawn("devlms", [PYTHON, "-m", "devlms", "--dev", "--host", "127.0.0.1", "--port", str(port),
-                            "--sifu-url", sifu_url, "--client-id", CLIENT_ID, "--redirect-uri", redirect_uri], env, workdir)
+                            "--sifu-url", sifu_url, "--client-id", CLIENT_ID, "--redirect-uri", redirect_uri,
+                            *(["--sifu-public-url", sifu_public_url] if sifu_public_url else []),
+                            *(["--students", str(students)] if students else [])], env, workdir)
     wait_http(proc, f"{url}/health")
     return DevLms(url, proc, CLIENT_ID, secret, redirect_uri)
 
