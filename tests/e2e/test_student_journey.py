@@ -69,6 +69,11 @@ def run_in_first_cell(page, frame, code: str, expect: str) -> None:
                 raise
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "open bug: in this stack (image + nginx, same-site) the browser's save does not put the output in the "
+    "file, and once wrote an empty notebook; the console shows yjs 'Not same Y.Doc'. The cross-site browser "
+    "test in tests/integration/sifu saves fine. strict: this test fails the suite as soon as the bug is fixed "
+    "and the marker is not removed."))
 def test_student_runs_a_cell_saves_and_finds_it_after_reload(e2e_stack, tmp_path):
     file = random_file("journey")
     with chromium(tmp_path) as browser:
