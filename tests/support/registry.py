@@ -15,6 +15,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,13 +107,20 @@ def stop_registry(registry: Registry) -> None:
             registry.process.wait(timeout=5)
 
 
-@pytest.fixture(scope="session")
-def registry():
-    """A password-protected registry on 127.0.0.1:<random port> for this session, stopped at the end."""
-    root = Path(tempfile.mkdtemp(prefix="sifu-registry-"))
+@contextmanager
+def running_registry(prefix: str = "sifu-registry-"):
+    """A password-protected, empty registry on 127.0.0.1:<random port> until the block ends."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
     reg = start_registry(root)
     try:
         yield reg
     finally:
         stop_registry(reg)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def registry():
+    """The session's registry, shared by the tests that do not count what a push adds."""
+    with running_registry() as reg:
+        yield reg
