@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from deployer import REPO_ROOT, ui
@@ -74,6 +75,15 @@ def _aws_errors():
     return sdk_errors()
 
 
+@contextmanager
+def plain_aws_errors():
+    """An SDK error inside a step ends the step with the SDK's plain message."""
+    try:
+        yield
+    except _aws_errors() as exc:
+        raise StepError(str(exc)) from None
+
+
 @dataclass
 class Credentials:
     """Seed step 1: who we are, in which regions, and whether SSH into the instances will work."""
@@ -103,14 +113,12 @@ class Credentials:
         if not s.eb.key_name:
             raise StepError("eb.key_name is empty: converging the instances needs SSH with an EC2 key pair. Create "
                             "or import one (`aws ec2 import-key-pair`) and set eb.key_name.")
-        try:
+        with plain_aws_errors():
             identity = sts.caller_identity(aws.client("sts"))
             if not ec2.key_pair_exists(aws.client("ec2"), s.eb.key_name):
                 raise StepError(f"EC2 key pair '{s.eb.key_name}' does not exist in {s.eb.region}: import it with "
                                 f"`aws ec2 import-key-pair --key-name {s.eb.key_name} --region {s.eb.region} "
                                 "--public-key-material fileb://KEY.pub`, or set eb.key_name to an existing one.")
-        except _aws_errors() as exc:
-            raise StepError(str(exc)) from None
         ctx.facts["account_id"] = identity.account
         tools = ", ".join(f"{tool} CLI {'present' if shutil.which(tool) else 'absent'}" for tool in ("aws", "eb"))
         return Check.ok(f"account {identity.account} ({identity.arn}); EB/EFS region {s.eb.region}, ECR region "
@@ -132,11 +140,9 @@ class RegistryStatus:
 
         s = ctx.settings
         client = aws_for(ctx).client("ecr", region=s.ecr.region)
-        try:
+        with plain_aws_errors():
             repo = ecr.find_repository(client, s.ecr.repository)
             drift = ecr.repository_drift(client, s.ecr.repository, s.ecr.keep_images) if repo else ["missing"]
-        except _aws_errors() as exc:
-            raise StepError(str(exc)) from None
         if repo:
             ctx.facts["repository_uri"] = _repository_uri(ctx, repo)
         where = f"{s.ecr.repository} in {s.ecr.region}"
@@ -162,12 +168,10 @@ class RegistryAccess:
 
         s = ctx.settings
         aws = aws_for(ctx)
-        try:
+        with plain_aws_errors():
             repo_drift = ecr.repository_drift(aws.client("ecr", region=s.ecr.region), s.ecr.repository,
                                               s.ecr.keep_images)
             role_drift = iam.instance_role_drift(aws.client("iam"), s.eb.instance_profile, [iam.ECR_READ_ONLY])
-        except _aws_errors() as exc:
-            raise StepError(str(exc)) from None
         actions = []
         if "missing" in repo_drift:
             actions.append(Action("create", f"ECR repository {s.ecr.repository}",
@@ -192,13 +196,11 @@ class RegistryAccess:
 
         s = ctx.settings
         aws = aws_for(ctx)
-        try:
+        with plain_aws_errors():
             done = ecr.ensure_repository(aws.client("ecr", region=s.ecr.region), s.ecr.repository,
                                          s.ecr.keep_images, tags=_tags(ctx))
             done += iam.ensure_instance_role(aws.client("iam"), s.eb.instance_profile, [iam.ECR_READ_ONLY])
             repo = ecr.find_repository(aws.client("ecr", region=s.ecr.region), s.ecr.repository)
-        except _aws_errors() as exc:
-            raise StepError(str(exc)) from None
         ctx.facts["repository_uri"] = _repository_uri(ctx, repo)
         return "; ".join(done) or "already in place"
 
@@ -213,10 +215,8 @@ class RegistryLogin:
     def check(self, ctx: Context) -> Check:
         from deployer.aws import ecr
 
-        try:
+        with plain_aws_errors():
             login = ecr.registry_login(aws_for(ctx).client("ecr", region=ctx.settings.ecr.region))
-        except _aws_errors() as exc:
-            raise StepError(str(exc)) from None
         ui.register_secret(login.password)
         standin = ecr_standin()
         if standin:
@@ -269,7 +269,7 @@ class EfsStorage:
             return Check.ok(f"storage.kind is {s.storage.kind}: no EFS")
         aws = aws_for(ctx)
         token, instances_sg_name, efs_sg_name = self._names(ctx)
-        try:
+        with plain_aws_errors():
             if s.efs.file_system_id:
                 fs = efs.describe_file_system(aws.client("efs"), s.efs.file_system_id)
                 if fs is None:
@@ -282,8 +282,6 @@ class EfsStorage:
             drift = efs.file_system_drift(aws.client("efs"), aws.client("ec2"), token, zones,
                                           instances_sg["GroupId"] if instances_sg else None, efs_sg_name, vpc)
             found = efs.find_file_system(aws.client("efs"), token)
-        except _aws_errors() as exc:
-            raise StepError(str(exc)) from None
         if instances_sg:
             ctx.facts["instance_security_group"] = instances_sg["GroupId"]
         if found:
@@ -316,7 +314,7 @@ class EfsStorage:
         aws = aws_for(ctx)
         token, instances_sg_name, efs_sg_name = self._names(ctx)
         done = []
-        try:
+        with plain_aws_errors():
             vpc, zones = _zones(ctx)
             sg = ec2.find_security_group(aws.client("ec2"), vpc, instances_sg_name)
             if sg is None:
@@ -330,8 +328,6 @@ class EfsStorage:
                 aws.client("efs"), aws.client("ec2"), creation_token=token, tags={**_tags(ctx), "Name": token},
                 subnets_by_zone=zones, vpc_id=vpc, instance_sg=sg_id, mount_sg_name=efs_sg_name,
                 availability_zone=ctx.settings.efs.availability_zone)
-        except _aws_errors() as exc:
-            raise StepError(str(exc)) from None
         ctx.facts["instance_security_group"] = sg_id
         ctx.facts["file_system_id"] = fs_id
         return "; ".join(done + more) or "already in place"
@@ -381,13 +377,11 @@ class ManagedDatabase:
                             "SSM as a SecureString and never written into the bundle")
         identifier, sg_name = self._names(ctx)
         aws = aws_for(ctx)
-        try:
+        with plain_aws_errors():
             found = rds.find_db_instance(aws.client("rds"), identifier)
             vpc = ec2.default_vpc_id(aws.client("ec2"))
             sg = ec2.find_security_group(aws.client("ec2"), vpc, sg_name) if vpc else None
             instances_sg = _instances_group(ctx, vpc, create=False) if vpc else None
-        except _aws_errors() as exc:
-            raise StepError(str(exc)) from None
         actions = []
         if instances_sg is None:
             actions.append(Action("create", f"security group {instances_group_name(ctx)}"))
@@ -412,7 +406,7 @@ class ManagedDatabase:
         identifier, sg_name = self._names(ctx)
         aws = aws_for(ctx)
         done = []
-        try:
+        with plain_aws_errors():
             vpc = ec2.default_vpc_id(aws.client("ec2"))
             instances_sg = _instances_group(ctx, vpc, create=True)
             ctx.facts["instance_security_group"] = instances_sg
@@ -435,8 +429,6 @@ class ManagedDatabase:
                     allocated_storage=s.rds.allocated_storage, port=s.rds.port, security_group_ids=[sg["GroupId"]],
                     tags=_tags(ctx))
                 done.append(f"created RDS {identifier}")
-        except _aws_errors() as exc:
-            raise StepError(str(exc)) from None
         ctx.facts["rds_endpoint"] = (found.get("Endpoint") or {}).get("Address")
         return "; ".join(done) or "already in place"
 
@@ -465,7 +457,7 @@ class Secrets:
 
         client = aws_for(ctx).client("ssm")
         actions, arns = [], {}
-        try:
+        with plain_aws_errors():
             for var, (name, value) in self._wanted(ctx).items():
                 arn = ssm.parameter_arn(client, name)
                 if arn:
@@ -484,8 +476,6 @@ class Secrets:
                     actions.append(Action("create", f"SecureString {name}"))
                 elif state is False:
                     actions.append(Action("update", f"SecureString {name}"))
-        except _aws_errors() as exc:
-            raise StepError(str(exc)) from None
         ctx.facts["secret_parameters"] = {var: name for var, (name, _) in self._wanted(ctx).items()}
         ctx.facts["secret_arns"] = arns
         if not actions:
@@ -499,7 +489,7 @@ class Secrets:
 
         client = aws_for(ctx).client("ssm")
         done = []
-        try:
+        with plain_aws_errors():
             for var, (name, value) in self._wanted(ctx).items():
                 if value is None:
                     if ssm.parameter_arn(client, name) is not None:
@@ -508,8 +498,6 @@ class Secrets:
                 ui.register_secret(value)
                 done += ssm.ensure_secure_parameter(client, name, value, tags=_tags(ctx))
                 ctx.facts.setdefault("secret_arns", {})[var] = ssm.parameter_arn(client, name)
-        except _aws_errors() as exc:
-            raise StepError(str(exc)) from None
         return "; ".join(done) or "already in place"
 
 
@@ -529,10 +517,8 @@ class EbApplication:
         from deployer.aws import eb
 
         app = ctx.settings.eb.application
-        try:
+        with plain_aws_errors():
             found = eb.find_application(aws_for(ctx).client("elasticbeanstalk"), app)
-        except _aws_errors() as exc:
-            raise StepError(str(exc)) from None
         if found:
             return Check.ok(f"{app} exists ({len(found.get('Versions', []))} version(s))")
         return Check.change(f"{app} is missing", Action("create", f"application {app}"))
@@ -540,11 +526,9 @@ class EbApplication:
     def apply(self, ctx: Context, check: Check) -> str | None:
         from deployer.aws import eb
 
-        try:
+        with plain_aws_errors():
             eb.create_application(aws_for(ctx).client("elasticbeanstalk"), ctx.settings.eb.application,
                                   "Sifu notebooks for Open edX", _tags(ctx))
-        except _aws_errors() as exc:
-            raise StepError(str(exc)) from None
         return f"created application {ctx.settings.eb.application}"
 
 
@@ -561,11 +545,9 @@ class EbEnvironment:
 
         s = ctx.settings
         client = aws_for(ctx).client("elasticbeanstalk")
-        try:
+        with plain_aws_errors():
             platform = s.eb.platform_arn or eb.docker_platform_arn(client)
             env = eb.find_environment(client, s.eb.application, s.eb.environment)
-        except _aws_errors() as exc:
-            raise StepError(str(exc)) from None
         ctx.facts["platform_arn"] = platform
         if not s.eb.platform_arn:
             ctx.answers["eb.platform_arn"] = platform  # saved with the bundle step, so the next run reuses it
@@ -646,12 +628,10 @@ class ApplicationVersion:
         account = ctx.facts.get("account_id") or "unknown"
         bucket = eb.storage_bucket(s.eb.region, account)
         key = _bundle_key(ctx, built.version_label)
-        try:
+        with plain_aws_errors():
             version = eb.find_application_version(aws.client("elasticbeanstalk"), s.eb.application,
                                                   built.version_label)
             uploaded = s3.object_exists(aws.client("s3"), bucket, key) if version is None else True
-        except _aws_errors() as exc:
-            raise StepError(str(exc)) from None
         ctx.facts["version_label"] = built.version_label
         if version:
             return Check.ok(f"{built.version_label} registered")
@@ -667,13 +647,11 @@ class ApplicationVersion:
         built = ctx.facts["bundle"]
         aws = aws_for(ctx)
         key = _bundle_key(ctx, built.version_label)
-        try:
+        with plain_aws_errors():
             bucket = eb.create_storage_location(aws.client("elasticbeanstalk"))  # idempotent, returns the bucket
             uploaded = s3.upload_bundle(aws.client("s3"), bucket, key, built.data)
             eb.create_application_version(aws.client("elasticbeanstalk"), ctx.settings.eb.application,
                                           built.version_label, bucket, key, "Sifu notebooks bundle")
-        except _aws_errors() as exc:
-            raise StepError(str(exc)) from None
         return f"{'uploaded and ' if uploaded else ''}registered {built.version_label}"
 
 
@@ -703,11 +681,9 @@ class DeployEnvironment:
             raise StepError("no application version (step 14b must run before this one)")
         options = desired_options(ctx)
         client = aws_for(ctx).client("elasticbeanstalk")
-        try:
+        with plain_aws_errors():
             env = eb.find_environment(client, s.eb.application, s.eb.environment)
             current = eb.current_options(client, s.eb.application, s.eb.environment) if env else {}
-        except _aws_errors() as exc:
-            raise StepError(str(exc)) from None
         if env is None:
             return Check.change(f"create {s.eb.environment}", Action(
                 "create", f"environment {s.eb.environment}", f"version {label}, {len(options)} option settings"))
@@ -732,7 +708,7 @@ class DeployEnvironment:
         s = ctx.settings
         label = ctx.facts["version_label"]
         client = aws_for(ctx).client("elasticbeanstalk")
-        try:
+        with plain_aws_errors():
             # Events after this instant (and carrying our request id) belong to this deployment.
             since = eb.latest_event_time(client, s.eb.environment)
             if any(a.verb == "create" for a in check.actions):
@@ -742,8 +718,6 @@ class DeployEnvironment:
                 deploy = any(a.verb == "deploy" for a in check.actions)
                 found = eb.update_environment(client, s.eb.environment, version_label=label if deploy else None,
                                               options=ctx.facts.get("option_changes") or None)
-        except _aws_errors() as exc:
-            raise StepError(str(exc)) from None
         from datetime import UTC, datetime
 
         ctx.facts["eb_request"] = {"request_id": found["ResponseMetadata"]["RequestId"],
@@ -764,10 +738,8 @@ class WaitReady:
         s = ctx.settings
         if ctx.facts.get("eb_request"):
             return Check.change("waiting for the request just made", Action("wait", f"{s.eb.environment} Ready"))
-        try:
+        with plain_aws_errors():
             env = eb.find_environment(aws_for(ctx).client("elasticbeanstalk"), s.eb.application, s.eb.environment)
-        except _aws_errors() as exc:
-            raise StepError(str(exc)) from None
         if env is None:
             return Check.ok("no environment yet") if ctx.dry_run else Check.change(
                 "environment missing", Action("wait", s.eb.environment))
@@ -792,14 +764,12 @@ class WaitReady:
         def show(event: dict) -> None:
             ctx.emit(f"    {event['EventDate']:%H:%M:%S} {event['Severity']:<5} {event['Message']}")
 
-        try:
+        with plain_aws_errors():
             result = eb.wait_for_environment(
                 client, s.eb.environment, request.get("since") or datetime.now(UTC), show,
                 expect_version=ctx.facts.get("version_label"), request_id=request.get("request_id"),
                 timeout=s.eb.wait_timeout, interval=s.eb.poll_interval,
                 sleep=ctx.facts.get("sleep", time.sleep))  # facts["sleep"]: test seam
-        except _aws_errors() as exc:
-            raise StepError(str(exc)) from None
         ctx.counters.waited_seconds += result.waited_seconds
         env = result.environment
         return f"{s.eb.environment} Ready, {env.get('Health')}, version {env.get('VersionLabel')}: http://{env.get('CNAME')}"
