@@ -79,8 +79,15 @@ def test_student_runs_a_cell_saves_and_finds_it_after_reload(e2e_stack, tmp_path
     with chromium(tmp_path) as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         saves: list[str] = []  # what Notebook 7 sent to save: shown if the file lacks the output
-        page.on("requestfinished", lambda r: saves.append(f"{r.method} {r.url.split('?')[0]}: {(r.post_data or '')[:300]}")
-                if r.method == "PUT" else None)
+
+        def record_save(route, request):
+            # Read in a route: in the request events post_data came back empty for these PUTs (measured
+            # with Debian's Chromium) although the PUT carried the whole notebook.
+            if request.method == "PUT":
+                saves.append(f"{request.url.split('?')[0]}: {(request.post_data_buffer or b'').decode(errors='replace')[:600]}")
+            route.continue_()
+
+        page.route("**/api/contents/**", record_save)
         console: list[str] = []
         page.on("console", lambda m: console.append(m.text))
         sign_in(page, e2e_stack, file, "alice", "alice-pass")
