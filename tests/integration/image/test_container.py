@@ -42,6 +42,19 @@ def program_pids(container) -> dict[str, tuple[str, int | None]]:
     return programs
 
 
+def running_programs(app_image, container, timeout: float = 30) -> dict[str, tuple[str, int | None]]:
+    """Wait until both services answer and supervisord counts both programs RUNNING (HTTP can answer
+    before startsecs has passed, while supervisorctl still says STARTING and shows no pid)."""
+    wait_ready(app_image, container)
+    deadline = time.monotonic() + timeout
+    while True:
+        programs = program_pids(container)
+        if (set(programs) == {"sifu", "jupyter"} and all(state == "RUNNING" for state, _ in programs.values())) \
+                or time.monotonic() > deadline:
+            return programs
+        time.sleep(0.2)
+
+
 def test_both_services_become_ready(app_image, container):
     ready = wait_ready(app_image, container)
     assert set(ready) == {"sifu", "jupyter"}
@@ -60,13 +73,7 @@ def test_runs_under_dumb_init_as_the_non_root_user(app_image, container):
 
 
 def test_rendered_config_is_what_runs(app_image, container):
-    wait_ready(app_image, container)
-    deadline = time.monotonic() + 20  # answering HTTP can precede supervisord's startsecs
-    while True:
-        programs = program_pids(container)
-        if all(state == "RUNNING" for state, _ in programs.values()) or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
+    programs = running_programs(app_image, container)
     assert set(programs) == {"sifu", "jupyter"}
     assert all(state == "RUNNING" for state, _ in programs.values()), programs
     jupyter_cmd = exec_out(container, "cat", f"/proc/{programs['jupyter'][1]}/cmdline").split("\0")
@@ -85,9 +92,10 @@ def test_rendered_config_is_what_runs(app_image, container):
 
 
 def test_killing_a_program_makes_supervisord_restart_it(app_image, container):
-    wait_ready(app_image, container)
+    running_programs(app_image, container)
     for name in ("jupyter", "sifu"):
-        _, old_pid = program_pids(container)[name]
+        _, old_pid = running_programs(app_image, container)[name]
+        assert old_pid, f"{name} is not RUNNING: {program_pids(container)}"
         # supervisord starts each program in its own process group: kill the whole program (uvicorn's
         # master and its workers). bash's builtin kill, since the image has no procps.
         exec_out(container, "bash", "-c", f"kill -KILL -- -{old_pid}")
@@ -124,8 +132,8 @@ def alive(container, pid: int) -> bool:
 def test_sifu_comes_back_when_only_its_master_is_killed(app_image, container):
     """SIGKILL to uvicorn's master alone: its workers must die with it and free the port, or every restart
     by supervisord fails with "Address already in use" while orphans keep answering."""
-    wait_ready(app_image, container)
-    _, master = program_pids(container)["sifu"]
+    _, master = running_programs(app_image, container)["sifu"]
+    assert master, f"Sifu is not RUNNING: {program_pids(container)}"
     deadline = time.monotonic() + 20
     while len(workers := children_of(container, master)) < app_image.settings.sifu.workers and time.monotonic() < deadline:
         time.sleep(0.1)
