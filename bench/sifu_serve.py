@@ -11,7 +11,7 @@ ApacheBench (`ab`, Debian apache2-utils) with keep-alive at C concurrent clients
 Results (throughput, p50, p99 and the ratios) are printed and appended to bench/RESULTS.md with the
 machine and date. This is a measurement, not a timed test: it never fails on a slow number.
 
-    /tmp/lockvenv/bin/python bench/sifu_serve.py [--requests 5000] [--concurrency 50] [--workers 2]
+    .venv/bin/python bench/sifu_serve.py [--requests 5000] [--concurrency 50] [--workers 2]   (or ./inv bench --name sifu_serve)
 """
 
 from __future__ import annotations
