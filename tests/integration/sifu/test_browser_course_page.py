@@ -5,26 +5,15 @@ from __future__ import annotations
 
 import http.server
 import threading
-import time
 
 import pytest
 
 from tests.integration.sifu.helpers import COURSE, prepare_copy, serve_url
-from tests.support.browser import chromium
+from tests.support.browser import chromium, wait_for_frame
 from tests.support.processes import free_port
 
 pytestmark = pytest.mark.integration
 FILE = "browser.ipynb"
-
-
-def _wait_for_frame(page, predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for frame in page.frames[1:]:
-            if predicate(frame.url):
-                return frame
-        page.wait_for_timeout(200)
-    raise AssertionError(f"no matching frame; frames: {[f.url for f in page.frames]}")
 
 
 def test_course_page_shows_the_notebook_in_an_iframe(sifu_stack, tmp_path):
@@ -35,7 +24,7 @@ def test_course_page_shows_the_notebook_in_an_iframe(sifu_stack, tmp_path):
         page.fill("input[name=password]", "alice-pass")
         page.click("button[type=submit]")
         page.wait_for_selector("iframe#notebook")
-        frame = _wait_for_frame(page, lambda url: url.startswith(sifu_stack.jupyter.url + "/notebooks/users/alice/"))
+        frame = wait_for_frame(page, lambda url: url.startswith(sifu_stack.jupyter.url + "/notebooks/users/alice/"), timeout=30)
         # Notebook 7 renders the student's copy, with the cell the base notebook holds.
         frame.wait_for_selector("text=6*7", timeout=60_000)
         assert not frame.url.startswith("chrome-error://")
@@ -66,7 +55,7 @@ def test_a_site_not_in_frame_ancestors_cannot_frame_the_notebook(sifu_stack, tmp
             messages = []
             page.on("console", lambda msg: messages.append(msg.text))
             page.goto(f"http://127.0.0.1:{port}/")
-            _wait_for_frame(page, lambda url: url.startswith("chrome-error://"))
+            wait_for_frame(page, lambda url: url.startswith("chrome-error://"), timeout=30)
             assert any("frame-ancestors" in m for m in messages), messages
             page.close()
     finally:
