@@ -1,12 +1,12 @@
 """Every generated file: one jinja2 template each, rendered strictly, validated, then written.
 
-- outputs.py     the registry of generated files; render_all, option_settings
+- registry.py    the registry of generated files; render_all, option_settings
 - validators.py  parsers, nginx -t, bash -n/shellcheck, cfn-lint, and the content-hash cache
 - tree.py        Rendered, Tree, write_tree
 The template engine and the shared contexts live in deployer/templating (re-exported here).
 """
 
-from deployer.render.outputs import HOOK_NAME, Output, option_settings, outputs, render_all
+from deployer.render.registry import HOOK_NAME, Output, option_settings, outputs, render_all
 from deployer.render.tree import Rendered, Tree, write_tree
 from deployer.render.validators import (
     check_cloudformation,
