@@ -10,6 +10,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
+from deployer import ui
 from deployer.config import Settings
 from deployer.remote import commands, hooks
 
@@ -163,8 +164,6 @@ def converge(hosts: list[str], s: Settings, facts, phases: list[str] | None = No
 
 def print_results(result: RunResult) -> None:
     """The per-host table, then one line per failed host saying why."""
-    from deployer import ui
-
     rows = []
     for h in result.hosts:
         changed = ", ".join(h.changed) or "-"

@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import yaml
+
 from deployer.config import Settings
 from deployer.remote import hooks
 from deployer.render.tree import Rendered, Tree
@@ -78,8 +80,6 @@ def outputs(s: Settings, facts: Facts) -> list[Output]:
 
 def option_settings(tree: Tree) -> list[dict[str, str]]:
     """The rendered option settings as the API takes them: Namespace, OptionName, Value."""
-    import yaml
-
     data = yaml.safe_load(tree.files["eb/option-settings.yml"].content)["option_settings"]
     return [{"Namespace": namespace, "OptionName": name, "Value": _option_value(value)}
             for namespace, options in data.items() for name, value in options.items()]

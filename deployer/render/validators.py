@@ -5,14 +5,18 @@ remembered by content hash (VALIDATION_CACHE).
 
 from __future__ import annotations
 
+import configparser
 import hashlib
 import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
+
+import yaml
 
 from deployer import REPO_ROOT
 from deployer.config import Settings
@@ -57,8 +61,6 @@ def _parse(f: Rendered, parser: Callable[[str], Any]) -> None:
 
 
 def _load_yaml(text: str) -> Any:
-    import yaml
-
     data = yaml.safe_load(text)
     if not isinstance(data, dict):
         raise ValueError("expected a mapping at the top level")
@@ -66,8 +68,6 @@ def _load_yaml(text: str) -> Any:
 
 
 def _load_ini(text: str) -> Any:
-    import configparser
-
     parser = configparser.ConfigParser(interpolation=None)
     parser.read_string(text)
     return parser
@@ -173,8 +173,6 @@ def check_cloudformation(files: list[Rendered]) -> str:
         return "cfn-lint not installed here: CloudFormation resources not linted"
 
     def run() -> str:
-        import yaml
-
         resources = {
             "AWSEBSecurityGroup": {"Type": "AWS::EC2::SecurityGroup", "Properties": {"GroupDescription": "stands in for the EB instance group"}},
             "AWSEBLoadBalancerSecurityGroup": {"Type": "AWS::EC2::SecurityGroup", "Properties": {"GroupDescription": "stands in for the EB load balancer group"}},
@@ -193,7 +191,5 @@ def check_cloudformation(files: list[Rendered]) -> str:
 
 
 def _tool(name: str) -> str | None:
-    import sys
-
     local = Path(sys.executable).parent / name
     return str(local) if local.exists() else shutil.which(name)
