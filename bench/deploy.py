@@ -35,7 +35,7 @@ def main() -> None:
         checklist.BUNDLE_DIR = Path(tmp, "bundle")
         checklist.RENDER_DIR = Path(tmp, "render")
         checklist_aws.EB_CLI_CONFIG_PATH = Path(tmp, ".elasticbeanstalk", "config.yml")
-        config.ANSWERS_FILE = Path(tmp, "answers.yml")
+        config.answers.ANSWERS_FILE = Path(tmp, "answers.yml")
         server.reset()
         server.client("ec2").create_key_pair(KeyName="sifu-ops")
         measured = [s for s in checklist.deploy_steps() if str(s.number) not in ("5", "6", "7", "10", "11", "14e", "14f")]

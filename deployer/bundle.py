@@ -12,7 +12,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from deployer.render import Rendered, Tree
+from deployer.render.tree import Rendered, Tree
 
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 LABEL_PREFIX = "sifu-"

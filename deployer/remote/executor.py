@@ -6,15 +6,19 @@ reached or whose script fails does not stop the others; every host gets a row in
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 
+from deployer import ui
 from deployer.config import Settings
 from deployer.remote import commands, hooks
 
 
 @dataclass
-class StepResult:
+class ConvergeStepResult:
+    """One converge step on one host, as the script reported it (not deployer.steps.StepResult)."""
+
     name: str
     status: str  # ok | changed | failed
     detail: str
@@ -23,7 +27,7 @@ class StepResult:
 @dataclass
 class HostResult:
     host: str
-    steps: list[StepResult] = field(default_factory=list)
+    steps: list[ConvergeStepResult] = field(default_factory=list)
     error: str = ""  # why the host failed: unreachable, or the failing step's message
     exit_code: int | None = None
 
@@ -63,7 +67,7 @@ def parse_report(host: str, stdout: str, stderr: str, exit_code: int) -> HostRes
     for line in stdout.splitlines():
         parts = line.split("\t", 3)
         if len(parts) == 4 and parts[0] == hooks.REPORT_PREFIX:
-            result.steps.append(StepResult(parts[1], parts[2], parts[3]))
+            result.steps.append(ConvergeStepResult(parts[1], parts[2], parts[3]))
     failed = [s for s in result.steps if s.status == "failed"]
     if failed:
         result.error = f"{failed[0].name}: {failed[0].detail}"
@@ -77,8 +81,6 @@ def connection_kwargs(ssh) -> dict:
     """Fabric Connection keyword arguments from the `ssh` config section."""
     connect_kwargs: dict = {}
     if ssh.key_file:
-        import os
-
         connect_kwargs = {"key_filename": os.path.expanduser(ssh.key_file), "look_for_keys": False, "allow_agent": False}
     kwargs = {"user": ssh.user, "port": ssh.port, "connect_timeout": ssh.connect_timeout, "connect_kwargs": connect_kwargs}
     if ssh.proxy_command:
@@ -108,56 +110,44 @@ def _describe_exception(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
-def run_on_hosts(hosts: list[str], command: str, s: Settings, serial: bool = False) -> RunResult:
-    """Run command on every host at once (or one after another); never stops at the first failure."""
+def _run_group(hosts: list[str], command: str, s: Settings, serial: bool) -> list[tuple[str, object]]:
+    """(host, Fabric Result or the exception it raised or None) for every host; one failing host does not stop the others."""
     from fabric import Connection, SerialGroup, ThreadingGroup
     from fabric.exceptions import GroupException
 
     kwargs = connection_kwargs(s.ssh)
     connections = [Connection(host, **kwargs) for host in hosts]
     group = (SerialGroup if serial else ThreadingGroup).from_connections(connections)
-    started = time.monotonic()
     try:
         outcome = group.run(command, hide=True, warn=True, in_stream=False)
     except GroupException as exc:
         outcome = exc.result
     finally:
         group.close()
+    return [(host, outcome.get(conn)) for host, conn in zip(hosts, connections)]
+
+
+def _failure(value: object) -> str:
+    """Why a host has no Fabric Result, or "" when it has one."""
+    if value is None:
+        return "no result (not run)"
+    return _describe_exception(value) if isinstance(value, BaseException) else ""
+
+
+def run_on_hosts(hosts: list[str], command: str, s: Settings, serial: bool = False) -> RunResult:
+    """Run command on every host at once (or one after another); never stops at the first failure."""
+    started = time.monotonic()
+    outcome = _run_group(hosts, command, s, serial)
     seconds = time.monotonic() - started
-    results = []
-    for host, conn in zip(hosts, connections):
-        value = outcome.get(conn)
-        if value is None:
-            results.append(HostResult(host, error="no result (not run)"))
-        elif isinstance(value, BaseException):
-            results.append(HostResult(host, error=_describe_exception(value)))
-        else:
-            results.append(parse_report(host, value.stdout, value.stderr, value.exited))
+    results = [HostResult(host, error=failure) if (failure := _failure(value))
+               else parse_report(host, value.stdout, value.stderr, value.exited) for host, value in outcome]
     return RunResult(results, seconds, not serial)
 
 
 def run_raw(hosts: list[str], command: str, s: Settings) -> dict[str, tuple[int, str, str]]:
     """Run command on every host at once: {host: (exit code, stdout, stderr)}; exit -1 when unreachable."""
-    from fabric import Connection, ThreadingGroup
-    from fabric.exceptions import GroupException
-
-    kwargs = connection_kwargs(s.ssh)
-    connections = [Connection(host, **kwargs) for host in hosts]
-    group = ThreadingGroup.from_connections(connections)
-    try:
-        outcome = group.run(command, hide=True, warn=True, in_stream=False)
-    except GroupException as exc:
-        outcome = exc.result
-    finally:
-        group.close()
-    results = {}
-    for host, conn in zip(hosts, connections):
-        value = outcome.get(conn)
-        if value is None or isinstance(value, BaseException):
-            results[host] = (-1, "", _describe_exception(value) if value else "no result (not run)")
-        else:
-            results[host] = (value.exited, value.stdout, value.stderr)
-    return results
+    return {host: (-1, "", failure) if (failure := _failure(value)) else (value.exited, value.stdout, value.stderr)
+            for host, value in _run_group(hosts, command, s, serial=False)}
 
 
 def converge(hosts: list[str], s: Settings, facts, phases: list[str] | None = None, serial: bool = False,
@@ -174,8 +164,6 @@ def converge(hosts: list[str], s: Settings, facts, phases: list[str] | None = No
 
 def print_results(result: RunResult) -> None:
     """The per-host table, then one line per failed host saying why."""
-    from deployer import ui
-
     rows = []
     for h in result.hosts:
         changed = ", ".join(h.changed) or "-"

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from deployer.config import Settings
 from deployer.remote import commands as cmd
 from deployer.remote.commands import Var, sh
+from deployer.templating.context import CONTAINER_NOTEBOOK_ROOT, SERVICES, upstream_context, vhost_context
+from deployer.templating.engine import render_template
 
 PHASES = ("mount", "nginx")
 REPORT_PREFIX = "sifu-converge"
@@ -36,6 +38,8 @@ class ConvergeError(Exception):
 
 @dataclass(frozen=True)
 class ScriptStep:
+    """One ensure-style step of the converge script: what it does, its shell text, its phase."""
+
     title: str
     script: str
     phase: str = "nginx"
@@ -68,11 +72,9 @@ def vhost_file(service: str) -> str:
 
 def nginx_files(s: Settings, templates: Templates = Templates()) -> dict[str, str]:
     """conf.d file name -> content; the upstream still holds ADDRESS_PLACEHOLDER."""
-    from deployer import render
-
-    files = {UPSTREAM_FILE: render.render_template(templates.upstream, render.upstream_context(s, ADDRESS_PLACEHOLDER))}
-    for service in render.SERVICES:
-        files[vhost_file(service)] = render.render_template(templates.vhost, render.vhost_context(s, service))
+    files = {UPSTREAM_FILE: render_template(templates.upstream, upstream_context(s, ADDRESS_PLACEHOLDER))}
+    for service in SERVICES:
+        files[vhost_file(service)] = render_template(templates.vhost, vhost_context(s, service))
     return files
 
 
@@ -183,9 +185,7 @@ def mount_steps(s: Settings, facts, access: cmd.S3Access | None = None) -> list[
 
 
 def _container_marker() -> str:
-    from deployer import render
-
-    return cmd.marker_path(render.CONTAINER_NOTEBOOK_ROOT)
+    return cmd.marker_path(CONTAINER_NOTEBOOK_ROOT)
 
 
 def _container_lookup(s: Settings, wait: bool) -> str:
@@ -296,6 +296,4 @@ def script_context(s: Settings, facts, access: cmd.S3Access | None = None, templ
 
 def converge_script(s: Settings, facts, access: cmd.S3Access | None = None, templates: Templates = Templates()) -> str:
     """The whole script, byte for byte what the .platform hook holds for the same settings."""
-    from deployer import render
-
-    return render.render_template(".platform/converge.sh.j2", script_context(s, facts, access, templates))
+    return render_template(".platform/converge.sh.j2", script_context(s, facts, access, templates))

@@ -18,7 +18,7 @@ def settings(tmp_path):
 @pytest.fixture(autouse=True)
 def fresh_validation_cache(monkeypatch, tmp_path):
     # run the tools for real, not from an earlier pass
-    monkeypatch.setattr(render, "VALIDATION_CACHE", tmp_path / "validated")
+    monkeypatch.setattr(render.validators, "VALIDATION_CACHE", tmp_path / "validated")
 
 
 def test_every_file_renders_and_validates(settings):

@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from deployer import config
+from deployer import REPO_ROOT, config
 from deployer.config import ConfigError, load
 
 SECRET = "s3cr3t-Value-42"
@@ -21,7 +21,7 @@ def load_with(tmp_path, overrides=None, environ=None, flags=None, env=None):
 
 
 def test_defaults_load_and_every_setting_has_a_comment():
-    loaded = load(environ={}, answers_file=config.REPO_ROOT / "does-not-exist.yml")
+    loaded = load(environ={}, answers_file=REPO_ROOT / "does-not-exist.yml")
     assert loaded.settings.ports.sifu == 3334
     lines = config.DEFAULTS_FILE.read_text().splitlines()
     for index, line in enumerate(lines):
@@ -237,6 +237,6 @@ def test_good_site_config_is_accepted(tmp_path):
 
 @pytest.mark.parametrize("env", [None, "staging", "production"])
 def test_overrides_template_is_valid_for_each_environment(tmp_path, env):
-    template = config.REPO_ROOT / "config" / "overrides.yml.template"
+    template = REPO_ROOT / "config" / "overrides.yml.template"
     loaded = load(env=env, environ={}, overrides_file=template, answers_file=tmp_path / "a.yml")
     assert loaded.settings.edx.hostname == "lms.example.org"

@@ -44,7 +44,7 @@ def deploy(aws, tmp_path, monkeypatch, request):
     request.addfinalizer(lambda: shutil.rmtree(out, ignore_errors=True))
     monkeypatch.setattr(checklist, "BUNDLE_DIR", out / "bundle")
     monkeypatch.setattr(checklist, "RENDER_DIR", out / "render")
-    monkeypatch.setattr(config, "ANSWERS_FILE", tmp_path / "answers.yml")
+    monkeypatch.setattr(config.answers, "ANSWERS_FILE", tmp_path / "answers.yml")
     # Subprocess tasks (inv status/rollback/destroy) read this file too; poll the emulator quickly.
     (tmp_path / "overrides.yml").write_text("eb:\n  poll_interval: 0.2\n")
     aws.client("ec2").create_key_pair(KeyName="sifu-ops")

@@ -26,7 +26,7 @@ def run_deploy(deploy_site, tmp_path, monkeypatch, request):
     request.addfinalizer(lambda: shutil.rmtree(out, ignore_errors=True))
     monkeypatch.setattr(checklist, "BUNDLE_DIR", out / "bundle")
     monkeypatch.setattr(checklist, "RENDER_DIR", out / "render")
-    monkeypatch.setattr(config, "ANSWERS_FILE", tmp_path / "answers.yml")
+    monkeypatch.setattr(config.answers, "ANSWERS_FILE", tmp_path / "answers.yml")
     monkeypatch.setattr(checklist_aws, "EB_CLI_CONFIG_PATH", tmp_path / ".elasticbeanstalk" / "config.yml")
 
     def run(dry_run=False, tag="aaaa", **env):

@@ -18,6 +18,7 @@ import pytest
 from deployer import REPO_ROOT, render
 from deployer.remote import executor, hooks
 from tests.support.hosts import curl
+from tests.support.netns import SUBNET
 
 pytestmark = pytest.mark.integration
 
@@ -109,7 +110,7 @@ def test_one_host_down_others_converge_and_the_table_names_it(remote_bed):
     finally:
         h2.start_ssh()
     assert result.returncode != 0
-    rows = {line.split()[0]: line for line in result.stdout.splitlines() if line.startswith("10.231.")}
+    rows = {line.split()[0]: line for line in result.stdout.splitlines() if line.startswith(f"{SUBNET}.")}
     assert rows[h1.address].split()[1] == "changed"
     assert rows[h3.address].split()[1] == "changed"
     assert rows[h2.address].split()[1] == "failed" and "unreachable" in rows[h2.address]

@@ -1,0 +1,176 @@
+"""What the generated files say about the deployment: container layout, public URLs and the contexts
+of the templates. Shared by every generated file (deployer/render) and by the converge script
+(deployer/remote/hooks.py), which renders the same nginx vhosts onto the instances.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from deployer.config import Settings
+
+CONTAINER_NOTEBOOK_ROOT = "/notebooks"
+CONTAINER_VENV = "/opt/venv"
+CONTAINER_JUPYTER_CONFIG = "/etc/sifu/jupyter_server_config.py"
+CONTAINER_STATE_DIR = "/var/lib/sifu"
+CONTAINER_RUN_DIR = "/tmp"
+SERVICES = ("sifu", "jupyter")
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Values learned from AWS or the build, not from config. Offline renders use stand-ins."""
+
+    account_id: str = "000000000000"
+    image_uri: str = ""
+    file_system_id: str = ""
+    offline: bool = True
+    # Our security group for the EB instances (EFS and RDS admit traffic only from it).
+    instance_security_group: str = ""
+    # Container variable -> SSM parameter ARN, as step 14a stored them; offline renders build the ARNs.
+    secret_arns: tuple[tuple[str, str], ...] = ()
+    # The managed database's address (rds.mode managed), once RDS has given it one.
+    rds_endpoint: str = ""
+
+
+def public_host(s: Settings) -> str:
+    """The host students' browsers reach Sifu and Jupyter on."""
+    return s.web.public_host or f"{s.eb.cname_prefix or s.eb.environment}.{s.eb.region}.elasticbeanstalk.com"
+
+
+def public_scheme(s: Settings) -> str:
+    return "https" if s.web.https else "http"
+
+
+def _origin(scheme: str, host_port: str) -> str:
+    return f"{scheme}://{host_port}"
+
+
+def frame_ancestors(s: Settings) -> list[str]:
+    """Origins allowed to frame notebooks: the LMS, Studio, Sifu itself, and any extras."""
+    edx_scheme = "https" if s.edx.force_ssl else "http"
+    origins = []
+    if s.edx.hostname:
+        origins.append(_origin(edx_scheme, s.edx.hostname))
+    if s.edx.studio_hostname:
+        origins.append(_origin(edx_scheme, s.edx.studio_hostname))
+    origins.append(sifu_url(s))
+    origins += s.web.frame_ancestors
+    return list(dict.fromkeys(origins))
+
+
+def sifu_url(s: Settings) -> str:
+    return f"{public_scheme(s)}://{public_host(s)}:{s.ports.sifu}"
+
+
+def jupyter_url(s: Settings) -> str:
+    return f"{public_scheme(s)}://{public_host(s)}:{s.ports.jupyter}"
+
+
+def secret_parameter_names(s: Settings) -> dict[str, str]:
+    """Container variable -> SSM parameter name for every secret the container needs."""
+    prefix = f"/{s.project.name}/{s.eb.environment}"
+    names = {
+        "SIFU_SECRET_KEY": f"{prefix}/SIFU_SECRET_KEY",
+        "EDX_OAUTH2_CLIENT_SECRET": f"{prefix}/EDX_OAUTH2_CLIENT_SECRET",
+    }
+    if s.rds.mode != "none":
+        names["RDS_PASSWORD"] = f"{prefix}/RDS_PASSWORD"
+    return names
+
+
+def container_environment(s: Settings, facts: Facts) -> dict[str, str]:
+    """Non-secret variables the container gets from Elastic Beanstalk."""
+    env = {
+        "EDX_HOSTNAME": s.edx.hostname,
+        "EDX_OAUTH2_CLIENT_ID": s.edx.oauth2_client_id,
+        "EDX_OAUTH2_CLIENT_REDIRECT_URI": s.edx.oauth2_redirect_uri,
+        "EDX_OAUTH2_FORCE_SSL": "true" if s.edx.force_ssl else "false",
+        "SIFU_NOTEBOOK_ROOT": CONTAINER_NOTEBOOK_ROOT,
+        "SIFU_JUPYTER_URL": jupyter_url(s),
+        "SIFU_STAFF_USERNAMES": ",".join(s.sifu.staff_usernames),
+        "SIFU_TOKEN_TTL": str(s.sifu.token_ttl),
+        "SIFU_FRAME_ANCESTORS": " ".join(frame_ancestors(s)),
+        "SIFU_COOKIE_SECURE": "true" if s.web.https else "false",
+    }
+    volume_id = facts.file_system_id or s.efs.file_system_id
+    if s.storage.kind == "efs" and volume_id:
+        env["SIFU_VOLUME_ID"] = volume_id
+    elif s.storage.kind == "s3":
+        env["SIFU_VOLUME_ID"] = f"s3://{s.storage.s3_bucket}"
+    if s.rds.mode != "none":
+        env.update(RDS_DB_NAME=s.rds.db_name, RDS_PORT=str(s.rds.port), RDS_USERNAME=s.rds.username)
+        if s.rds.mode == "external":
+            env["RDS_HOSTNAME"] = s.rds.host.split(":")[0]
+        elif facts.rds_endpoint:
+            env["RDS_HOSTNAME"] = facts.rds_endpoint
+    return env
+
+
+def secret_arns(s: Settings, facts: Facts) -> dict[str, str]:
+    """Container variable -> ARN for environmentsecrets: the stored parameters' real ARNs when known."""
+    known = dict(facts.secret_arns)
+    return {name: known.get(name) or f"arn:aws:ssm:{s.eb.region}:{facts.account_id}:parameter{param}"
+            for name, param in secret_parameter_names(s).items()}
+
+
+def processes(s: Settings) -> list[dict[str, Any]]:
+    return [
+        {"name": "sifu", "port": s.ports.sifu, "health_path": "/health", "sticky": False},
+        {"name": "jupyter", "port": s.ports.jupyter, "health_path": "/api", "sticky": True},
+    ]
+
+
+def upstream_name(service: str) -> str:
+    return f"sifu_{service}_app"
+
+
+def vhost_context(s: Settings, service: str, log_dir: str = "/var/log/nginx") -> dict[str, Any]:
+    return {
+        "service": service,
+        "port": getattr(s.ports, service),
+        "upstream": upstream_name(service),
+        "max_body_mb": s.web.max_body_mb,
+        "read_timeout": s.web.read_timeout,
+        "log_dir": log_dir,
+    }
+
+
+def upstream_context(s: Settings, address: str) -> dict[str, Any]:
+    return {"upstreams": [{"name": upstream_name(svc), "address": address, "port": getattr(s.ports, svc)} for svc in SERVICES]}
+
+
+def supervisord_context(s: Settings, python: str, jupyter_config: str, run_dir: str, directory: str) -> dict[str, Any]:
+    return {
+        "run_dir": run_dir,
+        "programs": [
+            {
+                "name": "sifu",
+                "command": f"{python} -m sifu --host 0.0.0.0 --port {s.ports.sifu} --workers {s.sifu.workers}",
+                "directory": directory,
+                "startsecs": 2,
+                "stopsignal": "TERM",
+            },
+            {
+                "name": "jupyter",
+                "command": f"{python} -m jupyter_server --config={jupyter_config}",
+                "directory": directory,
+                "startsecs": 2,
+                "stopsignal": "TERM",
+            },
+        ],
+    }
+
+
+def jupyter_context(s: Settings, notebook_root: str) -> dict[str, Any]:
+    return {
+        "port": s.ports.jupyter,
+        "notebook_root": notebook_root,
+        "cull_idle_timeout": s.jupyter.cull_idle_timeout,
+        "cull_interval": s.jupyter.cull_interval,
+    }
+
+
+def image_uri(s: Settings, facts: Facts) -> str:
+    return facts.image_uri or f"{facts.account_id}.dkr.ecr.{s.ecr.region}.amazonaws.com/{s.ecr.repository}:latest"
