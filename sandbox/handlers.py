@@ -74,6 +74,7 @@ def _new_request(self: EBResponse) -> str:
 
 
 def create_storage_location(self: EBResponse) -> ActionResult:
+    """elasticbeanstalk-REGION-ACCOUNT, created once (EB-STORAGE-BUCKET)."""
     state = state_of(self.elasticbeanstalk_backend)
     bucket = storage_bucket(state)
     s3 = s3_backend(state)
@@ -84,6 +85,7 @@ def create_storage_location(self: EBResponse) -> ActionResult:
 
 
 def list_platform_versions(self: EBResponse) -> ActionResult:
+    """The catalogue, through every filter given (EB-PLATFORM-FILTERS)."""
     filters = _p(self, "Filters", []) or []
     found = [s for s in platforms.platforms(self.region) if all(platforms.matches_filter(s, f) for f in filters)]
     return ActionResult({"PlatformSummaryList": found})
@@ -126,6 +128,7 @@ def describe_applications(self: EBResponse) -> ActionResult:
 
 
 def delete_application(self: EBResponse) -> ActionResult:
+    """Refused while environments run, unless TerminateEnvByForce (EB-DELETE-IN-USE)."""
     state = state_of(self.elasticbeanstalk_backend)
     name = _p(self, "ApplicationName")
     with LOCK:
@@ -144,6 +147,7 @@ def delete_application(self: EBResponse) -> ActionResult:
 
 
 def create_application_version(self: EBResponse) -> ActionResult:
+    """The source bundle must already be in S3 (EB-VERSION-SOURCE-S3)."""
     state = state_of(self.elasticbeanstalk_backend)
     app_name, label = _p(self, "ApplicationName"), _p(self, "VersionLabel")
     bundle = _p(self, "SourceBundle") or {}
@@ -188,6 +192,7 @@ def describe_application_versions(self: EBResponse) -> ActionResult:
 
 
 def delete_application_version(self: EBResponse) -> ActionResult:
+    """Refused while an environment runs the version (EB-DELETE-IN-USE)."""
     state = state_of(self.elasticbeanstalk_backend)
     app_name, label = _p(self, "ApplicationName"), _p(self, "VersionLabel")
     with LOCK:
@@ -209,6 +214,7 @@ def delete_application_version(self: EBResponse) -> ActionResult:
 
 
 def check_dns_availability(self: EBResponse) -> ActionResult:
+    """PREFIX.REGION.elasticbeanstalk.com, taken while a live environment has it (EB-CNAME-SUFFIX)."""
     state = state_of(self.elasticbeanstalk_backend)
     prefix = _p(self, "CNAMEPrefix")
     cname = f"{prefix}.{state.region}.elasticbeanstalk.com"
@@ -261,6 +267,7 @@ def create_environment(self: EBResponse) -> ActionResult:
 
 
 def describe_environments(self: EBResponse) -> ActionResult:
+    """Every environment it returns is polled: its running operation advances a stage (EB-LIFECYCLE-STATUS)."""
     state = state_of(self.elasticbeanstalk_backend)
     app_name, label = _p(self, "ApplicationName"), _p(self, "VersionLabel")
     ids, names = _p(self, "EnvironmentIds") or [], _p(self, "EnvironmentNames") or []
@@ -285,6 +292,7 @@ def describe_environments(self: EBResponse) -> ActionResult:
 
 
 def update_environment(self: EBResponse) -> ActionResult:
+    """Only from Ready; launch-configuration changes replace the instances (EB-OPTION-REPLACES-INSTANCES)."""
     state = state_of(self.elasticbeanstalk_backend)
     request_id = _new_request(self)
     with LOCK:
@@ -334,6 +342,7 @@ def terminate_environment(self: EBResponse) -> ActionResult:
 
 
 def describe_events(self: EBResponse) -> ActionResult:
+    """Newest first; StartTime inclusive, EndTime exclusive; NextToken paging (EB-EVENTS). A poll."""
     state = state_of(self.elasticbeanstalk_backend)
     app_name, env_name, env_id = _p(self, "ApplicationName"), _p(self, "EnvironmentName"), _p(self, "EnvironmentId")
     label, request_id = _p(self, "VersionLabel"), _p(self, "RequestId")
@@ -398,6 +407,7 @@ def describe_environment_resources(self: EBResponse) -> ActionResult:
 
 
 def describe_environment_health(self: EBResponse) -> ActionResult:
+    """Status, color and causes from the lifecycle (EB-RESOURCES-HEALTH, EB-HEALTH-COLORS). A poll."""
     state = state_of(self.elasticbeanstalk_backend)
     with LOCK:
         env = state.find_env(_p(self, "EnvironmentName"), _p(self, "EnvironmentId"))

@@ -6,7 +6,8 @@ status and health. So Launching -> Ready, Updating -> Ready and Terminating -> T
 as in AWS, without depending on wall time (EB-LIFECYCLE-STATUS, EB-EVENTS). An injected failure (control endpoint)
 makes the next deployment fail with ERROR events and, for an update, roll back to the previous version
 (EB-DEPLOY-FAILURE-ROLLBACK). Instances carry the ``elasticbeanstalk:environment-name`` tag and sit in a security
-group made for the environment (EB-INSTANCE-TAGS).
+group made for the environment (EB-INSTANCE-TAGS). Health goes Grey -> Green, or Red on a failure
+(EB-HEALTH-COLORS).
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ def _instance_type(env: Environment) -> str:
 
 
 def _launch_problem(state: EBState, env: Environment) -> str | None:
-    """What AWS would refuse when launching instances for ``env`` (missing profile or key pair)."""
+    """What AWS would refuse when launching instances for ``env``: a missing instance profile, key pair or security
+    group (EB-LAUNCH-PREREQUISITES)."""
     profile = env.option("aws:autoscaling:launchconfiguration", "IamInstanceProfile")
     if profile:
         try:

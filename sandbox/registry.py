@@ -4,7 +4,7 @@ It is the registry behind the sandbox's ECR (sandbox/ecr.py): bound to the emula
 (``MotoServer.use_registry``), ECR's GetAuthorizationToken names it and hands out its password. Its one user is
 ``AWS``, the user every ECR token is for. 127.0.0.0/8 needs no insecure-registry flag on dockerd. Without
 credentials ``/v2/`` answers 401, and a push by a client that did not log in gets the registry's error in the push
-stream, as with ECR.
+stream, as with ECR (ECR-PUSH-NEEDS-LOGIN).
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ def test_sandbox_prints_env_that_a_plan_runs_against_and_stops_on_ctrl_c(tmp_pat
         data = json.loads(plan.stdout)
         assert data["aws_calls"]["read"] > 0 and data["aws_calls"]["mutate"] == 0 and data["result"] == "changes"
         login = next(s for s in data["steps"] if s["number"] == 5)
-        assert login["status"] == "ok" and f"login for {registry} as AWS" in login["summary"]
+        assert login["status"] == "ok" and f"{registry} as AWS" in login["summary"]
     finally:
         sandbox.send_signal(signal.SIGINT)
         rest, _ = sandbox.communicate(timeout=30)
