@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-import shutil
 import subprocess
 import tempfile
 import time
@@ -102,10 +101,9 @@ def stop_registry(registry: Registry) -> None:
 @contextmanager
 def running_registry(prefix: str = "sifu-registry-") -> Iterator[Registry]:
     """A password-protected, empty registry on 127.0.0.1:<random port> until the block ends."""
-    root = Path(tempfile.mkdtemp(prefix=prefix))
-    reg = start_registry(root)
-    try:
-        yield reg
-    finally:
-        stop_registry(reg)
-        shutil.rmtree(root, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix=prefix, ignore_cleanup_errors=True) as root:
+        reg = start_registry(Path(root))
+        try:
+            yield reg
+        finally:
+            stop_registry(reg)
