@@ -25,7 +25,7 @@ def main() -> None:
     from deployer.aws import eb as eb_api
     from deployer.aws import s3 as s3_api
     from deployer.checklist_aws import aws_steps
-    from tests.support.aws import MotoServer
+    from sandbox.server import MotoServer
 
     with tempfile.TemporaryDirectory() as tmp, MotoServer(log_path=Path(tmp) / "moto.log") as server:
         os.environ.update(server.env())

@@ -22,7 +22,7 @@ from bench.record import record  # noqa: E402
 
 def main() -> None:
     from deployer import checklist, checklist_aws, config, steps
-    from tests.support.aws import MotoServer
+    from sandbox.server import MotoServer
 
     from deployer import REPO_ROOT
 

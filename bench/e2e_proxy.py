@@ -26,9 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.record import record, summary  # noqa: E402
+from sandbox.processes import free_port  # noqa: E402
 from tests.support import app_image as app, base_image, docker_engine  # noqa: E402
 from tests.support.e2e_stack import random_file, start_e2e_stack  # noqa: E402
-from tests.support.registry import free_port  # noqa: E402
 
 
 def http_times(url: str, n: int) -> list[float]:

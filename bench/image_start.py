@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 from bench.record import record  # noqa: E402
 from deployer import image  # noqa: E402
 from deployer.docker_client import Docker  # noqa: E402
+from sandbox.processes import free_port  # noqa: E402
 from tests.support import app_image as app, base_image, docker_engine  # noqa: E402
-from tests.support.registry import free_port  # noqa: E402
 
 # The baseline container's program: answers 200 on every port given, as soon as Python is up.
 TRIVIAL_SERVER = """

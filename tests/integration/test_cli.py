@@ -40,11 +40,10 @@ SITE = {
 @pytest.fixture
 def account(aws, docker_engine, registry, monkeypatch):
     """A fresh emulated AWS account (env from MotoServer.env(), inherited by ./inv) with our key pair; the image
-    steps use the private dockerd, and the local registry stands in for ECR's endpoint (SIFU_ECR_STANDIN_*)."""
+    steps use the private dockerd, and the emulated ECR's login names the local registry."""
     aws.client("ec2").create_key_pair(KeyName="sifu-ops")
-    for name, value in {**docker_engine.env(), "SIFU_ECR_STANDIN_REGISTRY": registry.host,
-                        "SIFU_ECR_STANDIN_USERNAME": registry.username,
-                        "SIFU_ECR_STANDIN_PASSWORD": registry.password}.items():
+    aws.use_registry(registry)
+    for name, value in docker_engine.env().items():
         monkeypatch.setenv(name, value)
     return aws
 

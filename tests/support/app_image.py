@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.base_image import IMAGE as LOCAL_BASE
-from tests.support.registry import free_port
+from tests.support.processes import free_port
 
 CONTAINER_UID = 1000  # the image's non-root user (base-image/Dockerfile)
 

@@ -5,6 +5,8 @@
   machine, give this run its own names: SIFU_TESTBED_PREFIX=sifudp SIFU_TESTBED_SUBNET=10.232.0.)
 - ``deploy_site``: prepares a fresh emulated account for a deploy that reaches
   them, and returns the environment variables (config) for the deploy. Stand-ins, said plainly:
+  * ECR's registry is the session's password-protected registry (``registry``): bound to the emulated ECR, its
+    GetAuthorizationToken and repository URIs name it, as AWS's name ECR's own endpoint (sandbox/ecr.py);
   * the emulated Elastic Beanstalk gives the instances it launches the test hosts' addresses as public IPs
     (control endpoint ``instance_addresses``), so converge's SSH reaches real sshd hosts;
   * EFS: the test creates the file system first, with the CreationToken the deployer uses (the deployer
@@ -24,13 +26,14 @@ KEY_PAIR = "sifu-ops"
 CREATION_TOKEN = "sifu-notebooks-sifu-notebooks-env-notebooks"  # EfsStorage: {project}-{environment}-notebooks
 
 
-def prepare_site(aws, bed, hosts, stack, tmp_path) -> dict[str, str]:
-    """Key pair, address pool, EFS name -> ganesha; returns the deploy's environment (config)."""
+def prepare_site(aws, bed, hosts, stack, registry, tmp_path) -> dict[str, str]:
+    """Key pair, address pool, ECR's registry, EFS name -> ganesha; returns the deploy's environment (config)."""
     from deployer.remote.commands import efs_dns_name
     from tests.support.hosts import EFS_ADDRESS
 
     aws.client("ec2").create_key_pair(KeyName=KEY_PAIR)
     aws.give_instances_addresses([host.address for host in hosts])
+    aws.use_registry(registry)
     fs_id = aws.client("efs").create_file_system(
         CreationToken=CREATION_TOKEN, Encrypted=True, PerformanceMode="generalPurpose",
         Tags=[{"Key": "project", "Value": "sifu-notebooks"}])["FileSystemId"]
@@ -55,9 +58,9 @@ def prepare_site(aws, bed, hosts, stack, tmp_path) -> dict[str, str]:
 
 
 @pytest.fixture
-def deploy_site(aws, remote_bed, sifu_stack, tmp_path):
+def deploy_site(aws, remote_bed, sifu_stack, registry, tmp_path):
     """A fresh emulated account whose environment's one instance is the bed's first host (reset), and a
-    real Sifu and Jupyter for the smoke check; returns the deploy's config environment."""
+    real Sifu and Jupyter for the smoke check, ECR backed by the session's registry; returns the deploy's config environment."""
     host = remote_bed.hosts[DEPLOY_HOST]
     host.reset()
-    return prepare_site(aws, remote_bed, [host], sifu_stack, tmp_path)
+    return prepare_site(aws, remote_bed, [host], sifu_stack, registry, tmp_path)

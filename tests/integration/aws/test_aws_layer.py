@@ -21,7 +21,7 @@ from deployer.aws import iam as iam_api
 from deployer.aws import s3 as s3_api
 from deployer.aws import ssm as ssm_api
 from deployer.aws import sts as sts_api
-from tests.support.aws import MotoServer
+from sandbox.server import MotoServer
 
 pytestmark = pytest.mark.integration
 AWS_CLI = Path(sys.executable).with_name("aws")

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -191,16 +192,15 @@ def test_managed_database_outside_the_environment_with_deletion_protection(aws, 
         load(DEPLOY__RDS__MODE="managed")
 
 
-def test_ecr_standin_replaces_only_the_registry_address_and_login(aws, deploy, monkeypatch):
-    # Tests and `inv sandbox`: a local registry stands in for ECR's endpoint; the ECR calls still happen.
-    monkeypatch.setenv("SIFU_ECR_STANDIN_REGISTRY", "127.0.0.1:5999")
-    monkeypatch.setenv("SIFU_ECR_STANDIN_USERNAME", "sifu")
-    monkeypatch.setenv("SIFU_ECR_STANDIN_PASSWORD", "standin-Password-1")
+def test_registry_login_and_repository_uri_come_from_ecr(aws, deploy, registry):
+    # The emulated ECR names the local registry as AWS's names ECR's endpoint: the login (user AWS, a password
+    # from the token, the host of proxyEndpoint, an expiry 12 h ahead) and the repository URI on that host.
+    aws.use_registry(registry)
     report, ctx, _ = deploy(step_list=[Credentials(), RegistryStatus(), RegistryAccess(), RegistryLogin()])
     assert report.failed is None, report.summary()
     login = ctx.facts["registry_login"]
-    assert (login.registry, login.username, login.password) == ("127.0.0.1:5999", "sifu", "standin-Password-1")
-    assert ctx.facts["repository_uri"] == "127.0.0.1:5999/sifu-notebooks"
-    assert "ECR stand-in" in report.steps[-1].summary
-    assert aws.client("ecr").describe_repositories()["repositories"][0]["repositoryName"] == "sifu-notebooks"
-    assert "standin-Password-1" not in repr(login)
+    assert (login.registry, login.username, login.password) == (registry.host, "AWS", registry.password)
+    assert timedelta(hours=11) < login.expires_at - datetime.now(UTC) <= timedelta(hours=12)
+    assert ctx.facts["repository_uri"] == f"{registry.host}/sifu-notebooks"
+    assert registry.host in report.steps[-1].summary
+    assert registry.password not in repr(login) and registry.password not in json.dumps(report.as_json())

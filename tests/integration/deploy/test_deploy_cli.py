@@ -1,5 +1,5 @@
 """`./inv deploy --yes` as an operator runs it, in a subprocess, on the emulated AWS with everything real behind it:
-a private dockerd building the image, a password-protected registry standing in for ECR's endpoint, an SSH test
+a private dockerd building the image, a password-protected registry behind the emulated ECR, an SSH test
 host as the environment's instance, and a real Sifu and Jupyter for the smoke check (tests/support/deploy_bed.py).
 Interrupted with a real SIGKILL after each step, a re-run converges to the same resources."""
 
@@ -25,14 +25,14 @@ ENV = "sifu-notebooks-env"
 
 
 @pytest.fixture
-def cli_env(deploy_site, app_image, registry, docker_engine, tmp_path):
-    """The deploy's whole environment: emulated AWS (inherited), site config, image config, dockerd, ECR stand-in."""
+def cli_env(deploy_site, app_image, docker_engine, tmp_path):
+    """The deploy's whole environment: emulated AWS (inherited; its ECR names the registry), site config, image
+    config, dockerd."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("EDX_", "RDS_", "DEPLOY__", "EFS_"))}
     env.update(deploy_site)
     env.update(app_image.environ)
     env.update(docker_engine.env())
-    env.update(SIFU_ECR_STANDIN_REGISTRY=registry.host, SIFU_ECR_STANDIN_USERNAME=registry.username,
-               SIFU_ECR_STANDIN_PASSWORD=registry.password, DEPLOY_ANSWERS_FILE=str(tmp_path / "answers.yml"))
+    env.update(DEPLOY_ANSWERS_FILE=str(tmp_path / "answers.yml"))
     return env
 
 
@@ -113,7 +113,7 @@ def _deploy_killed_after(env, marker: str) -> str:
 
 
 def test_killed_after_each_step_a_rerun_converges_to_the_same_resources(aws, cli_env, remote_bed, deploy_site,
-                                                                         sifu_stack, tmp_path):
+                                                                         sifu_stack, registry, tmp_path):
     from tests.support.deploy_bed import prepare_site
 
     assert inv(cli_env, "deploy", "--yes").returncode == 0
@@ -122,7 +122,7 @@ def test_killed_after_each_step_a_rerun_converges_to_the_same_resources(aws, cli
     for marker in KILL_AFTER:
         aws.reset()
         host.reset()
-        cli_env.update(prepare_site(aws, remote_bed, [host], sifu_stack, tmp_path))
+        cli_env.update(prepare_site(aws, remote_bed, [host], sifu_stack, registry, tmp_path))
         _deploy_killed_after(cli_env, marker)
         resumed = inv(cli_env, "deploy", "--yes")
         assert resumed.returncode == 0, (marker, resumed.stdout + resumed.stderr)

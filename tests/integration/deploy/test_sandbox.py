@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import boto3
 import pytest
 
 from deployer import REPO_ROOT
@@ -33,8 +34,13 @@ def test_sandbox_prints_env_that_a_plan_runs_against_and_stops_on_ctrl_c(tmp_pat
                 exports[name] = value
             if line.startswith("then:") or time.monotonic() > deadline:
                 break
-        assert {"AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "DEPLOY__EB__KEY_NAME", "SIFU_ECR_STANDIN_REGISTRY"} <= set(
-            exports), exports
+        assert {"AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "DEPLOY__EB__KEY_NAME"} <= set(exports), exports
+        assert not any(name.startswith("SIFU_") for name in exports), exports  # nothing but AWS's own answers
+        # The registry is where ECR's login says, as in AWS.
+        ecr = boto3.client("ecr", endpoint_url=exports["AWS_ENDPOINT_URL"], region_name=exports["AWS_REGION"],
+                           aws_access_key_id="testing", aws_secret_access_key="testing")
+        registry = ecr.get_authorization_token()["authorizationData"][0]["proxyEndpoint"].split("://", 1)[1]
+        assert registry.startswith("127.0.0.1:"), registry
         plan = subprocess.run([INV, "--search-root", str(REPO_ROOT), "plan", "--json"], capture_output=True,
                               text=True, env={**environ, **exports, "EDX_OAUTH2_CLIENT_SECRET": "s3cret"}, cwd=tmp_path,
                               timeout=120)
@@ -42,12 +48,12 @@ def test_sandbox_prints_env_that_a_plan_runs_against_and_stops_on_ctrl_c(tmp_pat
         data = json.loads(plan.stdout)
         assert data["aws_calls"]["read"] > 0 and data["aws_calls"]["mutate"] == 0 and data["result"] == "changes"
         login = next(s for s in data["steps"] if s["number"] == 5)
-        assert login["status"] == "ok" and exports["SIFU_ECR_STANDIN_REGISTRY"] in login["summary"]
+        assert login["status"] == "ok" and f"{registry} as AWS" in login["summary"]
     finally:
         sandbox.send_signal(signal.SIGINT)
         rest, _ = sandbox.communicate(timeout=30)
     assert sandbox.returncode == 0 and "sandbox stopped" in rest
-    for endpoint in (exports["AWS_ENDPOINT_URL"].rsplit("/", 1)[-1], exports["SIFU_ECR_STANDIN_REGISTRY"]):
+    for endpoint in (exports["AWS_ENDPOINT_URL"].rsplit("/", 1)[-1], registry):
         host, port = endpoint.split(":")
         with pytest.raises(OSError):  # both stopped
             socket.create_connection((host, int(port)), timeout=2).close()

@@ -1,4 +1,4 @@
-"""Image tests: a private dockerd, the local Debian base, a password-protected registry (tests/support).
+"""Image tests: a private dockerd, the local Debian base, a password-protected registry (sandbox/registry.py).
 
 The session-wide ones (docker_engine, localbase_image, app_image) come from tests/integration/conftest.py,
 shared with the deploy tests."""
@@ -6,7 +6,7 @@ shared with the deploy tests."""
 import pytest
 
 from tests.support.git_server import git_server_factory  # noqa: F401
-from tests.support.registry import running_registry
+from sandbox.registry import running_registry
 
 
 @pytest.fixture(scope="module")

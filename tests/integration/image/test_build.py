@@ -57,7 +57,7 @@ def test_second_build_image_task_does_no_build(app_image, docker_engine, docker_
 def test_changed_input_changes_the_tag_and_builds_only_the_final_image(app_image, docker_engine, docker_client):
     """A different port changes the rendered configs: a new final tag, the base is reused."""
     from tests.support.app_image import image_environ, load_settings
-    from tests.support.registry import free_port
+    from tests.support.processes import free_port
 
     environ = image_environ(free_port(), free_port())
     settings = load_settings(environ)

@@ -25,7 +25,7 @@ COURSE = "course-v1:Demo+Notebooks+2026"
 FILE = "intro.ipynb"
 
 
-def free_port() -> int:
+def free_port_with_twin() -> int:
     """A free port whose +10000 twin (where the app listens behind nginx) is free too."""
     import random
 
@@ -82,8 +82,8 @@ def check_stack(result, environ, ports, lms_port, run_dir, mode):
 
 
 def test_local_run_process_mode_without_docker(local_run_dir, docker_engine):
-    ports = {"sifu": free_port(), "jupyter": free_port()}
-    lms_port = free_port()
+    ports = {"sifu": free_port_with_twin(), "jupyter": free_port_with_twin()}
+    lms_port = free_port_with_twin()
     environ = {**image_environ(ports["sifu"], ports["jupyter"]), "SIFU_LOCAL_RUN_DIR": str(local_run_dir),
                "DOCKER_HOST": f"unix://{local_run_dir}-no-engine.sock"}
     result = run_inv("local-run", "--detach", "--lms-port", str(lms_port), engine=docker_engine, environ=environ, timeout=300)
@@ -98,8 +98,8 @@ def test_local_run_process_mode_without_docker(local_run_dir, docker_engine):
 
 
 def test_local_run_container_mode(local_run_dir, docker_engine, docker_client, localbase_image, app_image):
-    ports = {"sifu": free_port(), "jupyter": free_port()}
-    lms_port = free_port()
+    ports = {"sifu": free_port_with_twin(), "jupyter": free_port_with_twin()}
+    lms_port = free_port_with_twin()
     environ = {**image_environ(ports["sifu"], ports["jupyter"]), "SIFU_LOCAL_RUN_DIR": str(local_run_dir)}
     result = run_inv("local-run", "--detach", "--lms-port", str(lms_port), "--network", "host",
                      engine=docker_engine, environ=environ, timeout=600)

@@ -21,7 +21,7 @@ from deployer import REPO_ROOT, image
 from deployer.docker_client import BuildFailed, Docker
 from tests.integration.image.helpers import run_inv
 from tests.support.app_image import image_environ, load_settings
-from tests.support.registry import free_port
+from tests.support.processes import free_port
 
 pytestmark = pytest.mark.integration
 MARKER = b"# cloned from the private test repository\n"

@@ -1,0 +1,306 @@
+"""The Elastic Beanstalk lifecycle: operations as lists of stages that polls advance, and the EC2 work they do.
+
+An operation (create, update, terminate) is a list of ``Stage``s. Every describe call that covers an environment
+is a poll, and a poll runs the next stage: its action (launch or replace instances in moto's EC2), its events, its
+status and health. So Launching -> Ready, Updating -> Ready and Terminating -> Terminated each take several polls,
+as in AWS, without depending on wall time (EB-LIFECYCLE-STATUS, EB-EVENTS). An injected failure (control endpoint)
+makes the next deployment fail with ERROR events and, for an update, roll back to the previous version
+(EB-DEPLOY-FAILURE-ROLLBACK). Instances carry the ``elasticbeanstalk:environment-name`` tag and sit in a security
+group made for the environment (EB-INSTANCE-TAGS). Health goes Grey -> Green, or Red on a failure
+(EB-HEALTH-COLORS).
+"""
+
+from __future__ import annotations
+
+import string
+from typing import Any
+
+from moto.ec2.models import ec2_backends
+from moto.iam.models import iam_backends
+from moto.s3.models import s3_backends
+
+from sandbox.model import EBState, Environment, Failure, Stage, now, rand
+from sandbox.options import DEFAULT_OPTIONS
+
+
+def storage_bucket(state: EBState) -> str:
+    """The bucket CreateStorageLocation makes: elasticbeanstalk-REGION-ACCOUNT (EB-STORAGE-BUCKET)."""
+    return f"elasticbeanstalk-{state.region}-{state.account_id}"
+
+
+# moto's other services, reached in-process (the same server answers their APIs).
+def ec2_backend(state: EBState) -> Any:
+    return ec2_backends[state.account_id][state.region]
+
+
+def s3_backend(state: EBState) -> Any:
+    return s3_backends[state.account_id]["aws"]
+
+
+def _iam_backend(state: EBState) -> Any:
+    return iam_backends[state.account_id]["aws"]
+
+
+def _ensure_security_group(state: EBState, env: Environment) -> str:
+    ec2 = ec2_backend(state)
+    if env.security_group_id:
+        return env.security_group_id
+    vpc_id = env.option("aws:ec2:vpc", "VPCId") or ec2.get_default_vpc().id
+    name = f"awseb-{env.id}-stack-AWSEBSecurityGroup-{rand(12, string.ascii_uppercase + string.digits)}"
+    sg = ec2.create_security_group(
+        name=name, description="SecurityGroup for ElasticBeanstalk environment.", vpc_id=vpc_id,
+        tags={"elasticbeanstalk:environment-name": env.name, "elasticbeanstalk:environment-id": env.id,
+              "Name": env.name},
+    )
+    env.security_group_id = sg.id
+    return sg.id
+
+
+def _subnets(state: EBState, env: Environment) -> list[str]:
+    configured = [s.strip() for s in env.option("aws:ec2:vpc", "Subnets").split(",") if s.strip()]
+    if configured:
+        return configured
+    ec2 = ec2_backend(state)
+    vpc = ec2.get_default_vpc()
+    subnets = [sn for sn in ec2.describe_subnets() if sn.vpc_id == vpc.id]
+    return [sn.id for sn in sorted(subnets, key=lambda sn: sn.availability_zone)]
+
+
+def _instance_type(env: Environment) -> str:
+    explicit = env.options.get(("", "aws:autoscaling:launchconfiguration", "InstanceType"))
+    if explicit:
+        return explicit
+    types = env.options.get(("", "aws:ec2:instances", "InstanceTypes"))
+    if types:
+        return types.split(",")[0].strip()
+    return DEFAULT_OPTIONS[("aws:autoscaling:launchconfiguration", "InstanceType")]
+
+
+def _launch_problem(state: EBState, env: Environment) -> str | None:
+    """What AWS would refuse when launching instances for ``env``: a missing instance profile, key pair or security
+    group (EB-LAUNCH-PREREQUISITES)."""
+    profile = env.option("aws:autoscaling:launchconfiguration", "IamInstanceProfile")
+    if profile:
+        try:
+            _iam_backend(state).get_instance_profile(profile)
+        except Exception:
+            return f"The instance profile {profile} associated with the environment does not exist."
+    key = env.option("aws:autoscaling:launchconfiguration", "EC2KeyName")
+    if key and key not in ec2_backend(state).key_pairs:
+        return (f"Creating Auto Scaling launch configuration failed Reason: The key pair '{key}' does not "
+                "exist")
+    for group in env.option("aws:autoscaling:launchconfiguration", "SecurityGroups").split(","):
+        if group.strip() and ec2_backend(state).get_security_group_by_name_or_id(group.strip()) is None:
+            return (f"Creating Auto Scaling launch configuration failed Reason: The security group "
+                    f"'{group.strip()}' does not exist")
+    return None
+
+
+def _launch_instances(state: EBState, env: Environment, count: int) -> list[str]:
+    ec2 = ec2_backend(state)
+    sg_id = _ensure_security_group(state, env)
+    subnets = _subnets(state, env)
+    image_id = next(iter(ec2.amis), "ami-12c6146b")
+    asg_name = f"awseb-{env.id}-stack-AWSEBAutoScalingGroup-{env.id[2:].upper()}"
+    key = env.option("aws:autoscaling:launchconfiguration", "EC2KeyName") or None
+    # Extra security groups (names or ids) attached to the instances, as AWS does with this option.
+    extra = [g.strip() for g in env.option("aws:autoscaling:launchconfiguration", "SecurityGroups").split(",")
+             if g.strip()]
+    extra_ids = [g if g.startswith("sg-") else ec2.get_security_group_by_name_or_id(g).id for g in extra]
+    new_ids = []
+    for i in range(count):
+        reservation = ec2.run_instances(
+            image_id, 1, None, [],
+            instance_type=_instance_type(env), is_instance_type_default=False, region_name=state.region,
+            subnet_id=subnets[(len(env.instance_ids) + i) % len(subnets)] if subnets else None,
+            key_name=key, security_group_ids=[sg_id, *extra_ids], associate_public_ip=True,
+            tags={"instance": {
+                "elasticbeanstalk:environment-name": env.name,
+                "elasticbeanstalk:environment-id": env.id,
+                "aws:autoscaling:groupName": asg_name,
+                "Name": env.name,
+            }},
+        )
+        for inst in reservation.instances:
+            if state.address_pool:
+                inst.nics[0].public_ip = state.address_pool.pop(0)
+        new_ids.extend(inst.id for inst in reservation.instances)
+    env.instance_ids.extend(new_ids)
+    return new_ids
+
+
+def _terminate_instances(state: EBState, env: Environment, ids: list[str]) -> None:
+    if ids:
+        ec2 = ec2_backend(state)
+        for inst in ec2.get_multi_instances_by_id(ids):
+            # A pooled address goes back to the pool, for the replacement instance.
+            if inst.public_ip and inst.public_ip not in state.address_pool and inst.public_ip in state.pooled:
+                state.address_pool.append(inst.public_ip)
+        ec2.terminate_instances(ids)
+    env.instance_ids = [i for i in env.instance_ids if i not in ids]
+
+
+def _desired_count(env: Environment) -> int:
+    return max(1, int(env.option("aws:autoscaling:asg", "MinSize") or 1))
+
+
+# --------------------------------------------------------------------------------------------------
+# Operations as stage lists: create, update (configuration and/or version), terminate
+
+
+def create_stages(state: EBState, env: Environment, failure: Failure | None) -> list[Stage]:
+    def launch(env: Environment) -> Stage | None:
+        problem = _launch_problem(state, env)
+        if problem:
+            return Stage(events=[("ERROR", problem),
+                                 ("ERROR", "Stack named 'awseb-{env.id}-stack' aborted operation. Current state: "
+                                           "'CREATE_FAILED'  Reason: The following resource(s) failed to create: "
+                                           "[AWSEBAutoScalingGroup]."),
+                                 ("ERROR", "Create environment operation is complete, but with errors. For more "
+                                           "information, see troubleshooting documentation.")],
+                         status="Ready", health="Red", health_status="Severe")
+        _launch_instances(state, env, _desired_count(env))
+        env.stages[:] = _finish_create(env, failure)
+        return None
+
+    return [
+        Stage(events=[("INFO", f"Using {storage_bucket(state)} as Amazon S3 storage bucket for environment data.")]),
+        Stage(action=lambda e: _ensure_security_group(state, e) and None,
+              events=[("INFO", "Created security group named: {env.security_group_id}"),
+                      ("INFO", "Created load balancer named: {env.load_balancer}"),
+                      ("INFO", "Created target group named: arn:aws:elasticbeanstalk-target-group/{env.id}")]),
+        Stage(events=[("INFO", "Waiting for EC2 instances to launch. This may take a few minutes.")],
+              action=launch),
+    ]
+
+
+def _finish_create(env: Environment, failure: Failure | None) -> list[Stage]:
+    if failure:
+        return [
+            Stage(events=[("ERROR", "Instance deployment failed. For details, see 'eb-engine.log'."),
+                          ("ERROR", "[Instance: {env.instance_ids[0]}] Command failed on instance. Return code: 1 "
+                                    "Output: " + _escape(failure.message) + "."),
+                          ("INFO", "Command execution completed on all instances. Summary: [Successful: 0, "
+                                   "Failed: {n}].".replace("{n}", str(len(env.instance_ids))))],
+                  health="Red", health_status="Severe"),
+            Stage(events=[("ERROR", "Create environment operation is complete, but with errors. For more "
+                                    "information, see troubleshooting documentation.")],
+                  status="Ready", health="Red", health_status="Severe"),
+        ]
+    return [
+        Stage(events=[("INFO", "Instance deployment completed successfully.")]),
+        Stage(events=[("INFO", "Application available at {env.cname}."),
+                      ("INFO", "Successfully launched environment: {env.name}")],
+              status="Ready", health="Green", health_status="Ok"),
+    ]
+
+
+def _escape(text: str) -> str:
+    # Stage messages go through str.format; keep braces from the injected text literal.
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def update_stages(state: EBState, env: Environment, new_label: str | None, replace: bool, resize: bool,
+                   failure: Failure | None) -> list[Stage]:
+    previous = env.version_label
+    stages: list[Stage] = []
+    if replace or resize:
+        def reconfigure(env: Environment) -> Stage | None:
+            problem = _launch_problem(state, env)
+            if problem:
+                env.stages.clear()
+                return Stage(events=[("ERROR", problem),
+                                     ("ERROR", "Failed to deploy configuration.")],
+                             status="Ready", health=env.health, health_status=env.health_status)
+            old = list(env.instance_ids)
+            if replace:
+                added = _launch_instances(state, env, _desired_count(env))
+                _terminate_instances(state, env, old)
+            else:
+                want = _desired_count(env)
+                added = _launch_instances(state, env, max(0, want - len(old)))
+                _terminate_instances(state, env, old[want:] if len(old) > want else [])
+            msgs = [("INFO", f"Added instance [{i}] to your environment.") for i in added]
+            msgs += [("INFO", f"Removed instance [{i}] from your environment.")
+                     for i in old if i not in env.instance_ids]
+            return Stage(events=msgs)
+
+        stages.append(Stage(events=[("INFO", "Updating environment {env.name}'s configuration settings.")],
+                            action=reconfigure))
+    if new_label and new_label != previous:
+        stages.append(Stage(events=[("INFO", "Deploying new version to instance(s).")]))
+        if failure:
+            stages += [
+                Stage(events=[("ERROR", "Instance deployment failed. For details, see 'eb-engine.log'."),
+                              ("ERROR", "[Instance: {env.instance_ids[0]}] Command failed on instance. Return "
+                                        "code: 1 Output: " + _escape(failure.message) + "."),
+                              ("WARN", "Environment health has transitioned from Ok to Degraded. Command failed "
+                                       "on all instances.")],
+                      health="Red", health_status="Degraded"),
+                Stage(events=[("INFO", f"Rolling back to previous application version '{previous}'." if previous
+                               else "No previous application version to roll back to.")]),
+                Stage(events=[("ERROR", "Failed to deploy application.")]
+                      + ([("INFO", "Environment health has transitioned from Degraded to Ok.")] if previous else []),
+                      status="Ready", health="Green" if previous else "Red",
+                      health_status="Ok" if previous else "Severe"),
+            ]
+            return stages
+        stages.append(Stage(events=[("INFO", "Instance deployment completed successfully."),
+                                    ("INFO", "New application version was deployed to running EC2 instances.")],
+                            action=lambda e: setattr(e, "version_label", new_label)))
+    stages.append(Stage(events=[("INFO", "Environment update completed successfully.")],
+                        status="Ready", health="Green", health_status="Ok"))
+    return stages
+
+
+def terminate_stages(state: EBState, env: Environment) -> list[Stage]:
+    def remove(env: Environment) -> None:
+        _terminate_instances(state, env, list(env.instance_ids))
+        if env.security_group_id:
+            try:
+                ec2_backend(state).delete_security_group(group_id=env.security_group_id)
+            except Exception:  # still referenced (e.g. by an EFS rule the operator added): AWS leaves it too
+                pass
+
+    def done(env: Environment) -> None:
+        env.terminated_at = now()
+
+    return [
+        Stage(events=[("INFO", "Waiting for EC2 instances to terminate. This may take a few minutes.")],
+              action=remove),
+        Stage(events=[("INFO", "Deleted security group named: {env.security_group_id}")]),
+        Stage(events=[("INFO", "terminateEnvironment completed successfully.")], action=done,
+              status="Terminated", health="Grey", health_status="Unknown"),
+    ]
+
+
+# --------------------------------------------------------------------------------------------------
+# Polls drive the stages
+
+
+def poll(state: EBState, env: Environment) -> None:
+    """A describe call looked at ``env``: advance its running operation by one stage."""
+    if not env.stages:
+        return
+    env.polls += 1
+    if env.polls < state.polls_per_stage:
+        return
+    env.polls = 0
+    stage = env.stages.pop(0)
+    _run_stage(state, env, stage)
+
+
+def _run_stage(state: EBState, env: Environment, stage: Stage) -> None:
+    if stage.action:
+        extra = stage.action(env)
+        if isinstance(extra, Stage):  # an action may decide the operation's outcome
+            env.stages[:0] = [extra] if extra.events or extra.status else []
+    for severity, message in stage.events:
+        state.emit(env, severity, message.format(env=env, state=state))
+    if stage.status:
+        env.status = stage.status
+    if stage.health:
+        env.health = stage.health
+    if stage.health_status:
+        env.health_status = stage.health_status
+    env.updated = now()
