@@ -1,0 +1,320 @@
+"""Benchmark: a cell's round trip over Jupyter's kernel websocket against the same kernel over ZMQ (issue 14, item 1).
+
+Run: .venv/bin/python bench/kernel_roundtrip.py [--rounds 40] [--no-baseline] [--browser]
+     (or ./inv bench --name kernel_roundtrip)
+
+Starts devlms + Sifu + Jupyter as processes (tests/support/sifu_stack.py, the rendered config) and nginx with
+the rendered vhosts in front of them (tests/support/nginx.py), signs a student in the XBlock's way (auth code,
+/token, the serve redirect through nginx sets the identity cookie), starts a kernel and executes `6*7` N times
+over one keep-alive websocket, timing each from the execute_request to the kernel's `idle` status:
+through nginx and on the app port directly. The ZMQ floor is the same loop with jupyter_client on the same
+kernel's connection file, measured before and after the websocket paths (pooled).
+
+The baseline (unless --no-baseline) is a second Jupyter on the same root and database, with the config
+line that our fix adds (sifu/kernel_latency.py: TCP_NODELAY on the kernel websocket) reset to jupyter_server's
+own connection class, behind its own nginx: before and after in the same run. --browser adds Chromium
+(Debian's, via Playwright): Shift+Enter on a `6*7` cell to its output appearing in Notebook 7, both servers.
+
+Appends a section to bench/RESULTS.md ending in `- round trip / ZMQ floor: RATIO` (through nginx, p50, with the fix).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import ExitStack, closing
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.record import percentile, record  # noqa: E402
+from tests.integration.sifu.helpers import COURSE, prepare_copy, serve_url  # noqa: E402
+from tests.support import nginx  # noqa: E402
+from tests.support.jupyter_client import JupyterSession  # noqa: E402
+from tests.support.processes import free_port  # noqa: E402
+from tests.support.sifu_stack import JupyterProc, Stack, start_jupyter, start_stack  # noqa: E402
+
+WARM_UP = 5  # rounds run before timing on every path (first executions warm the kernel and the connection)
+FILE = "roundtrip.ipynb"
+# The baseline's Jupyter: the line our config adds, reset to jupyter_server's default class (appended, so it wins).
+UPSTREAM_CONNECTION = ('\nc.ServerApp.kernel_websocket_connection_class = '
+                       '"jupyter_server.services.kernels.connection.channels.ZMQChannelsWebsocketConnection"\n')
+
+
+@dataclass
+class Target:
+    """One Jupyter server with nginx in front of it, and a student's kernel on it."""
+
+    name: str
+    jupyter: JupyterProc
+    runtime_dir: Path  # where that Jupyter writes kernel connection files
+    public_url: str = ""  # through nginx
+    kernel_id: str = ""
+    session: JupyterSession | None = None
+
+    def connection_file(self) -> Path:
+        return self.runtime_dir / f"kernel-{self.kernel_id}.json"
+
+
+def execute_request(msg_id: str, session: str) -> str:
+    return json.dumps({
+        "header": {"msg_id": msg_id, "username": "bench", "session": session, "msg_type": "execute_request",
+                   "version": "5.3", "date": ""},
+        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+        "content": {"code": "6*7", "silent": False, "store_history": False, "user_expressions": {},
+                    "allow_stdin": False, "stop_on_error": True}})
+
+
+def is_idle_for(msg: dict, msg_id: str) -> bool:
+    return (msg.get("parent_header", {}).get("msg_id") == msg_id and msg["msg_type"] == "status"
+            and msg["content"]["execution_state"] == "idle")
+
+
+def websocket_times(base_url: str, kernel_id: str, cookie: str, rounds: int) -> list[float]:
+    """`6*7` to idle, `rounds` times over one keep-alive websocket (legacy JSON protocol, as the issue measured)."""
+    import websocket
+
+    netloc = urlsplit(base_url).netloc
+    ws = websocket.create_connection(f"ws://{netloc}/api/kernels/{quote(kernel_id)}/channels?session_id={uuid.uuid4().hex}",
+                                     header=[f"Cookie: {cookie}"], origin=f"http://{netloc}", timeout=30)
+    session, times = uuid.uuid4().hex, []
+    with closing(ws):
+        for i in range(WARM_UP + rounds):
+            msg_id = uuid.uuid4().hex
+            started = time.perf_counter()
+            ws.send(execute_request(msg_id, session))
+            while not is_idle_for(json.loads(ws.recv()), msg_id):
+                pass
+            if i >= WARM_UP:
+                times.append(time.perf_counter() - started)
+    return times
+
+
+def zmq_times(connection_file: Path, rounds: int) -> list[float]:
+    """The floor: the same `6*7` to idle with jupyter_client straight on the kernel's ZMQ sockets."""
+    from jupyter_client import BlockingKernelClient
+
+    client = BlockingKernelClient(connection_file=str(connection_file))
+    client.load_connection_file()
+    client.start_channels()
+    times = []
+    try:
+        client.wait_for_ready(timeout=30)
+        for i in range(WARM_UP + rounds):
+            started = time.perf_counter()
+            msg_id = client.execute("6*7")
+            while not is_idle_for(client.get_iopub_msg(timeout=30), msg_id):
+                pass
+            if i >= WARM_UP:
+                times.append(time.perf_counter() - started)
+    finally:
+        client.stop_channels()
+    return times
+
+
+# --- the stack --------------------------------------------------------------------------------------------------
+
+
+def nginx_settings(workdir: Path, public: dict[str, int]):
+    """The deploy's default settings with nginx listening on `public` ports (the vhosts render from these)."""
+    from deployer import config as deployer_config
+    from deployer.localrun import with_ports
+
+    overrides = workdir / "nginx-overrides.yml"
+    overrides.write_text("{}\n")
+    loaded = deployer_config.load(flags={}, environ={}, overrides_file=overrides, answers_file=workdir / "no-answers.yml")
+    return with_ports(loaded.settings, public)
+
+
+def put_nginx_in_front(exits: ExitStack, workdir: Path, name: str, sifu_url: str, jupyter_url: str) -> dict[str, str]:
+    """nginx with the rendered vhosts on free ports, proxying to these app ports; returns the public URLs."""
+    public = {"sifu": free_port(), "jupyter": free_port()}
+    upstream = {"sifu": urlsplit(sifu_url).port, "jupyter": urlsplit(jupyter_url).port}
+    prefix = workdir / f"nginx-{name}"
+    conf = nginx.write_site(prefix, nginx_settings(workdir, public), "127.0.0.1", upstream)
+    exits.enter_context(nginx.serving(prefix, conf, list(public.values())))
+    return {svc: f"http://127.0.0.1:{port}" for svc, port in public.items()}
+
+
+def sign_in(stack: Stack, sifu_public_url: str, username: str) -> dict[str, str]:
+    """The XBlock's way: auth code and /token, the student's copy, then the serve redirect (through nginx) sets
+    the identity cookie that Jupyter trusts."""
+    import httpx
+
+    token = stack.token(username)
+    prepare_copy(stack.sifu.url, token, username, COURSE, FILE)
+    reply = httpx.get(serve_url(sifu_public_url, username, COURSE, FILE, token), timeout=30)
+    assert reply.status_code == 302, reply.text
+    return {name: value for name, value in reply.cookies.items()}
+
+
+def start_kernel(target: Target, cookies: dict[str, str], username: str) -> None:
+    session = JupyterSession(target.jupyter.url, cookies)
+    notebook = f"users/{username}/{COURSE}/{FILE}"
+    assert session.prime_xsrf(f"/notebooks/users/{username}/{quote(COURSE)}/{FILE}").status_code == 200
+    reply = session.start_session(notebook)
+    assert reply.status_code == 201, reply.text
+    target.session, target.kernel_id = session, reply.json()["kernel"]["id"]
+
+
+def measure(target: Target, rounds: int) -> dict[str, list[float]]:
+    """ZMQ floor, then nginx, then direct, then the floor again (pooled): one path at a time, so no other
+    client of the kernel receives its iopub messages while a path is timed."""
+    cookie = target.session.cookie_header()
+    half = max(1, rounds // 2)
+    floor = zmq_times(target.connection_file(), half)
+    through_nginx = websocket_times(target.public_url, target.kernel_id, cookie, rounds)
+    direct = websocket_times(target.jupyter.url, target.kernel_id, cookie, rounds)
+    floor += zmq_times(target.connection_file(), rounds - half)
+    return {"nginx": through_nginx, "direct": direct, "zmq": floor}
+
+
+# --- Chromium ---------------------------------------------------------------------------------------------------
+
+
+def browser_times(target: Target, cookies: dict[str, str], username: str, rounds: int, home: Path) -> list[float]:
+    """Shift+Enter on a `6*7` cell in Notebook 7 to its `Out` appearing, through nginx (the cookie is the one the
+    serve redirect set). The timer runs in the page: keydown to the output node's insertion (MutationObserver)."""
+    from tests.support.browser import chromium
+
+    with chromium(home) as browser:
+        context = browser.new_context()
+        netloc = urlsplit(target.public_url)
+        context.add_cookies([{"name": name, "value": value, "domain": netloc.hostname, "path": "/"}
+                             for name, value in cookies.items()])
+        page = context.new_page()
+        page.goto(f"{target.public_url}/notebooks/users/{username}/{quote(COURSE)}/{FILE}")
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+        page.wait_for_function("() => document.querySelector('.jp-Notebook-ExecutionIndicator[data-status=\"idle\"]')"
+                               " || document.querySelector('[data-status=\"idle\"]')", timeout=60_000)
+        times = []
+        for i in range(WARM_UP + rounds):
+            times_ms = page.evaluate(CELL_TIMER_JS)
+            if i >= WARM_UP:
+                times.append(times_ms / 1000)
+        context.close()
+    return times
+
+
+# In the page: a fresh code cell at the end holding `6*7`, then Shift+Enter; resolves with the milliseconds from the
+# keydown to the execute result's output node being in the DOM.
+CELL_TIMER_JS = """
+async () => {
+  const app = window.jupyterapp;
+  const panel = app.shell.currentWidget;
+  const notebook = panel.content;
+  await app.commands.execute('notebook:insert-cell-below');
+  const cell = notebook.activeCell;
+  cell.model.sharedModel.setSource('6*7');
+  const outputs = cell.node.querySelector('.jp-OutputArea') || cell.node;
+  const appeared = new Promise(resolve => {
+    const observer = new MutationObserver(() => {
+      const result = cell.node.querySelector('.jp-OutputArea-executeResult');
+      if (result && result.textContent.includes('42')) { observer.disconnect(); resolve(performance.now()); }
+    });
+    observer.observe(cell.node, {childList: true, subtree: true, characterData: true});
+  });
+  notebook.node.focus();
+  const started = performance.now();
+  notebook.node.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', code: 'Enter', shiftKey: true, bubbles: true}));
+  const ended = await appeared;
+  return ended - started;
+}
+"""
+
+
+# --- report -----------------------------------------------------------------------------------------------------
+
+
+def ms(values: list[float], q: float) -> str:
+    return f"{percentile(values, q) * 1000:.1f}"
+
+
+def row(name: str, values: list[float], floor: list[float]) -> str:
+    ratio = statistics.median(values) / statistics.median(floor)
+    return f"| {name} | {ms(values, 50)} | {min(values) * 1000:.1f} | {ms(values, 99)} | {ratio:.2f} |"
+
+
+def report(rounds: int, results: dict[str, dict[str, list[float]]], load: tuple[float, float, float]) -> list[str]:
+    fixed = results["with TCP_NODELAY (ours)"]
+    lines = [
+        "Sifu + Jupyter Server as processes (the rendered config), nginx with the rendered vhosts in front, one",
+        f"keep-alive websocket per path, `6*7` executed {rounds} times after {WARM_UP} warm-up rounds, timed from the",
+        "execute_request to the kernel's `idle` status (legacy JSON protocol). ZMQ floor: jupyter_client on the",
+        "same kernel's connection file, half before and half after the websocket paths.",
+        f"Load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (2 shared cores).",
+        "",
+        "| server | path | p50 ms | min ms | p99 ms | p50 / ZMQ floor |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    labels = {"nginx": "websocket through nginx", "direct": "websocket, app port directly", "zmq": "ZMQ floor (jupyter_client)",
+              "browser": "Chromium: Shift+Enter to output, through nginx"}
+    for server, paths in results.items():
+        for path, values in paths.items():
+            lines.append(row(f"{server} | {labels[path]}", values, paths["zmq"]))
+    lines.append("")
+    if "without (jupyter_server default)" in results:
+        before = results["without (jupyter_server default)"]
+        lines.append(f"Without the fix, through nginx: round trip / ZMQ floor = "
+                     f"{statistics.median(before['nginx']) / statistics.median(before['zmq']):.2f}.")
+        if "browser" in before and "browser" in fixed:
+            lines.append(f"Chromium, Shift+Enter to output (p50): {ms(before['browser'], 50)} ms without the fix, "
+                         f"{ms(fixed['browser'], 50)} ms with it.")
+    lines.append(f"- round trip / ZMQ floor: {statistics.median(fixed['nginx']) / statistics.median(fixed['zmq']):.2f}")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--no-baseline", action="store_true", help="skip the second Jupyter without the fix")
+    parser.add_argument("--browser", action="store_true", help="also time Shift+Enter to output in Chromium")
+    args = parser.parse_args()
+    username = "alice"
+    workdir = Path(tempfile.mkdtemp(prefix="sifu-bench-roundtrip-", dir="/tmp"))
+    workdir.chmod(0o755)
+    try:
+        with ExitStack() as exits:
+            stack = start_stack(workdir)
+            exits.callback(stack.stop)
+            targets = [Target("with TCP_NODELAY (ours)", stack.jupyter, workdir / "jupyter" / "runtime")]
+            if not args.no_baseline:
+                baseline_dir = workdir / "baseline"
+                baseline_dir.mkdir()
+                baseline = start_jupyter(baseline_dir, stack.root, stack.secret, frame_ancestors=stack.devlms.url,
+                                         database_url=f"sqlite:///{workdir / 'state' / 'sifu.sqlite3'}",
+                                         extra_config=UPSTREAM_CONNECTION)
+                exits.callback(baseline.stop)
+                targets.append(Target("without (jupyter_server default)", baseline, baseline_dir / "jupyter" / "runtime"))
+            urls = {}
+            for i, target in enumerate(targets):
+                urls = put_nginx_in_front(exits, workdir, str(i), stack.sifu.url, target.jupyter.url)
+                target.public_url = urls["jupyter"]
+            cookies = sign_in(stack, urls["sifu"], username)
+            for target in targets:
+                start_kernel(target, cookies, username)
+                exits.callback(target.session.close)
+            load = os.getloadavg()
+            results = {target.name: measure(target, args.rounds) for target in targets}
+            if args.browser:
+                for target in targets:
+                    results[target.name]["browser"] = browser_times(target, cookies, username, args.rounds // 2,
+                                                                    workdir / "browser-home")
+        record("kernel round trip: websocket through nginx and direct vs the ZMQ floor (bench/kernel_roundtrip.py)",
+               report(args.rounds, results, load))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
