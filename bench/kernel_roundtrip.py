@@ -1,6 +1,6 @@
 """Benchmark: a cell's round trip over Jupyter's kernel websocket against the same kernel over ZMQ (issue 14, item 1).
 
-Run: .venv/bin/python bench/kernel_roundtrip.py [--rounds 40] [--no-baseline] [--browser]
+Run: .venv/bin/python bench/kernel_roundtrip.py [--rounds 40] [--no-baseline] [--no-browser]
      (or ./inv bench --name kernel_roundtrip)
 
 Starts devlms + Sifu + Jupyter as processes (tests/support/sifu_stack.py, the rendered config) and nginx with
@@ -12,8 +12,9 @@ kernel's connection file, measured before and after the websocket paths (pooled)
 
 The baseline (unless --no-baseline) is a second Jupyter on the same root and database, with the config
 line that our fix adds (sifu/kernel_latency.py: TCP_NODELAY on the kernel websocket) reset to jupyter_server's
-own connection class, behind its own nginx: before and after in the same run. --browser adds Chromium
-(Debian's, via Playwright): Shift+Enter on a `6*7` cell to its output appearing in Notebook 7, both servers.
+own connection class, behind its own nginx: before and after in the same run. Chromium (Debian's, via Playwright;
+skipped when it is not installed or with --no-browser) times Shift+Enter on the `6*7` cell to its output appearing
+in Notebook 7, through nginx, on both servers.
 
 Appends a section to bench/RESULTS.md ending in `- round trip / ZMQ floor: RATIO` (through nginx, p50, with the fix).
 """
@@ -40,10 +41,12 @@ sys.path.insert(0, str(ROOT))
 from bench.record import percentile, record  # noqa: E402
 from tests.integration.sifu.helpers import COURSE, prepare_copy, serve_url  # noqa: E402
 from tests.support import nginx  # noqa: E402
+from tests.support.browser import CHROMIUM  # noqa: E402
 from tests.support.jupyter_client import JupyterSession  # noqa: E402
 from tests.support.processes import free_port  # noqa: E402
 from tests.support.sifu_stack import JupyterProc, Stack, start_jupyter, start_stack  # noqa: E402
 
+RUN_CELL_KEY = "Shift+Enter"  # run and advance, as a student does
 WARM_UP = 5  # rounds run before timing on every path (first executions warm the kernel and the connection)
 FILE = "roundtrip.ipynb"
 # The baseline's Jupyter: the line our config adds, reset to jupyter_server's default class (appended, so it wins).
@@ -66,13 +69,32 @@ class Target:
         return self.runtime_dir / f"kernel-{self.kernel_id}.json"
 
 
-def execute_request(msg_id: str, session: str) -> str:
-    return json.dumps({
+V1_PROTOCOL = "v1.kernel.websocket.jupyter.org"  # what Notebook 7 and JupyterLab speak; None: legacy JSON
+
+
+def execute_request(msg_id: str, session: str) -> dict:
+    return {
         "header": {"msg_id": msg_id, "username": "bench", "session": session, "msg_type": "execute_request",
                    "version": "5.3", "date": ""},
         "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
         "content": {"code": "6*7", "silent": False, "store_history": False, "user_expressions": {},
-                    "allow_stdin": False, "stop_on_error": True}})
+                    "allow_stdin": False, "stop_on_error": True}}
+
+
+def encode_v1(msg: dict) -> bytes:
+    """A message in the v1 binary framing: part count, part offsets (uint64 LE), channel, the four JSON parts."""
+    parts = [msg["channel"].encode(), *(json.dumps(msg[key]).encode() for key in ("header", "parent_header", "metadata", "content"))]
+    offsets = [8 * (len(parts) + 2)]
+    for part in parts:
+        offsets.append(offsets[-1] + len(part))
+    return b"".join(n.to_bytes(8, "little") for n in (len(offsets), *offsets)) + b"".join(parts)
+
+
+def decode_v1(frame: bytes) -> dict:
+    count = int.from_bytes(frame[:8], "little")
+    offsets = [int.from_bytes(frame[8 * (i + 1):8 * (i + 2)], "little") for i in range(count)]
+    header, parent_header, _metadata, content = (json.loads(frame[offsets[i]:offsets[i + 1]]) for i in range(1, 5))
+    return {"header": header, "msg_type": header["msg_type"], "parent_header": parent_header, "content": content}
 
 
 def is_idle_for(msg: dict, msg_id: str) -> bool:
@@ -80,20 +102,24 @@ def is_idle_for(msg: dict, msg_id: str) -> bool:
             and msg["content"]["execution_state"] == "idle")
 
 
-def websocket_times(base_url: str, kernel_id: str, cookie: str, rounds: int) -> list[float]:
-    """`6*7` to idle, `rounds` times over one keep-alive websocket (legacy JSON protocol, as the issue measured)."""
+def websocket_times(base_url: str, kernel_id: str, cookie: str, rounds: int, protocol: str | None = None) -> list[float]:
+    """`6*7` to idle, `rounds` times over one keep-alive websocket, in the legacy JSON protocol or v1."""
     import websocket
 
     netloc = urlsplit(base_url).netloc
     ws = websocket.create_connection(f"ws://{netloc}/api/kernels/{quote(kernel_id)}/channels?session_id={uuid.uuid4().hex}",
-                                     header=[f"Cookie: {cookie}"], origin=f"http://{netloc}", timeout=30)
+                                     header=[f"Cookie: {cookie}"], origin=f"http://{netloc}", timeout=30,
+                                     subprotocols=[protocol] if protocol else None)
+    assert ws.getsubprotocol() == protocol, ws.getsubprotocol()
+    send, decode = (ws.send_binary, decode_v1) if protocol == V1_PROTOCOL else (lambda msg: ws.send(msg), json.loads)
+    encode = encode_v1 if protocol == V1_PROTOCOL else json.dumps
     session, times = uuid.uuid4().hex, []
     with closing(ws):
         for i in range(WARM_UP + rounds):
             msg_id = uuid.uuid4().hex
             started = time.perf_counter()
-            ws.send(execute_request(msg_id, session))
-            while not is_idle_for(json.loads(ws.recv()), msg_id):
+            send(encode(execute_request(msg_id, session)))
+            while not is_idle_for(decode(ws.recv()), msg_id):
                 pass
             if i >= WARM_UP:
                 times.append(time.perf_counter() - started)
@@ -168,67 +194,90 @@ def start_kernel(target: Target, cookies: dict[str, str], username: str) -> None
 
 
 def measure(target: Target, rounds: int) -> dict[str, list[float]]:
-    """ZMQ floor, then nginx, then direct, then the floor again (pooled): one path at a time, so no other
+    """ZMQ floor, then nginx (legacy JSON, then v1), then direct, then the floor again (pooled): one path at a time, so no other
     client of the kernel receives its iopub messages while a path is timed."""
     cookie = target.session.cookie_header()
     half = max(1, rounds // 2)
     floor = zmq_times(target.connection_file(), half)
     through_nginx = websocket_times(target.public_url, target.kernel_id, cookie, rounds)
+    through_nginx_v1 = websocket_times(target.public_url, target.kernel_id, cookie, rounds, V1_PROTOCOL)
     direct = websocket_times(target.jupyter.url, target.kernel_id, cookie, rounds)
     floor += zmq_times(target.connection_file(), rounds - half)
-    return {"nginx": through_nginx, "direct": direct, "zmq": floor}
+    return {"nginx": through_nginx, "nginx_v1": through_nginx_v1, "direct": direct, "zmq": floor}
 
 
 # --- Chromium ---------------------------------------------------------------------------------------------------
 
 
-def browser_times(target: Target, cookies: dict[str, str], username: str, rounds: int, home: Path) -> list[float]:
-    """Shift+Enter on a `6*7` cell in Notebook 7 to its `Out` appearing, through nginx (the cookie is the one the
-    serve redirect set). The timer runs in the page: keydown to the output node's insertion (MutationObserver)."""
-    from tests.support.browser import chromium
+def browser_times(target: Target, cookies: dict[str, str], username: str, rounds: int,
+                  home: Path) -> tuple[list[float], list[float]]:
+    """Shift+Enter on the notebook's `6*7` cell in Notebook 7 (Chromium, through nginx, with the cookie the serve
+    redirect set) to its `42` being in the page. Timed in the page: from the keydown reaching the page to the
+    MutationObserver seeing the new execute result (before paint). Also returns the part of each spent between the
+    page's websocket sending the request and receiving the frame the output came from (the rest is the front end)."""
+    from tests.support.browser import chromium  # imports Playwright
 
     with chromium(home) as browser:
         context = browser.new_context()
-        netloc = urlsplit(target.public_url)
-        context.add_cookies([{"name": name, "value": value, "domain": netloc.hostname, "path": "/"}
-                             for name, value in cookies.items()])
+        context.add_init_script(WEBSOCKET_CLOCK_JS)
+        context.add_cookies([{"name": name, "value": value, "url": target.public_url} for name, value in cookies.items()])
         page = context.new_page()
         page.goto(f"{target.public_url}/notebooks/users/{username}/{quote(COURSE)}/{FILE}")
-        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-        page.wait_for_function("() => document.querySelector('.jp-Notebook-ExecutionIndicator[data-status=\"idle\"]')"
-                               " || document.querySelector('[data-status=\"idle\"]')", timeout=60_000)
-        times = []
+        page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=60_000)
+        times, wire = [], []
         for i in range(WARM_UP + rounds):
-            times_ms = page.evaluate(CELL_TIMER_JS)
+            cell = page.locator(".jp-Notebook .jp-CodeCell").first
+            cell.locator(".jp-InputPrompt").click()  # selects the cell (command mode)
+            cell.evaluate(ARM_CELL_TIMER_JS)
+            page.keyboard.press(RUN_CELL_KEY)
+            page.wait_for_function("() => window.sifuCellTimer.end > 0", timeout=30_000)
             if i >= WARM_UP:
-                times.append(times_ms / 1000)
+                timer = page.evaluate("() => window.sifuCellTimer")
+                times.append((timer["end"] - timer["start"]) / 1000)
+                wire.append((timer["received"] - timer["sent"]) / 1000)
         context.close()
-    return times
+    return times, wire
 
 
-# In the page: a fresh code cell at the end holding `6*7`, then Shift+Enter; resolves with the milliseconds from the
-# keydown to the execute result's output node being in the DOM.
-CELL_TIMER_JS = """
-async () => {
-  const app = window.jupyterapp;
-  const panel = app.shell.currentWidget;
-  const notebook = panel.content;
-  await app.commands.execute('notebook:insert-cell-below');
-  const cell = notebook.activeCell;
-  cell.model.sharedModel.setSource('6*7');
-  const outputs = cell.node.querySelector('.jp-OutputArea') || cell.node;
-  const appeared = new Promise(resolve => {
-    const observer = new MutationObserver(() => {
-      const result = cell.node.querySelector('.jp-OutputArea-executeResult');
-      if (result && result.textContent.includes('42')) { observer.disconnect(); resolve(performance.now()); }
+# Before the page's own scripts: every websocket notes, on the armed timer, its first send after the keydown and
+# each frame received until the output is there.
+WEBSOCKET_CLOCK_JS = """
+(() => {
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (data) {
+    const timer = window.sifuCellTimer;
+    if (timer && timer.start && !timer.sent) timer.sent = performance.now();
+    return send.call(this, data);
+  };
+  const Original = WebSocket;
+  window.WebSocket = function (...args) {
+    const socket = new Original(...args);
+    socket.addEventListener('message', () => {
+      const timer = window.sifuCellTimer;
+      if (timer && timer.sent && !timer.end) timer.received = performance.now();
     });
-    observer.observe(cell.node, {childList: true, subtree: true, characterData: true});
+    return socket;
+  };
+  window.WebSocket.prototype = Original.prototype;
+  Object.assign(window.WebSocket, {CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3});
+})();
+"""
+
+# Armed on the cell before each Shift+Enter: the keydown's timestamp, then the moment a new execute result
+# holding 42 is in the cell.
+ARM_CELL_TIMER_JS = """
+(cell) => {
+  const timer = window.sifuCellTimer = {start: 0, end: 0, sent: 0, received: 0};
+  const previous = cell.querySelector('.jp-OutputArea-executeResult');
+  document.addEventListener('keydown', () => { timer.start = performance.now(); }, {capture: true, once: true});
+  const observer = new MutationObserver(() => {
+    const result = cell.querySelector('.jp-OutputArea-executeResult');
+    if (timer.start && result && result !== previous && result.textContent.includes('42')) {
+      timer.end = performance.now();
+      observer.disconnect();
+    }
   });
-  notebook.node.focus();
-  const started = performance.now();
-  notebook.node.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', code: 'Enter', shiftKey: true, bubbles: true}));
-  const ended = await appeared;
-  return ended - started;
+  observer.observe(cell, {childList: true, subtree: true, characterData: true});
 }
 """
 
@@ -250,15 +299,18 @@ def report(rounds: int, results: dict[str, dict[str, list[float]]], load: tuple[
     lines = [
         "Sifu + Jupyter Server as processes (the rendered config), nginx with the rendered vhosts in front, one",
         f"keep-alive websocket per path, `6*7` executed {rounds} times after {WARM_UP} warm-up rounds, timed from the",
-        "execute_request to the kernel's `idle` status (legacy JSON protocol). ZMQ floor: jupyter_client on the",
-        "same kernel's connection file, half before and half after the websocket paths.",
+        "execute_request to the kernel's `idle` status (legacy JSON protocol unless the row says v1, which the browser",
+        "speaks). ZMQ floor: jupyter_client on the same kernel's connection file, half before and half after the",
+        "websocket paths. Chromium: half as many rounds, timed in the page.",
         f"Load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (2 shared cores).",
         "",
         "| server | path | p50 ms | min ms | p99 ms | p50 / ZMQ floor |",
         "|---|---|---:|---:|---:|---:|",
     ]
-    labels = {"nginx": "websocket through nginx", "direct": "websocket, app port directly", "zmq": "ZMQ floor (jupyter_client)",
-              "browser": "Chromium: Shift+Enter to output, through nginx"}
+    labels = {"nginx": "websocket through nginx", "nginx_v1": f"websocket through nginx, {V1_PROTOCOL}",
+              "direct": "websocket, app port directly", "zmq": "ZMQ floor (jupyter_client)",
+              "browser": "Chromium: Shift+Enter to the output in the page, through nginx",
+              "browser_wire": "Chromium: of which request sent to result frame received (page clock)"}
     for server, paths in results.items():
         for path, values in paths.items():
             lines.append(row(f"{server} | {labels[path]}", values, paths["zmq"]))
@@ -278,7 +330,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--no-baseline", action="store_true", help="skip the second Jupyter without the fix")
-    parser.add_argument("--browser", action="store_true", help="also time Shift+Enter to output in Chromium")
+    parser.add_argument("--no-browser", action="store_true", help="skip Chromium (Shift+Enter to output)")
     args = parser.parse_args()
     username = "alice"
     workdir = Path(tempfile.mkdtemp(prefix="sifu-bench-roundtrip-", dir="/tmp"))
@@ -306,10 +358,10 @@ def main() -> None:
                 exits.callback(target.session.close)
             load = os.getloadavg()
             results = {target.name: measure(target, args.rounds) for target in targets}
-            if args.browser:
+            if not args.no_browser and Path(CHROMIUM).exists():
                 for target in targets:
-                    results[target.name]["browser"] = browser_times(target, cookies, username, args.rounds // 2,
-                                                                    workdir / "browser-home")
+                    total, wire = browser_times(target, cookies, username, args.rounds // 2, workdir / "browser-home")
+                    results[target.name].update(browser=total, browser_wire=wire)
         record("kernel round trip: websocket through nginx and direct vs the ZMQ floor (bench/kernel_roundtrip.py)",
                report(args.rounds, results, load))
     finally:
