@@ -223,6 +223,12 @@ def browser_times(target: Target, cookies: dict[str, str], username: str, rounds
         context.add_cookies([{"name": name, "value": value, "url": target.public_url} for name, value in cookies.items()])
         page = context.new_page()
         page.goto(f"{target.public_url}/notebooks/users/{username}/{quote(COURSE)}/{FILE}")
+        # On a slow machine Notebook 7 may ask which kernel to use (it loaded before the kernel specs did):
+        # accept its choice, python3, which joins the student's session.
+        page.wait_for_function("() => window.sifuKernelFrames > 0 || document.querySelector('.jp-Dialog')", timeout=60_000)
+        if page.locator(".jp-Dialog").count():
+            page.locator(".jp-Dialog .jp-mod-accept").click()
+        page.wait_for_function("() => window.sifuKernelFrames > 0", timeout=60_000)
         page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=60_000)
         times, wire = [], []
         for i in range(WARM_UP + rounds):
@@ -240,7 +246,7 @@ def browser_times(target: Target, cookies: dict[str, str], username: str, rounds
 
 
 # Before the page's own scripts: every websocket notes, on the armed timer, its first send after the keydown and
-# each frame received until the output is there.
+# each frame received until the output is there; kernel websockets count their frames (the page is connected).
 WEBSOCKET_CLOCK_JS = """
 (() => {
   const send = WebSocket.prototype.send;
@@ -252,7 +258,9 @@ WEBSOCKET_CLOCK_JS = """
   const Original = WebSocket;
   window.WebSocket = function (...args) {
     const socket = new Original(...args);
+    const kernel = String(args[0]).includes('/api/kernels/');
     socket.addEventListener('message', () => {
+      if (kernel) window.sifuKernelFrames = (window.sifuKernelFrames || 0) + 1;
       const timer = window.sifuCellTimer;
       if (timer && timer.sent && !timer.end) timer.received = performance.now();
     });
@@ -263,16 +271,20 @@ WEBSOCKET_CLOCK_JS = """
 })();
 """
 
-# Armed on the cell before each Shift+Enter: the keydown's timestamp, then the moment a new execute result
-# holding 42 is in the cell.
+# Armed on the cell before each Shift+Enter: the keydown reaching the page, then the moment the cell shows an
+# execute result `42` under a new `[n]:` prompt (the output node may be updated in place, so not a new node).
 ARM_CELL_TIMER_JS = """
 (cell) => {
   const timer = window.sifuCellTimer = {start: 0, end: 0, sent: 0, received: 0};
-  const previous = cell.querySelector('.jp-OutputArea-executeResult');
+  const prompt = () => {
+    const result = cell.querySelector('.jp-OutputArea-executeResult');
+    return result && result.textContent.includes('42') ? result.querySelector('.jp-OutputPrompt').textContent : '';
+  };
+  const before = prompt();
   document.addEventListener('keydown', () => { timer.start = performance.now(); }, {capture: true, once: true});
   const observer = new MutationObserver(() => {
-    const result = cell.querySelector('.jp-OutputArea-executeResult');
-    if (timer.start && result && result !== previous && result.textContent.includes('42')) {
+    const now = prompt();
+    if (timer.start && now && now !== before) {
       timer.end = performance.now();
       observer.disconnect();
     }
