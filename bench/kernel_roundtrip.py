@@ -1,14 +1,15 @@
 """Benchmark: a cell's round trip over Jupyter's kernel websocket against the same kernel over ZMQ (issue 14, item 1).
 
-Run: .venv/bin/python bench/kernel_roundtrip.py [--rounds 40] [--no-baseline] [--no-browser]
+Run: .venv/bin/python bench/kernel_roundtrip.py [--rounds 40] [--no-baseline] [--no-browser] [--sequential]
      (or ./inv bench --name kernel_roundtrip)
 
 Starts devlms + Sifu + Jupyter as processes (tests/support/sifu_stack.py, the rendered config) and nginx with
 the rendered vhosts in front of them (tests/support/nginx.py), signs a student in the XBlock's way (auth code,
 /token, the serve redirect through nginx sets the identity cookie), starts a kernel and executes `6*7` N times
 over one keep-alive websocket, timing each from the execute_request to the kernel's `idle` status:
-through nginx and on the app port directly. The ZMQ floor is the same loop with jupyter_client on the same
-kernel's connection file, measured before and after the websocket paths (pooled).
+through nginx (legacy JSON and the v1 protocol) and on the app port directly. The ZMQ floor is the same loop
+with jupyter_client on the same kernel's connection file. The paths take turns round by round (--sequential:
+one path after the other), so a load change on the shared machine hits all of them alike.
 
 The baseline (unless --no-baseline) is a second Jupyter on the same root and database, with the config
 line that our fix adds (sifu/kernel_latency.py: TCP_NODELAY on the kernel websocket) reset to jupyter_server's
@@ -30,7 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
-from contextlib import ExitStack, closing
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -102,49 +103,69 @@ def is_idle_for(msg: dict, msg_id: str) -> bool:
             and msg["content"]["execution_state"] == "idle")
 
 
-def websocket_times(base_url: str, kernel_id: str, cookie: str, rounds: int, protocol: str | None = None) -> list[float]:
-    """`6*7` to idle, `rounds` times over one keep-alive websocket, in the legacy JSON protocol or v1."""
-    import websocket
+class WebsocketPath:
+    """One keep-alive kernel websocket (legacy JSON protocol, or v1) on which `6*7` runs to idle, round by round."""
 
-    netloc = urlsplit(base_url).netloc
-    ws = websocket.create_connection(f"ws://{netloc}/api/kernels/{quote(kernel_id)}/channels?session_id={uuid.uuid4().hex}",
-                                     header=[f"Cookie: {cookie}"], origin=f"http://{netloc}", timeout=30,
-                                     subprotocols=[protocol] if protocol else None)
-    assert ws.getsubprotocol() == protocol, ws.getsubprotocol()
-    send, decode = (ws.send_binary, decode_v1) if protocol == V1_PROTOCOL else (lambda msg: ws.send(msg), json.loads)
-    encode = encode_v1 if protocol == V1_PROTOCOL else json.dumps
-    session, times = uuid.uuid4().hex, []
-    with closing(ws):
-        for i in range(WARM_UP + rounds):
-            msg_id = uuid.uuid4().hex
-            started = time.perf_counter()
-            send(encode(execute_request(msg_id, session)))
-            while not is_idle_for(decode(ws.recv()), msg_id):
-                pass
-            if i >= WARM_UP:
-                times.append(time.perf_counter() - started)
-    return times
+    def __init__(self, base_url: str, kernel_id: str, cookie: str, protocol: str | None = None):
+        import websocket
+
+        netloc = urlsplit(base_url).netloc
+        self.ws = websocket.create_connection(
+            f"ws://{netloc}/api/kernels/{quote(kernel_id)}/channels?session_id={uuid.uuid4().hex}",
+            header=[f"Cookie: {cookie}"], origin=f"http://{netloc}", timeout=30, subprotocols=[protocol] if protocol else None)
+        assert self.ws.getsubprotocol() == protocol, self.ws.getsubprotocol()
+        self.v1 = protocol == V1_PROTOCOL
+        self.session = uuid.uuid4().hex
+
+    def round(self) -> float:
+        msg_id = uuid.uuid4().hex
+        started = time.perf_counter()
+        request = execute_request(msg_id, self.session)
+        if self.v1:
+            self.ws.send_binary(encode_v1(request))
+        else:
+            self.ws.send(json.dumps(request))
+        while not is_idle_for(decode_v1(self.ws.recv()) if self.v1 else json.loads(self.ws.recv()), msg_id):
+            pass
+        return time.perf_counter() - started
+
+    def close(self) -> None:
+        self.ws.close()
 
 
-def zmq_times(connection_file: Path, rounds: int) -> list[float]:
+class ZmqPath:
     """The floor: the same `6*7` to idle with jupyter_client straight on the kernel's ZMQ sockets."""
-    from jupyter_client import BlockingKernelClient
 
-    client = BlockingKernelClient(connection_file=str(connection_file))
-    client.load_connection_file()
-    client.start_channels()
-    times = []
-    try:
-        client.wait_for_ready(timeout=30)
-        for i in range(WARM_UP + rounds):
-            started = time.perf_counter()
-            msg_id = client.execute("6*7")
-            while not is_idle_for(client.get_iopub_msg(timeout=30), msg_id):
-                pass
-            if i >= WARM_UP:
-                times.append(time.perf_counter() - started)
-    finally:
-        client.stop_channels()
+    def __init__(self, connection_file: Path):
+        from jupyter_client import BlockingKernelClient
+
+        self.client = BlockingKernelClient(connection_file=str(connection_file))
+        self.client.load_connection_file()
+        self.client.start_channels()
+        self.client.wait_for_ready(timeout=30)
+
+    def round(self) -> float:
+        started = time.perf_counter()
+        msg_id = self.client.execute("6*7")
+        while not is_idle_for(self.client.get_iopub_msg(timeout=30), msg_id):
+            pass
+        return time.perf_counter() - started
+
+    def close(self) -> None:
+        self.client.stop_channels()
+
+
+def timed_rounds(paths: dict[str, WebsocketPath | ZmqPath], rounds: int, interleave: bool) -> dict[str, list[float]]:
+    """`rounds` timed rounds per path after WARM_UP untimed ones; interleaved: one round of each path in turn."""
+    times: dict[str, list[float]] = {name: [] for name in paths}
+    schedule = ([list(paths)] * (WARM_UP + rounds) if interleave else [[name] for name in paths for _ in range(WARM_UP + rounds)])
+    counts = dict.fromkeys(paths, 0)
+    for turn in schedule:
+        for name in turn:
+            elapsed = paths[name].round()
+            counts[name] += 1
+            if counts[name] > WARM_UP:
+                times[name].append(elapsed)
     return times
 
 
@@ -193,56 +214,72 @@ def start_kernel(target: Target, cookies: dict[str, str], username: str) -> None
     target.session, target.kernel_id = session, reply.json()["kernel"]["id"]
 
 
-def measure(target: Target, rounds: int) -> dict[str, list[float]]:
-    """ZMQ floor, then nginx (legacy JSON, then v1), then direct, then the floor again (pooled): one path at a time, so no other
-    client of the kernel receives its iopub messages while a path is timed."""
+def measure(target: Target, rounds: int, interleave: bool) -> dict[str, list[float]]:
+    """ZMQ floor, websocket through nginx (legacy JSON and v1) and direct, on the same kernel, one keep-alive
+    connection each."""
     cookie = target.session.cookie_header()
-    half = max(1, rounds // 2)
-    floor = zmq_times(target.connection_file(), half)
-    through_nginx = websocket_times(target.public_url, target.kernel_id, cookie, rounds)
-    through_nginx_v1 = websocket_times(target.public_url, target.kernel_id, cookie, rounds, V1_PROTOCOL)
-    direct = websocket_times(target.jupyter.url, target.kernel_id, cookie, rounds)
-    floor += zmq_times(target.connection_file(), rounds - half)
-    return {"nginx": through_nginx, "nginx_v1": through_nginx_v1, "direct": direct, "zmq": floor}
+    paths = {}
+    try:
+        paths["zmq"] = ZmqPath(target.connection_file())
+        paths["nginx"] = WebsocketPath(target.public_url, target.kernel_id, cookie)
+        paths["nginx_v1"] = WebsocketPath(target.public_url, target.kernel_id, cookie, V1_PROTOCOL)
+        paths["direct"] = WebsocketPath(target.jupyter.url, target.kernel_id, cookie)
+        return timed_rounds(paths, rounds, interleave)
+    finally:
+        for path in paths.values():
+            path.close()
 
 
 # --- Chromium ---------------------------------------------------------------------------------------------------
 
 
-def browser_times(target: Target, cookies: dict[str, str], username: str, rounds: int,
-                  home: Path) -> tuple[list[float], list[float]]:
-    """Shift+Enter on the notebook's `6*7` cell in Notebook 7 (Chromium, through nginx, with the cookie the serve
-    redirect set) to its `42` being in the page. Timed in the page: from the keydown reaching the page to the
-    MutationObserver seeing the new execute result (before paint). Also returns the part of each spent between the
-    page's websocket sending the request and receiving the frame the output came from (the rest is the front end)."""
+def open_notebook(browser, target: Target, cookies: dict[str, str], username: str):
+    """A page of Notebook 7 on the student's notebook, through nginx, with the cookie the serve redirect set,
+    once its kernel websocket is talking."""
+    context = browser.new_context()
+    context.add_init_script(WEBSOCKET_CLOCK_JS)
+    context.add_cookies([{"name": name, "value": value, "url": target.public_url} for name, value in cookies.items()])
+    page = context.new_page()
+    page.goto(f"{target.public_url}/notebooks/users/{username}/{quote(COURSE)}/{FILE}")
+    # On a slow machine Notebook 7 may ask which kernel to use (it loaded before the kernel specs did):
+    # accept its choice, python3, which joins the student's session.
+    page.wait_for_function("() => window.sifuKernelFrames > 0 || document.querySelector('.jp-Dialog')", timeout=60_000)
+    if page.locator(".jp-Dialog").count():
+        page.locator(".jp-Dialog .jp-mod-accept").click()
+    page.wait_for_function("() => window.sifuKernelFrames > 0", timeout=60_000)
+    page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=60_000)
+    return page
+
+
+def run_cell(page) -> tuple[float, float]:
+    """Shift+Enter on the `6*7` cell; returns (keydown to output, request sent to result frame received)."""
+    cell = page.locator(".jp-Notebook .jp-CodeCell").first
+    cell.locator(".jp-InputPrompt").click()  # selects the cell (command mode)
+    cell.evaluate(ARM_CELL_TIMER_JS)
+    page.keyboard.press(RUN_CELL_KEY)
+    page.wait_for_function("() => window.sifuCellTimer.end > 0", timeout=30_000)
+    timer = page.evaluate("() => window.sifuCellTimer")
+    return (timer["end"] - timer["start"]) / 1000, (timer["received"] - timer["sent"]) / 1000
+
+
+def browser_times(targets: list[Target], cookies: dict[str, str], username: str, rounds: int,
+                  home: Path) -> dict[str, dict[str, list[float]]]:
+    """Chromium, one page per server, their rounds alternating (so both see the same load): Shift+Enter to the
+    `42` being in the page, timed in the page from the keydown to the MutationObserver seeing the new result
+    (before paint); and the part of it between the page's websocket sending the request and receiving the
+    frame the output came from (the rest is the front end's own work, on the page's main thread)."""
     from tests.support.browser import chromium  # imports Playwright
 
+    times = {target.name: {"browser": [], "browser_wire": []} for target in targets}
     with chromium(home) as browser:
-        context = browser.new_context()
-        context.add_init_script(WEBSOCKET_CLOCK_JS)
-        context.add_cookies([{"name": name, "value": value, "url": target.public_url} for name, value in cookies.items()])
-        page = context.new_page()
-        page.goto(f"{target.public_url}/notebooks/users/{username}/{quote(COURSE)}/{FILE}")
-        # On a slow machine Notebook 7 may ask which kernel to use (it loaded before the kernel specs did):
-        # accept its choice, python3, which joins the student's session.
-        page.wait_for_function("() => window.sifuKernelFrames > 0 || document.querySelector('.jp-Dialog')", timeout=60_000)
-        if page.locator(".jp-Dialog").count():
-            page.locator(".jp-Dialog .jp-mod-accept").click()
-        page.wait_for_function("() => window.sifuKernelFrames > 0", timeout=60_000)
-        page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=60_000)
-        times, wire = [], []
+        pages = [(target.name, open_notebook(browser, target, cookies, username)) for target in targets]
         for i in range(WARM_UP + rounds):
-            cell = page.locator(".jp-Notebook .jp-CodeCell").first
-            cell.locator(".jp-InputPrompt").click()  # selects the cell (command mode)
-            cell.evaluate(ARM_CELL_TIMER_JS)
-            page.keyboard.press(RUN_CELL_KEY)
-            page.wait_for_function("() => window.sifuCellTimer.end > 0", timeout=30_000)
-            if i >= WARM_UP:
-                timer = page.evaluate("() => window.sifuCellTimer")
-                times.append((timer["end"] - timer["start"]) / 1000)
-                wire.append((timer["received"] - timer["sent"]) / 1000)
-        context.close()
-    return times, wire
+            for name, page in pages[i % len(pages):] + pages[:i % len(pages)]:
+                total, wire = run_cell(page)
+                if i >= WARM_UP:
+                    times[name]["browser"].append(total)
+                    times[name]["browser_wire"].append(wire)
+    return times
 
 
 # Before the page's own scripts: every websocket notes, on the armed timer, its first send after the keydown and
@@ -306,14 +343,17 @@ def row(name: str, values: list[float], floor: list[float]) -> str:
     return f"| {name} | {ms(values, 50)} | {min(values) * 1000:.1f} | {ms(values, 99)} | {ratio:.2f} |"
 
 
-def report(rounds: int, results: dict[str, dict[str, list[float]]], load: tuple[float, float, float]) -> list[str]:
+def report(rounds: int, interleave: bool, results: dict[str, dict[str, list[float]]],
+           load: tuple[float, float, float]) -> list[str]:
     fixed = results["with TCP_NODELAY (ours)"]
     lines = [
         "Sifu + Jupyter Server as processes (the rendered config), nginx with the rendered vhosts in front, one",
-        f"keep-alive websocket per path, `6*7` executed {rounds} times after {WARM_UP} warm-up rounds, timed from the",
+        f"keep-alive connection per path, `6*7` executed {rounds} times after {WARM_UP} warm-up rounds, timed from the",
         "execute_request to the kernel's `idle` status (legacy JSON protocol unless the row says v1, which the browser",
-        "speaks). ZMQ floor: jupyter_client on the same kernel's connection file, half before and half after the",
-        "websocket paths. Chromium: half as many rounds, timed in the page.",
+        "speaks). ZMQ floor: jupyter_client on the same kernel's connection file. "
+        + ("Rounds interleaved: one of each path in turn, so all see the same load." if interleave
+           else "Rounds sequential: all of one path, then the next."),
+        "Chromium: one page per server, rounds alternating between them, timed in the page.",
         f"Load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (2 shared cores).",
         "",
         "| server | path | p50 ms | min ms | p99 ms | p50 / ZMQ floor |",
@@ -343,6 +383,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--no-baseline", action="store_true", help="skip the second Jupyter without the fix")
     parser.add_argument("--no-browser", action="store_true", help="skip Chromium (Shift+Enter to output)")
+    parser.add_argument("--sequential", action="store_true",
+                        help="all rounds of one path, then the next (default: one round of each path in turn)")
     args = parser.parse_args()
     username = "alice"
     workdir = Path(tempfile.mkdtemp(prefix="sifu-bench-roundtrip-", dir="/tmp"))
@@ -369,13 +411,12 @@ def main() -> None:
                 start_kernel(target, cookies, username)
                 exits.callback(target.session.close)
             load = os.getloadavg()
-            results = {target.name: measure(target, args.rounds) for target in targets}
+            results = {target.name: measure(target, args.rounds, not args.sequential) for target in targets}
             if not args.no_browser and Path(CHROMIUM).exists():
-                for target in targets:
-                    total, wire = browser_times(target, cookies, username, args.rounds // 2, workdir / "browser-home")
-                    results[target.name].update(browser=total, browser_wire=wire)
+                for name, paths in browser_times(targets, cookies, username, args.rounds, workdir / "browser-home").items():
+                    results[name].update(paths)
         record("kernel round trip: websocket through nginx and direct vs the ZMQ floor (bench/kernel_roundtrip.py)",
-               report(args.rounds, results, load))
+               report(args.rounds, not args.sequential, results, load))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
