@@ -50,6 +50,9 @@ from tests.support.sifu_stack import JupyterProc, Stack, start_jupyter, start_st
 RUN_CELL_KEY = "Shift+Enter"  # run and advance, as a student does
 WARM_UP = 5  # rounds run before timing on every path (first executions warm the kernel and the connection)
 FILE = "roundtrip.ipynb"
+# A student thinks between cells: after a pause the receiver's delayed-ACK timer has fired, so Nagle rarely holds
+# a frame then. Measured apart (rounds after a pause), to show what the back-to-back rounds do not.
+PAUSE, PAUSED_ROUNDS = 0.5, 10
 # The baseline's Jupyter: the line our config adds, reset to jupyter_server's default class (appended, so it wins).
 UPSTREAM_CONNECTION = ('\nc.ServerApp.kernel_websocket_connection_class = '
                        '"jupyter_server.services.kernels.connection.channels.ZMQChannelsWebsocketConnection"\n')
@@ -169,6 +172,14 @@ def timed_rounds(paths: dict[str, WebsocketPath | ZmqPath], rounds: int, interle
     return times
 
 
+def rounds_after_pauses(path: WebsocketPath) -> list[float]:
+    times = []
+    for _ in range(PAUSED_ROUNDS):
+        time.sleep(PAUSE)
+        times.append(path.round())
+    return times
+
+
 # --- the stack --------------------------------------------------------------------------------------------------
 
 
@@ -224,7 +235,9 @@ def measure(target: Target, rounds: int, interleave: bool) -> dict[str, list[flo
         paths["nginx"] = WebsocketPath(target.public_url, target.kernel_id, cookie)
         paths["nginx_v1"] = WebsocketPath(target.public_url, target.kernel_id, cookie, V1_PROTOCOL)
         paths["direct"] = WebsocketPath(target.jupyter.url, target.kernel_id, cookie)
-        return timed_rounds(paths, rounds, interleave)
+        times = timed_rounds(paths, rounds, interleave)
+        times["nginx_paused"] = rounds_after_pauses(paths["nginx"])
+        return times
     finally:
         for path in paths.values():
             path.close()
@@ -359,7 +372,8 @@ def report(rounds: int, interleave: bool, results: dict[str, dict[str, list[floa
         "| server | path | p50 ms | min ms | p99 ms | p50 / ZMQ floor |",
         "|---|---|---:|---:|---:|---:|",
     ]
-    labels = {"nginx": "websocket through nginx", "nginx_v1": f"websocket through nginx, {V1_PROTOCOL}",
+    labels = {"nginx": "websocket through nginx", "nginx_paused": f"websocket through nginx, each round after a {PAUSE} s pause",
+              "nginx_v1": f"websocket through nginx, {V1_PROTOCOL}",
               "direct": "websocket, app port directly", "zmq": "ZMQ floor (jupyter_client)",
               "browser": "Chromium: Shift+Enter to the output in the page, through nginx",
               "browser_wire": "Chromium: of which request sent to result frame received (page clock)"}
