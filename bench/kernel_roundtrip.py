@@ -53,6 +53,7 @@ FILE = "roundtrip.ipynb"
 # A student thinks between cells: after a pause the receiver's delayed-ACK timer has fired, so Nagle rarely holds
 # a frame then. Measured apart (rounds after a pause), to show what the back-to-back rounds do not.
 PAUSE, PAUSED_ROUNDS = 0.5, 10
+SETTLE = 0.01  # s between back-to-back rounds (see timed_rounds)
 # The baseline's Jupyter: the line our config adds, reset to jupyter_server's default class (appended, so it wins).
 UPSTREAM_CONNECTION = ('\nc.ServerApp.kernel_websocket_connection_class = '
                        '"jupyter_server.services.kernels.connection.channels.ZMQChannelsWebsocketConnection"\n')
@@ -159,12 +160,20 @@ class ZmqPath:
 
 
 def timed_rounds(paths: dict[str, WebsocketPath | ZmqPath], rounds: int, interleave: bool) -> dict[str, list[float]]:
-    """`rounds` timed rounds per path after WARM_UP untimed ones; interleaved: one round of each path in turn."""
-    times: dict[str, list[float]] = {name: [] for name in paths}
-    schedule = ([list(paths)] * (WARM_UP + rounds) if interleave else [[name] for name in paths for _ in range(WARM_UP + rounds)])
-    counts = dict.fromkeys(paths, 0)
+    """`rounds` timed rounds per path after WARM_UP untimed ones. Interleaved: one round of each path in turn, the
+    first path rotating, so none always follows the ZMQ client (which is done before Jupyter has relayed that
+    round's iopub to the other, idle websockets). SETTLE between rounds lets that relay finish before the next
+    round starts; it is far shorter than a delayed ACK, so the stall it measures is unchanged."""
+    names = list(paths)
+    if interleave:
+        schedule = [names[i % len(names):] + names[:i % len(names)] for i in range(WARM_UP + rounds)]
+    else:
+        schedule = [[name] for name in names for _ in range(WARM_UP + rounds)]
+    times: dict[str, list[float]] = {name: [] for name in names}
+    counts = dict.fromkeys(names, 0)
     for turn in schedule:
         for name in turn:
+            time.sleep(SETTLE)
             elapsed = paths[name].round()
             counts[name] += 1
             if counts[name] > WARM_UP:
@@ -364,9 +373,11 @@ def report(rounds: int, interleave: bool, results: dict[str, dict[str, list[floa
         f"keep-alive connection per path, `6*7` executed {rounds} times after {WARM_UP} warm-up rounds, timed from the",
         "execute_request to the kernel's `idle` status (legacy JSON protocol unless the row says v1, which the browser",
         "speaks). ZMQ floor: jupyter_client on the same kernel's connection file. "
-        + ("Rounds interleaved: one of each path in turn, so all see the same load." if interleave
+        + (f"Rounds interleaved: one of each path in turn, so all see the same load; {SETTLE * 1000:.0f} ms between rounds." if interleave
            else "Rounds sequential: all of one path, then the next."),
         "Chromium: one page per server, rounds alternating between them, timed in the page.",
+        "Ours is the rendered config, whose kernel websocket has TCP_NODELAY (sifu/kernel_latency.py); the baseline is",
+        "a second Jupyter on the same root with jupyter_server's own connection class (Nagle's algorithm left on).",
         f"Load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (2 shared cores).",
         "",
         "| server | path | p50 ms | min ms | p99 ms | p50 / ZMQ floor |",
