@@ -237,8 +237,9 @@ def render_jupyter_config(workdir: Path, root: Path, port: int, jupyter_settings
 def start_jupyter(workdir: Path, root: Path, secret: str, frame_ancestors: str = "", cookie_secure: bool = False,
                   port: int | None = None, database_url: str | None = None, jupyter_settings: dict | None = None,
                   tls: ServerCert | None = None, ca: Path | None = None, extra_config: str = "") -> JupyterProc:
-    """Jupyter Server with the rendered config (plus `extra_config`, see render_jupyter_config). It reads Sifu's database (to honour revocation): pass
-    the same `database_url` as Sifu's, or None for Sifu's default SQLite under workdir/state.
+    """Jupyter Server with the rendered config (plus `extra_config`, see render_jupyter_config). It reads Sifu's
+    database (to honour revocation): pass the same `database_url` as Sifu's, or None for Sifu's default SQLite
+    under workdir/state.
     With `tls` (a certificate for 127.0.0.1 and the test's host names, from CA `ca`) it serves https."""
     port = port or free_port()
     config_path = render_jupyter_config(workdir, root, port, jupyter_settings, extra_config)
