@@ -210,11 +210,13 @@ class JupyterProc:
         self.proc.stop()
 
 
-def render_jupyter_config(workdir: Path, root: Path, port: int, jupyter_settings: dict | None = None) -> Path:
+def render_jupyter_config(workdir: Path, root: Path, port: int, jupyter_settings: dict | None = None,
+                          extra_config: str = "") -> Path:
     """The repository's jupyter_server_config.py.j2, rendered by deployer.render for this port and root.
 
     `jupyter_settings` replaces fields of the `jupyter` section (e.g. a 3 s cull timeout) in a Settings
     built for the test only: it bypasses the production minimums in deployer/config.py, which stay as they are.
+    `extra_config`: config lines appended after the rendered ones, so they win (a benchmark's baseline).
     """
     from deployer import config as deployer_config
     from deployer import render
@@ -228,18 +230,19 @@ def render_jupyter_config(workdir: Path, root: Path, port: int, jupyter_settings
         settings = settings.model_copy(update={"jupyter": settings.jupyter.model_copy(update=jupyter_settings)})
     text = render.render_template("jupyter_server_config.py.j2", render.jupyter_context(settings, str(root)))
     path = workdir / "jupyter_server_config.py"
-    path.write_text(text)
+    path.write_text(text + extra_config)
     return path
 
 
 def start_jupyter(workdir: Path, root: Path, secret: str, frame_ancestors: str = "", cookie_secure: bool = False,
                   port: int | None = None, database_url: str | None = None, jupyter_settings: dict | None = None,
-                  tls: ServerCert | None = None, ca: Path | None = None) -> JupyterProc:
-    """Jupyter Server with the rendered config. It reads Sifu's database (to honour revocation): pass
-    the same `database_url` as Sifu's, or None for Sifu's default SQLite under workdir/state.
+                  tls: ServerCert | None = None, ca: Path | None = None, extra_config: str = "") -> JupyterProc:
+    """Jupyter Server with the rendered config (plus `extra_config`, see render_jupyter_config). It reads Sifu's
+    database (to honour revocation): pass the same `database_url` as Sifu's, or None for Sifu's default SQLite
+    under workdir/state.
     With `tls` (a certificate for 127.0.0.1 and the test's host names, from CA `ca`) it serves https."""
     port = port or free_port()
-    config_path = render_jupyter_config(workdir, root, port, jupyter_settings)
+    config_path = render_jupyter_config(workdir, root, port, jupyter_settings, extra_config)
     jupyter_home = workdir / "jupyter"
     env = base_env(workdir) | {
         "SIFU_SECRET_KEY": secret,
