@@ -21,7 +21,8 @@ from bench.record import record  # noqa: E402
 
 
 def main() -> None:
-    from deployer import checklist, checklist_aws, config, steps
+    from deployer import checklist, config, steps
+    from deployer.checklist import beanstalk, bundle
     from tests.support.aws import MotoServer
 
     from deployer import REPO_ROOT
@@ -32,9 +33,9 @@ def main() -> None:
         os.environ.update(server.env())
         os.environ.update(AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
         Path(tmp, "overrides.yml").write_text("eb:\n  poll_interval: 0.2\n")
-        checklist.BUNDLE_DIR = Path(tmp, "bundle")
-        checklist.RENDER_DIR = Path(tmp, "render")
-        checklist_aws.EB_CLI_CONFIG_PATH = Path(tmp, ".elasticbeanstalk", "config.yml")
+        bundle.BUNDLE_DIR = Path(tmp, "bundle")
+        bundle.RENDER_DIR = Path(tmp, "render")
+        beanstalk.EB_CLI_CONFIG_PATH = Path(tmp, ".elasticbeanstalk", "config.yml")
         config.ANSWERS_FILE = Path(tmp, "answers.yml")
         server.reset()
         server.client("ec2").create_key_pair(KeyName="sifu-ops")

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from deployer import config, steps
-from deployer.checklist_aws import Credentials, EfsStorage, RegistryAccess, RegistryLogin, RegistryStatus, aws_steps
+from deployer.checklist import registry, storage
+from deployer.checklist.registry import Credentials, RegistryAccess, RegistryLogin, RegistryStatus
+from deployer.checklist.storage import EfsStorage
 
 pytestmark = pytest.mark.integration
 AWS_CLI = Path(sys.executable).with_name("aws")
@@ -36,6 +38,12 @@ def load(tmp_path):
 @pytest.fixture
 def key_pair(aws):
     aws.client("ec2").create_key_pair(KeyName="sifu-ops")
+
+
+def aws_steps() -> list:
+    """The steps that talk to AWS before the bundle: 1-4 and 14a."""
+    return [registry.Credentials(), registry.RegistryStatus(), registry.RegistryAccess(), registry.RegistryLogin(),
+            storage.EfsStorage(), storage.ManagedDatabase(), storage.Secrets()]
 
 
 def run(loaded, dry_run: bool, step_list=None) -> steps.RunReport:

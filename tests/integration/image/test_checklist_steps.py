@@ -10,7 +10,8 @@ import secrets
 
 import pytest
 
-from deployer import checklist_image, steps
+from deployer import steps
+from deployer.checklist import image
 from deployer.aws.ecr import RegistryLogin
 from deployer.config import load
 from deployer.docker_client import Docker
@@ -19,8 +20,8 @@ pytestmark = pytest.mark.integration
 
 
 def image_steps():
-    return [checklist_image.DockerLogin(), checklist_image.DeploymentToken(), checklist_image.AskToken(),
-            checklist_image.BuildImage(network="host"), checklist_image.PushImage()]
+    return [image.DockerLogin(), image.DeploymentToken(), image.AskToken(), image.BuildImage(network="host"),
+            image.PushImage()]
 
 
 def context(app_image, registry, docker_engine, repository: str, password: str | None = None, dry_run=False):

@@ -1,4 +1,4 @@
-"""The image steps of the deploy checklist: 5 Docker login, 10-11 deployment token, 6 build, 7 push.
+"""The image: seed steps 5 (Docker login), 10-11 (deployment token), 6 (build) and 7 (push).
 
 They read the registry login and repository URI that the AWS steps (2-4) put in ctx.facts, so any
 registry works the same way: ECR in a deploy, a local registry in the tests. Each check is read
@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 from pydantic import SecretStr
 
+from deployer import image
+from deployer.docker_client import Auth, Docker, DockerError
 from deployer.steps import Action, Check, Context, StepError
 
 
 def _docker(ctx: Context):
-    from deployer.docker_client import Docker
-
     if "docker" not in ctx.facts:
         docker = Docker()
         if not docker.reachable():
@@ -35,8 +35,6 @@ def _needs_token(ctx: Context) -> bool:
 
 
 def _plan(ctx: Context):
-    from deployer import image
-
     if "image_plan" not in ctx.facts:
         try:
             plan = image.plan(ctx.settings)
@@ -64,8 +62,6 @@ class DockerLogin:
     name: str = "Docker login"
 
     def check(self, ctx: Context) -> Check:
-        from deployer.docker_client import Auth, DockerError
-
         login = ctx.facts.get("registry_login")
         if login is None:
             return Check("pending", "needs the registry login details (step 4)")
@@ -89,8 +85,6 @@ class DeploymentToken:
     name: str = "Deployment token"
 
     def check(self, ctx: Context) -> Check:
-        from deployer import image
-
         if not _needs_token(ctx):
             return Check.ok("not needed: Sifu comes from this repository (sifu.source local)")
         try:
@@ -115,16 +109,12 @@ class AskToken:
     name: str = "Ask for the token when needed"
 
     def check(self, ctx: Context) -> Check:
-        from deployer import image
-
         if not _needs_token(ctx) or "deployment_token" in ctx.facts:
             return Check.ok("nothing to ask")
         return Check.change("the private Sifu source needs the deployment token",
                             Action("ask", "deployment token", f"saved to {image.token_path(ctx.settings).name}, mode 0600"))
 
     def apply(self, ctx: Context, check: Check) -> str | None:
-        from deployer import image
-
         prompt = image.tty_prompt()
         if prompt is None:
             raise StepError(f"no terminal to ask on: set {image.TOKEN_ENV} or write {image.token_path(ctx.settings)} (chmod 600)")
@@ -155,9 +145,6 @@ class BuildImage:
         return Check.change(f"{plan.final.ref} is out of date", *[Action("build", ref) for ref in missing])
 
     def apply(self, ctx: Context, check: Check) -> str | None:
-        from deployer import image
-        from deployer.docker_client import DockerError
-
         token = ctx.facts.get("deployment_token")
         environ = {image.TOKEN_ENV: token.get_secret_value()} if token else {}
 
@@ -189,9 +176,6 @@ class PushImage:
         return Check.change(f"{uri} is not in the registry", Action("push", uri))
 
     def apply(self, ctx: Context, check: Check) -> str | None:
-        from deployer import image
-        from deployer.docker_client import DockerError
-
         auth = ctx.facts.get("registry_auth")
         if auth is None:
             raise StepError("not logged in to the registry (step 5 did not run)")
@@ -217,10 +201,3 @@ class PushImage:
         pushed = sum(size for layer, size in sizes.items() if states.get(layer) == "Pushed")
         ctx.counters.bytes_pushed += pushed
         return "already in the registry" if result.skipped else f"pushed {result.target} ({result.digest}, {pushed} bytes)"
-
-
-def with_image_steps(steps: list, network: str | None = None) -> list:
-    """``checklist.deploy_steps()`` with its image placeholders (NotYetBuilt 5, 6, 7, 10, 11) replaced."""
-    real = {5: DockerLogin(), 10: DeploymentToken(), 11: AskToken(), 6: BuildImage(network=network), 7: PushImage()}
-    return [real[step.number] if type(step).__name__ == "NotYetBuilt" and step.number in real else step
-            for step in steps]
