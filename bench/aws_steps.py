@@ -25,6 +25,7 @@ def main() -> None:
     from deployer.aws import eb as eb_api
     from deployer.aws import s3 as s3_api
     from deployer.checklist import registry, storage
+    from deployer.checklist.context import Context
     from tests.support.aws import MotoServer
 
     with tempfile.TemporaryDirectory() as tmp, MotoServer(log_path=Path(tmp) / "moto.log") as server:
@@ -40,7 +41,7 @@ def main() -> None:
         def run(dry_run: bool, **env: str) -> steps.RunReport:
             aws_steps = [registry.Credentials(), registry.RegistryStatus(), registry.RegistryAccess(),
                          registry.RegistryLogin(), storage.EfsStorage(), storage.ManagedDatabase(), storage.Secrets()]
-            return steps.run(aws_steps, steps.Context(loaded=load(**env), dry_run=dry_run), quiet=True)
+            return steps.run(aws_steps, Context(loaded=load(**env), dry_run=dry_run), quiet=True)
 
         server.reset()
         server.client("ec2").create_key_pair(KeyName="sifu-ops")

@@ -23,6 +23,7 @@ from bench.record import record  # noqa: E402
 def main() -> None:
     from deployer import checklist, config, steps
     from deployer.checklist import beanstalk, bundle
+    from deployer.checklist.context import Context, Facts
     from tests.support.aws import MotoServer
 
     from deployer import REPO_ROOT
@@ -44,8 +45,8 @@ def main() -> None:
         def run(dry_run: bool, **env: str) -> steps.RunReport:
             loaded = config.load(environ={"DEPLOY__EB__KEY_NAME": "sifu-ops", "EDX_OAUTH2_CLIENT_SECRET": "x" * 32,
                                           **env}, overrides_file=Path(tmp, "overrides.yml"))
-            ctx = steps.Context(loaded=loaded, dry_run=dry_run, assume_yes=True, emit=lambda line: None,
-                                facts={"image_uri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/sifu-notebooks:b1"})
+            ctx = Context(loaded=loaded, dry_run=dry_run, assume_yes=True, emit=lambda line: None,
+                                facts=Facts(image_uri="123456789012.dkr.ecr.us-east-1.amazonaws.com/sifu-notebooks:b1"))
             return steps.run(measured, ctx, quiet=True)
 
         rows = ["| run | AWS read | AWS mutate | bytes pushed | wall (s) | waited (s) | own time (s) | result |",

@@ -5,14 +5,14 @@ for Ready) after it."""
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from deployer import REPO_ROOT, render
 from deployer.aws import eb, s3
-from deployer.checklist.session import aws_for, plain_aws_errors, tags
-from deployer.steps import Action, Check, Context, StepError
+from deployer.checklist.session import plain_aws_errors, tags
+from deployer.checklist.context import Context, EbRequest
+from deployer.steps import Action, Check, StepError
 
 INSTANCE_SG_OPTION = ("aws:autoscaling:launchconfiguration", "SecurityGroups")
 
@@ -27,14 +27,14 @@ class EbApplication:
     def check(self, ctx: Context) -> Check:
         app = ctx.settings.eb.application
         with plain_aws_errors():
-            found = eb.find_application(aws_for(ctx).client("elasticbeanstalk"), app)
+            found = eb.find_application(ctx.aws().client("elasticbeanstalk"), app)
         if found:
             return Check.ok(f"{app} exists ({len(found.get('Versions', []))} version(s))")
         return Check.change(f"{app} is missing", Action("create", f"application {app}"))
 
     def apply(self, ctx: Context, check: Check) -> str | None:
         with plain_aws_errors():
-            eb.create_application(aws_for(ctx).client("elasticbeanstalk"), ctx.settings.eb.application,
+            eb.create_application(ctx.aws().client("elasticbeanstalk"), ctx.settings.eb.application,
                                   "Sifu notebooks for Open edX", tags(ctx))
         return f"created application {ctx.settings.eb.application}"
 
@@ -49,14 +49,13 @@ class EbEnvironment:
 
     def check(self, ctx: Context) -> Check:
         s = ctx.settings
-        client = aws_for(ctx).client("elasticbeanstalk")
+        client = ctx.aws().client("elasticbeanstalk")
         with plain_aws_errors():
             platform = s.eb.platform_arn or eb.docker_platform_arn(client)
             env = eb.find_environment(client, s.eb.application, s.eb.environment)
-        ctx.facts["platform_arn"] = platform
+        ctx.facts.platform_arn = platform
         if not s.eb.platform_arn:
-            ctx.answers["eb.platform_arn"] = platform  # saved with the bundle step, so the next run reuses it
-        ctx.facts["environment"] = env
+            ctx.facts.answers_to_save["eb.platform_arn"] = platform  # so the next run reuses it
         branch_version = platform.split("platform/", 1)[-1]
         if env:
             return Check.ok(f"{s.eb.environment}: {env['Status']}, health {env.get('Health')}, version "
@@ -82,7 +81,7 @@ class EbCliConfig:
         s = ctx.settings
         return render.render_template("eb-cli-config.yml.j2", {
             "environment": s.eb.environment, "application": s.eb.application, "key_name": s.eb.key_name,
-            "platform": ctx.facts.get("platform_arn") or s.eb.platform_arn, "region": s.eb.region,
+            "platform": ctx.facts.platform_arn or s.eb.platform_arn, "region": s.eb.region,
             "profile": s.aws.profile})
 
     def path(self):
@@ -116,22 +115,22 @@ class ApplicationVersion:
     name: str = "Application version"
 
     def check(self, ctx: Context) -> Check:
-        built = ctx.facts.get("bundle")
+        built = ctx.facts.bundle
         if built is None:
             raise StepError("no bundle was rendered (step 13 must run before this one)")
-        if not ctx.facts.get("image_uri") and not ctx.dry_run:
+        if not ctx.facts.image_uri and not ctx.dry_run:
             raise StepError("no image to deploy: steps 6 and 7 (build, push) have not produced one, so the bundle "
                             "would name no tested image; nothing was uploaded to Elastic Beanstalk")
         s = ctx.settings
-        aws = aws_for(ctx)
-        account = ctx.facts.get("account_id") or "unknown"
+        aws = ctx.aws()
+        account = ctx.facts.account_id or "unknown"
         bucket = eb.storage_bucket(s.eb.region, account)
         key = _bundle_key(ctx, built.version_label)
         with plain_aws_errors():
             version = eb.find_application_version(aws.client("elasticbeanstalk"), s.eb.application,
                                                   built.version_label)
             uploaded = s3.object_exists(aws.client("s3"), bucket, key) if version is None else True
-        ctx.facts["version_label"] = built.version_label
+        ctx.facts.version_label = built.version_label
         if version:
             return Check.ok(f"{built.version_label} registered")
         actions = []
@@ -141,8 +140,8 @@ class ApplicationVersion:
         return Check.change(f"new version {built.version_label}", *actions)
 
     def apply(self, ctx: Context, check: Check) -> str | None:
-        built = ctx.facts["bundle"]
-        aws = aws_for(ctx)
+        built = ctx.facts.bundle
+        aws = ctx.aws()
         key = _bundle_key(ctx, built.version_label)
         with plain_aws_errors():
             bucket = eb.create_storage_location(aws.client("elasticbeanstalk"))  # idempotent, returns the bucket
@@ -154,7 +153,7 @@ class ApplicationVersion:
 
 def desired_options(ctx: Context) -> dict[tuple[str, str], str]:
     """The environment's option settings as step 13 rendered them (our instances' security group included)."""
-    tree = ctx.facts.get("render_tree")
+    tree = ctx.facts.render_tree
     if tree is None:
         raise StepError("no option settings were rendered (step 13 must run before this one)")
     return {(o["Namespace"], o["OptionName"]): o["Value"] for o in render.option_settings(tree)}
@@ -169,11 +168,11 @@ class DeployEnvironment:
 
     def check(self, ctx: Context) -> Check:
         s = ctx.settings
-        label = ctx.facts.get("version_label")
+        label = ctx.facts.version_label
         if not label:
             raise StepError("no application version (step 14b must run before this one)")
         options = desired_options(ctx)
-        client = aws_for(ctx).client("elasticbeanstalk")
+        client = ctx.aws().client("elasticbeanstalk")
         with plain_aws_errors():
             env = eb.find_environment(client, s.eb.application, s.eb.environment)
             current = eb.current_options(client, s.eb.application, s.eb.environment) if env else {}
@@ -182,7 +181,6 @@ class DeployEnvironment:
                 "create", f"environment {s.eb.environment}", f"version {label}, {len(options)} option settings"))
         if env["Status"] not in ("Ready",):
             # A previous run was interrupted while EB worked; 14d waits for it, the next run updates.
-            ctx.facts["pending_changes"] = True
             return Check.ok(f"{s.eb.environment} is {env['Status']}: step 14d waits for it; run the deploy "
                             "again afterwards if this step reports changes then")
         changes = eb.option_changes(current, options)
@@ -192,25 +190,25 @@ class DeployEnvironment:
             actions.insert(0, Action("deploy", f"version {label}", f"replacing {env.get('VersionLabel', '-')}"))
         if not actions:
             return Check.ok(f"{s.eb.environment} runs {label} with the wanted settings")
-        ctx.facts["option_changes"] = changes
+        ctx.facts.option_changes = changes
         return Check.change(f"update {s.eb.environment}", *actions)
 
     def apply(self, ctx: Context, check: Check) -> str | None:
         s = ctx.settings
-        label = ctx.facts["version_label"]
-        client = aws_for(ctx).client("elasticbeanstalk")
+        label = ctx.facts.version_label
+        client = ctx.aws().client("elasticbeanstalk")
         with plain_aws_errors():
             # Events after this instant (and carrying our request id) belong to this deployment.
             since = eb.latest_event_time(client, s.eb.environment)
             if any(a.verb == "create" for a in check.actions):
-                found = eb.create_environment(client, s.eb.application, s.eb.environment, ctx.facts["platform_arn"],
+                found = eb.create_environment(client, s.eb.application, s.eb.environment, ctx.facts.platform_arn,
                                               label, desired_options(ctx), s.eb.cname_prefix, tags(ctx))
             else:
                 deploy = any(a.verb == "deploy" for a in check.actions)
                 found = eb.update_environment(client, s.eb.environment, version_label=label if deploy else None,
-                                              options=ctx.facts.get("option_changes") or None)
-        ctx.facts["eb_request"] = {"request_id": found["ResponseMetadata"]["RequestId"],
-                                   "since": since or datetime(1970, 1, 1, tzinfo=UTC)}
+                                              options=ctx.facts.option_changes or None)
+        ctx.facts.eb_request = EbRequest(found["ResponseMetadata"]["RequestId"],
+                                         since or datetime(1970, 1, 1, tzinfo=UTC))
         return f"{'created' if any(a.verb == 'create' for a in check.actions) else 'updated'} {s.eb.environment}"
 
 
@@ -223,10 +221,10 @@ class WaitReady:
 
     def check(self, ctx: Context) -> Check:
         s = ctx.settings
-        if ctx.facts.get("eb_request"):
+        if ctx.facts.eb_request:
             return Check.change("waiting for the request just made", Action("wait", f"{s.eb.environment} Ready"))
         with plain_aws_errors():
-            env = eb.find_environment(aws_for(ctx).client("elasticbeanstalk"), s.eb.application, s.eb.environment)
+            env = eb.find_environment(ctx.aws().client("elasticbeanstalk"), s.eb.application, s.eb.environment)
         if env is None:
             return Check.ok("no environment yet") if ctx.dry_run else Check.change(
                 "environment missing", Action("wait", s.eb.environment))
@@ -241,18 +239,17 @@ class WaitReady:
         s = ctx.settings
         if not ctx.wait:
             return "not waiting (--no-wait): follow it with `inv status`"
-        request = ctx.facts.get("eb_request") or {}
-        client = aws_for(ctx).client("elasticbeanstalk")
+        request = ctx.facts.eb_request
+        client = ctx.aws().client("elasticbeanstalk")
 
         def show(event: dict) -> None:
             ctx.emit(f"    {event['EventDate']:%H:%M:%S} {event['Severity']:<5} {event['Message']}")
 
         with plain_aws_errors():
             result = eb.wait_for_environment(
-                client, s.eb.environment, request.get("since") or datetime.now(UTC), show,
-                expect_version=ctx.facts.get("version_label"), request_id=request.get("request_id"),
-                timeout=s.eb.wait_timeout, interval=s.eb.poll_interval,
-                sleep=ctx.facts.get("sleep", time.sleep))  # facts["sleep"]: test seam
+                client, s.eb.environment, request.since if request else datetime.now(UTC), show,
+                expect_version=ctx.facts.version_label or None, request_id=request.request_id if request else None,
+                timeout=s.eb.wait_timeout, interval=s.eb.poll_interval, sleep=ctx.sleep)
         ctx.counters.waited_seconds += result.waited_seconds
         env = result.environment
         return f"{s.eb.environment} Ready, {env.get('Health')}, version {env.get('VersionLabel')}: http://{env.get('CNAME')}"

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from deployer import REPO_ROOT, bundle, config, render
-from deployer.steps import Action, Check, Context, StepError
+from deployer.checklist.context import Context
+from deployer.steps import Action, Check, StepError
 
 BUNDLE_DIR = REPO_ROOT / "build" / "bundle"
 RENDER_DIR = REPO_ROOT / "build" / "render"
@@ -35,17 +36,9 @@ class RenderBundle:
     number: int = 13
     name: str = "Render the bundle"
 
-    def _bundle(self, ctx: Context):
-        if "bundle" not in ctx.facts:
-            facts = render.Facts(
-                account_id=ctx.facts.get("account_id", render.Facts.account_id),
-                image_uri=ctx.facts.get("image_uri", ""),
-                file_system_id=ctx.facts.get("file_system_id", ""),
-                offline="account_id" not in ctx.facts,
-                instance_security_group=ctx.facts.get("instance_security_group") or "",
-                secret_arns=tuple(sorted((ctx.facts.get("secret_arns") or {}).items())),
-                rds_endpoint=ctx.facts.get("rds_endpoint") or "",
-            )
+    def _bundle(self, ctx: Context) -> bundle.Bundle:
+        if ctx.facts.bundle is None:
+            facts = ctx.facts.for_bundle()
             if (ctx.settings.rds.mode == "managed" and not facts.rds_endpoint and not ctx.dry_run):
                 raise StepError("the managed database has no endpoint yet (RDS is still creating it): wait a few "
                                 "minutes and run the deploy again; nothing was uploaded")
@@ -53,14 +46,14 @@ class RenderBundle:
                 tree = render.render_all(ctx.settings, facts)
             except render.RenderError as exc:
                 raise StepError(str(exc)) from None
-            ctx.facts["render_tree"] = tree
-            ctx.facts["bundle"] = bundle.build(tree)
-        return ctx.facts["bundle"]
+            ctx.facts.render_tree = tree
+            ctx.facts.bundle = bundle.build(tree)
+        return ctx.facts.bundle
 
     def check(self, ctx: Context) -> Check:
         built = self._bundle(ctx)
         path = BUNDLE_DIR / built.filename
-        pending_answers = {k: v for k, v in ctx.answers.items() if ctx.loaded.settings.get(k) != v or
+        pending_answers = {k: v for k, v in ctx.facts.answers_to_save.items() if ctx.loaded.settings.get(k) != v or
                            ctx.loaded.sources.get(k, "defaults") == "defaults"}
         actions = []
         if not path.exists():
@@ -73,8 +66,8 @@ class RenderBundle:
 
     def apply(self, ctx: Context, check: Check) -> str | None:
         built = self._bundle(ctx)
-        render.write_tree(ctx.facts["render_tree"], RENDER_DIR)
+        render.write_tree(ctx.facts.render_tree, RENDER_DIR)
         path = bundle.write(built, BUNDLE_DIR)
-        if ctx.answers:
-            config.save_answers(ctx.loaded.env_name, ctx.answers)
+        if ctx.facts.answers_to_save:
+            config.save_answers(ctx.loaded.env_name, ctx.facts.answers_to_save)
         return f"bundle {built.version_label} written to {path.relative_to(REPO_ROOT)}"

@@ -8,10 +8,10 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
-from deployer import render
-from deployer.checklist.session import aws_for, live_environment
+from deployer.checklist.session import live_environment
 from deployer.remote import executor, hooks, targets
-from deployer.steps import Action, Check, Context, StepError, Unchanged
+from deployer.checklist.context import Context
+from deployer.steps import Action, Check, StepError, Unchanged
 
 
 @dataclass
@@ -29,12 +29,12 @@ class ConvergeInstances:
         if env is None or env.get("Status") != "Ready":
             return Check.ok("no Ready environment yet: the deploy converges its instances once it is Ready")
         try:
-            hosts = targets.environment_hosts(ctx.settings, aws_for(ctx).client("ec2"))
+            hosts = targets.environment_hosts(ctx.settings, ctx.aws().client("ec2"))
         except targets.NoTargets as exc:
             if ctx.dry_run:
                 return Check.ok(str(exc))
             raise StepError(str(exc)) from None
-        ctx.facts["converge_hosts"] = hosts
+        ctx.facts.converge_hosts = hosts
         if ctx.dry_run:
             # Only running the (idempotent) script tells whether something differs, so the plan says so.
             return Check.ok(f"{len(hosts)} instance(s): the deploy runs converge over SSH, which changes only "
@@ -42,11 +42,9 @@ class ConvergeInstances:
         return Check.change(f"{len(hosts)} instance(s)", Action("converge", ", ".join(hosts), "mount, nginx"))
 
     def apply(self, ctx: Context, check: Check) -> str | None:
-        hosts = ctx.facts["converge_hosts"]
-        facts = render.Facts(account_id=ctx.facts.get("account_id", render.Facts.account_id),
-                             file_system_id=ctx.facts.get("file_system_id", ""), offline=False)
+        hosts = ctx.facts.converge_hosts
         try:
-            result = executor.converge(hosts, ctx.settings, facts)
+            result = executor.converge(hosts, ctx.settings, ctx.facts.for_converge())
         except hooks.ConvergeError as exc:
             raise StepError(f"cannot converge: {exc}") from None
         if result.failed:
@@ -83,7 +81,6 @@ class SmokeCheck:
             raise StepError("the environment is not Ready, so there is nothing to smoke-check; see `inv status`")
         health, contents = self.urls(ctx, env["CNAME"])
         deadline = time.monotonic() + ctx.settings.smoke.timeout
-        sleep = ctx.facts.get("sleep", time.sleep)
         while True:
             problem = self._problem(health, contents)
             if problem is None:
@@ -92,7 +89,7 @@ class SmokeCheck:
                 raise StepError(f"smoke check failed after {ctx.settings.smoke.timeout:.0f} s: {problem}. "
                                 "See `inv logs` and `inv status`")
             started = time.monotonic()
-            sleep(1.0)
+            ctx.sleep(1.0)
             ctx.counters.waited_seconds += time.monotonic() - started
 
     @staticmethod

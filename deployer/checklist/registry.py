@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 from deployer import ui
 from deployer.aws import ec2, ecr, iam, sdk_errors, sts
-from deployer.checklist.session import aws_for, plain_aws_errors, tags
-from deployer.steps import Action, Check, Context, StepError
+from deployer.checklist.session import plain_aws_errors, tags
+from deployer.checklist.context import Context
+from deployer.steps import Action, Check, StepError
 
 # ECR STAND-IN (tests and `inv sandbox` only): moto's ECR hands out login details with no registry behind
 # them, so these variables name a local docker registry (with htpasswd) that stands in for ECR's endpoint.
@@ -39,7 +40,7 @@ class Credentials:
     def check(self, ctx: Context) -> Check:
         s = ctx.settings
         try:
-            aws = aws_for(ctx)
+            aws = ctx.aws()
         except sdk_errors() as exc:  # e.g. a profile that ~/.aws/config lacks
             raise StepError(f"no AWS credentials: {exc}. Set AWS_PROFILE (or aws.profile) to a profile from "
                             "~/.aws/config, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY") from None
@@ -62,7 +63,7 @@ class Credentials:
                 raise StepError(f"EC2 key pair '{s.eb.key_name}' does not exist in {s.eb.region}: import it with "
                                 f"`aws ec2 import-key-pair --key-name {s.eb.key_name} --region {s.eb.region} "
                                 "--public-key-material fileb://KEY.pub`, or set eb.key_name to an existing one.")
-        ctx.facts["account_id"] = identity.account
+        ctx.facts.account_id = identity.account
         tools = ", ".join(f"{tool} CLI {'present' if shutil.which(tool) else 'absent'}" for tool in ("aws", "eb"))
         return Check.ok(f"account {identity.account} ({identity.arn}); EB/EFS region {s.eb.region}, ECR region "
                         f"{s.ecr.region}; key pair {s.eb.key_name}; {tools} (optional: boto3 does the work)")
@@ -80,12 +81,12 @@ class RegistryStatus:
 
     def check(self, ctx: Context) -> Check:
         s = ctx.settings
-        client = aws_for(ctx).client("ecr", region=s.ecr.region)
+        client = ctx.aws().client("ecr", region=s.ecr.region)
         with plain_aws_errors():
             repo = ecr.find_repository(client, s.ecr.repository)
             drift = ecr.repository_drift(client, s.ecr.repository, s.ecr.keep_images) if repo else ["missing"]
         if repo:
-            ctx.facts["repository_uri"] = _repository_uri(ctx, repo)
+            ctx.facts.repository_uri = _repository_uri(ctx, repo)
         where = f"{s.ecr.repository} in {s.ecr.region}"
         if drift == ["missing"]:
             return Check.ok(f"{where}: missing (step 3 creates it)")
@@ -106,7 +107,7 @@ class RegistryAccess:
 
     def check(self, ctx: Context) -> Check:
         s = ctx.settings
-        aws = aws_for(ctx)
+        aws = ctx.aws()
         with plain_aws_errors():
             repo_drift = ecr.repository_drift(aws.client("ecr", region=s.ecr.region), s.ecr.repository,
                                               s.ecr.keep_images)
@@ -132,13 +133,13 @@ class RegistryAccess:
 
     def apply(self, ctx: Context, check: Check) -> str | None:
         s = ctx.settings
-        aws = aws_for(ctx)
+        aws = ctx.aws()
         with plain_aws_errors():
             done = ecr.ensure_repository(aws.client("ecr", region=s.ecr.region), s.ecr.repository,
                                          s.ecr.keep_images, tags=tags(ctx))
             done += iam.ensure_instance_role(aws.client("iam"), s.eb.instance_profile, [iam.ECR_READ_ONLY])
             repo = ecr.find_repository(aws.client("ecr", region=s.ecr.region), s.ecr.repository)
-        ctx.facts["repository_uri"] = _repository_uri(ctx, repo)
+        ctx.facts.repository_uri = _repository_uri(ctx, repo)
         return "; ".join(done) or "already in place"
 
 
@@ -151,13 +152,13 @@ class RegistryLogin:
 
     def check(self, ctx: Context) -> Check:
         with plain_aws_errors():
-            login = ecr.registry_login(aws_for(ctx).client("ecr", region=ctx.settings.ecr.region))
+            login = ecr.registry_login(ctx.aws().client("ecr", region=ctx.settings.ecr.region))
         ui.register_secret(login.password)
         standin = ecr_standin()
         if standin:
             login = ecr.RegistryLogin(username=standin[1], password=standin[2], registry=standin[0], expires_at=None)
             ui.register_secret(login.password)
-        ctx.facts["registry_login"] = login
+        ctx.facts.registry_login = login
         until = f", valid until {login.expires_at:%Y-%m-%d %H:%M %Z}" if login.expires_at else ""
         where = " (ECR stand-in: a local registry, SIFU_ECR_STANDIN_REGISTRY)" if standin else ""
         return Check.ok(f"login for {login.registry} as {login.username}{until}{where}")

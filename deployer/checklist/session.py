@@ -1,4 +1,4 @@
-"""What the AWS-facing steps share: the run's AWS access, plain SDK errors, our tags.
+"""What the AWS-facing steps share: plain SDK errors, our tags, the environment as it is now.
 
 Below every step module, so the steps import it and never each other.
 """
@@ -7,24 +7,9 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from deployer.aws import Aws, eb, sdk_errors
-from deployer.steps import Context, StepError
-
-
-def aws_for(ctx: Context) -> Aws:
-    """The run's AWS access (created once): read-only in a dry run, counting calls into ctx.counters."""
-    if "aws" not in ctx.facts:
-        def count(service: str, operation: str, kind: str) -> None:
-            if kind == "read":
-                ctx.counters.aws_read += 1
-            else:
-                ctx.counters.aws_mutate += 1
-                ctx.counters.mutating_calls.append(f"{service}.{operation}")
-
-        settings = ctx.settings
-        ctx.facts["aws"] = Aws(profile=settings.aws.profile or None, region=settings.eb.region,
-                               read_only=ctx.dry_run, on_call=count)
-    return ctx.facts["aws"]
+from deployer.aws import eb, sdk_errors
+from deployer.checklist.context import Context
+from deployer.steps import StepError
 
 
 @contextmanager
@@ -45,4 +30,4 @@ def live_environment(ctx: Context) -> dict | None:
     """The Elastic Beanstalk environment as it is now, or None."""
     s = ctx.settings
     with plain_aws_errors():
-        return eb.find_environment(aws_for(ctx).client("elasticbeanstalk"), s.eb.application, s.eb.environment)
+        return eb.find_environment(ctx.aws().client("elasticbeanstalk"), s.eb.application, s.eb.environment)

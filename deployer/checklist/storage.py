@@ -8,15 +8,16 @@ from dataclasses import dataclass
 
 from deployer import ui
 from deployer.aws import ec2, efs, rds, ssm
-from deployer.checklist.session import aws_for, plain_aws_errors, tags
+from deployer.checklist.session import plain_aws_errors, tags
 from deployer.remote.hooks import OFFLINE_FILE_SYSTEM_ID
 from deployer.render import secret_parameter_names
-from deployer.steps import Action, Check, Context, StepError
+from deployer.checklist.context import Context
+from deployer.steps import Action, Check, StepError
 
 
 def _zones(ctx: Context) -> tuple[str, dict[str, str]]:
     """(vpc id, {zone: subnet}) the environment's instances use: one default-VPC subnet per zone."""
-    client = aws_for(ctx).client("ec2")
+    client = ctx.aws().client("ec2")
     vpc = ec2.default_vpc_id(client)
     if not vpc:
         raise StepError(f"no default VPC in {ctx.settings.eb.region}: create one (`aws ec2 create-default-vpc`)")
@@ -46,7 +47,7 @@ class EfsStorage:
         s = ctx.settings
         if s.storage.kind != "efs":
             return Check.ok(f"storage.kind is {s.storage.kind}: no EFS")
-        aws = aws_for(ctx)
+        aws = ctx.aws()
         token, instances_sg_name, efs_sg_name = self._names(ctx)
         with plain_aws_errors():
             if s.efs.file_system_id:
@@ -54,7 +55,7 @@ class EfsStorage:
                 if fs is None:
                     raise StepError(f"efs.file_system_id {s.efs.file_system_id} does not exist in {s.eb.region}; "
                                     "fix it, or empty it to let the deployer create one")
-                ctx.facts["file_system_id"] = fs["FileSystemId"]
+                ctx.facts.file_system_id = fs["FileSystemId"]
                 return Check.ok(f"using the configured file system {fs['FileSystemId']}")
             vpc, zones = _zones(ctx)
             instances_sg = ec2.find_security_group(aws.client("ec2"), vpc, instances_sg_name)
@@ -62,12 +63,12 @@ class EfsStorage:
                                           instances_sg["GroupId"] if instances_sg else None, efs_sg_name, vpc)
             found = efs.find_file_system(aws.client("efs"), token)
         if instances_sg:
-            ctx.facts["instance_security_group"] = instances_sg["GroupId"]
+            ctx.facts.instance_security_group = instances_sg["GroupId"]
         if found:
-            ctx.facts["file_system_id"] = found["FileSystemId"]
+            ctx.facts.file_system_id = found["FileSystemId"]
         elif ctx.dry_run:
             # The plan still renders the bundle (step 13); a real deploy creates the file system first.
-            ctx.facts["file_system_id"] = OFFLINE_FILE_SYSTEM_ID
+            ctx.facts.file_system_id = OFFLINE_FILE_SYSTEM_ID
         actions = []
         if instances_sg is None:
             actions.append(Action("create", f"security group {instances_sg_name}", "attached to the EB instances"))
@@ -86,7 +87,7 @@ class EfsStorage:
         return Check.change(f"{len(actions)} change(s) to EFS", *actions)
 
     def apply(self, ctx: Context, check: Check) -> str | None:
-        aws = aws_for(ctx)
+        aws = ctx.aws()
         token, instances_sg_name, efs_sg_name = self._names(ctx)
         done = []
         with plain_aws_errors():
@@ -103,8 +104,8 @@ class EfsStorage:
                 aws.client("efs"), aws.client("ec2"), creation_token=token, tags={**tags(ctx), "Name": token},
                 subnets_by_zone=zones, vpc_id=vpc, instance_sg=sg_id, mount_sg_name=efs_sg_name,
                 availability_zone=ctx.settings.efs.availability_zone)
-        ctx.facts["instance_security_group"] = sg_id
-        ctx.facts["file_system_id"] = fs_id
+        ctx.facts.instance_security_group = sg_id
+        ctx.facts.file_system_id = fs_id
         return "; ".join(done + more) or "already in place"
 
 
@@ -115,7 +116,7 @@ def instances_group_name(ctx: Context) -> str:
 def _instances_group(ctx: Context, vpc: str, create: bool) -> str | None:
     """Our security group for the EB instances (EFS and RDS admit traffic only from it)."""
     name = instances_group_name(ctx)
-    client = aws_for(ctx).client("ec2")
+    client = ctx.aws().client("ec2")
     found = ec2.find_security_group(client, vpc, name)
     if found:
         return found["GroupId"]
@@ -147,7 +148,7 @@ class ManagedDatabase:
             raise StepError("rds.mode is managed but rds.password (RDS_PASSWORD) is empty: set it; it is stored in "
                             "SSM as a SecureString and never written into the bundle")
         identifier, sg_name = self._names(ctx)
-        aws = aws_for(ctx)
+        aws = ctx.aws()
         with plain_aws_errors():
             found = rds.find_db_instance(aws.client("rds"), identifier)
             vpc = ec2.default_vpc_id(aws.client("ec2"))
@@ -162,23 +163,23 @@ class ManagedDatabase:
             actions.append(Action("create", f"RDS PostgreSQL {identifier}",
                                   f"{s.rds.instance_class}, {s.rds.allocated_storage} GiB, encrypted, deletion protection"))
         else:
-            ctx.facts["rds_endpoint"] = (found.get("Endpoint") or {}).get("Address")
+            ctx.facts.rds_endpoint = (found.get("Endpoint") or {}).get("Address")
             if not found.get("DeletionProtection"):
                 raise StepError(f"RDS {identifier} exists without deletion protection: turn it on (`aws rds "
                                 f"modify-db-instance --db-instance-identifier {identifier} --deletion-protection`)")
         if not actions:
-            return Check.ok(f"{identifier}: {found.get('DBInstanceStatus')}, {ctx.facts.get('rds_endpoint')}")
+            return Check.ok(f"{identifier}: {found.get('DBInstanceStatus')}, {ctx.facts.rds_endpoint}")
         return Check.change(f"{len(actions)} change(s) for the database", *actions)
 
     def apply(self, ctx: Context, check: Check) -> str | None:
         s = ctx.settings
         identifier, sg_name = self._names(ctx)
-        aws = aws_for(ctx)
+        aws = ctx.aws()
         done = []
         with plain_aws_errors():
             vpc = ec2.default_vpc_id(aws.client("ec2"))
             instances_sg = _instances_group(ctx, vpc, create=True)
-            ctx.facts["instance_security_group"] = instances_sg
+            ctx.facts.instance_security_group = instances_sg
             sg = ec2.find_security_group(aws.client("ec2"), vpc, sg_name)
             if sg is None:
                 sg_id = ec2.create_security_group(aws.client("ec2"), vpc, sg_name,
@@ -198,7 +199,7 @@ class ManagedDatabase:
                     allocated_storage=s.rds.allocated_storage, port=s.rds.port, security_group_ids=[sg["GroupId"]],
                     tags=tags(ctx))
                 done.append(f"created RDS {identifier}")
-        ctx.facts["rds_endpoint"] = (found.get("Endpoint") or {}).get("Address")
+        ctx.facts.rds_endpoint = (found.get("Endpoint") or {}).get("Address")
         return "; ".join(done) or "already in place"
 
 
@@ -220,7 +221,7 @@ class Secrets:
         return {var: (name, values.get(var)) for var, name in secret_parameter_names(s).items()}
 
     def check(self, ctx: Context) -> Check:
-        client = aws_for(ctx).client("ssm")
+        client = ctx.aws().client("ssm")
         actions, arns = [], {}
         with plain_aws_errors():
             for var, (name, value) in self._wanted(ctx).items():
@@ -241,14 +242,14 @@ class Secrets:
                     actions.append(Action("create", f"SecureString {name}"))
                 elif state is False:
                     actions.append(Action("update", f"SecureString {name}"))
-        ctx.facts["secret_parameters"] = {var: name for var, (name, _) in self._wanted(ctx).items()}
-        ctx.facts["secret_arns"] = arns
+        ctx.facts.secret_parameters = {var: name for var, (name, _) in self._wanted(ctx).items()}
+        ctx.facts.secret_arns = arns
         if not actions:
             return Check.ok(f"{len(arns)} SecureString parameter(s) in place")
         return Check.change(f"{len(actions)} secret(s) to store", *actions)
 
     def apply(self, ctx: Context, check: Check) -> str | None:
-        client = aws_for(ctx).client("ssm")
+        client = ctx.aws().client("ssm")
         done = []
         with plain_aws_errors():
             for var, (name, value) in self._wanted(ctx).items():
@@ -258,5 +259,5 @@ class Secrets:
                     value = secrets.token_urlsafe(48)
                 ui.register_secret(value)
                 done += ssm.ensure_secure_parameter(client, name, value, tags=tags(ctx))
-                ctx.facts.setdefault("secret_arns", {})[var] = ssm.parameter_arn(client, name)
+                ctx.facts.secret_arns[var] = ssm.parameter_arn(client, name)
         return "; ".join(done) or "already in place"

@@ -10,6 +10,7 @@ import pytest
 
 from deployer import REPO_ROOT, config, steps
 from deployer.checklist import beanstalk, bundle, registry, storage
+from deployer.checklist.context import Context, Facts
 from tests.support.aws import aws, moto_server  # noqa: F401  (fixtures)
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/sifu-notebooks:"
@@ -42,8 +43,8 @@ def deploy(aws, tmp_path, monkeypatch, request):
         loaded = config.load(environ={"DEPLOY__EB__KEY_NAME": "sifu-ops", "EDX_OAUTH2_CLIENT_SECRET": "oauth-secret",
                                       **env}, overrides_file=tmp_path / "overrides.yml")
         events: list[str] = []
-        ctx = steps.Context(loaded=loaded, dry_run=dry_run, assume_yes=True, emit=events.append,
-                            facts={"image_uri": IMAGE + tag, "sleep": lambda seconds: None})
+        ctx = Context(loaded=loaded, dry_run=dry_run, assume_yes=True, emit=events.append,
+                            facts=Facts(image_uri=IMAGE + tag), sleep=lambda seconds: None)
         report = steps.run(step_list or deploy_steps(), ctx, quiet=True)
         return report, ctx, events
     return deploy

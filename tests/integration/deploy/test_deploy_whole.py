@@ -13,6 +13,7 @@ import yaml
 
 from deployer import REPO_ROOT, checklist, config, steps
 from deployer.checklist import beanstalk, bundle
+from deployer.checklist.context import Context, Facts
 from tests.support.hosts import DEPLOY_HOST, curl
 
 pytestmark = pytest.mark.integration
@@ -33,8 +34,8 @@ def run_deploy(deploy_site, tmp_path, monkeypatch, request):
     def run(dry_run=False, tag="aaaa", **env):
         loaded = config.load(environ={**deploy_site, **env})
         lines: list[str] = []
-        ctx = steps.Context(loaded=loaded, dry_run=dry_run, assume_yes=True, emit=lines.append,
-                            facts={"image_uri": IMAGE + tag, "sleep": lambda seconds: None})
+        ctx = Context(loaded=loaded, dry_run=dry_run, assume_yes=True, emit=lines.append,
+                            facts=Facts(image_uri=IMAGE + tag), sleep=lambda seconds: None)
         # In process, without the image steps (5-7, 10, 11; test_deploy_cli.py runs them): the URI is a fact.
         built = [s for s in checklist.deploy_steps() if s.number not in IMAGE_STEPS]
         return steps.run(built, ctx, quiet=True), ctx, lines
@@ -120,7 +121,7 @@ def test_no_secret_in_the_bundle_rendered_tree_json_or_log_of_a_whole_deploy(aws
     assert report.failed is None, report.summary()
     ssm = aws.client("ssm")
     stored = {var: ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
-              for var, name in ctx.facts["secret_parameters"].items()}
+              for var, name in ctx.facts.secret_parameters.items()}
     assert stored["EDX_OAUTH2_CLIENT_SECRET"] == known["client secret"] and stored["RDS_PASSWORD"] == known["RDS password"]
     secrets = {**known, "signing key": stored["SIFU_SECRET_KEY"]}
     assert len(secrets["signing key"]) >= 32
