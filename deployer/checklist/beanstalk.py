@@ -8,9 +8,9 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from deployer import REPO_ROOT, render
+from deployer import REPO_ROOT, names, render
 from deployer.aws import eb, s3
-from deployer.checklist.session import plain_aws_errors, tags
+from deployer.checklist.session import plain_aws_errors
 from deployer.checklist.context import Context, EbRequest
 from deployer.steps import Action, Check, StepError
 
@@ -35,7 +35,7 @@ class EbApplication:
     def apply(self, ctx: Context, check: Check) -> str | None:
         with plain_aws_errors():
             eb.create_application(ctx.aws().client("elasticbeanstalk"), ctx.settings.eb.application,
-                                  "Sifu notebooks for Open edX", tags(ctx))
+                                  "Sifu notebooks for Open edX", names.tags(ctx.settings))
         return f"created application {ctx.settings.eb.application}"
 
 
@@ -103,10 +103,6 @@ class EbCliConfig:
         return f"wrote {EB_CLI_CONFIG}"
 
 
-def _bundle_key(ctx: Context, label: str) -> str:
-    return f"{ctx.settings.eb.application}/{label}.zip"
-
-
 @dataclass
 class ApplicationVersion:
     """Seed step 14: upload the bundle to EB's storage bucket and register it; the label is its content hash."""
@@ -125,7 +121,7 @@ class ApplicationVersion:
         aws = ctx.aws()
         account = ctx.facts.account_id or "unknown"
         bucket = eb.storage_bucket(s.eb.region, account)
-        key = _bundle_key(ctx, built.version_label)
+        key = names.bundle_key(ctx.settings, built.version_label)
         with plain_aws_errors():
             version = eb.find_application_version(aws.client("elasticbeanstalk"), s.eb.application,
                                                   built.version_label)
@@ -142,7 +138,7 @@ class ApplicationVersion:
     def apply(self, ctx: Context, check: Check) -> str | None:
         built = ctx.facts.bundle
         aws = ctx.aws()
-        key = _bundle_key(ctx, built.version_label)
+        key = names.bundle_key(ctx.settings, built.version_label)
         with plain_aws_errors():
             bucket = eb.create_storage_location(aws.client("elasticbeanstalk"))  # idempotent, returns the bucket
             uploaded = s3.upload_bundle(aws.client("s3"), bucket, key, built.data)
@@ -202,7 +198,7 @@ class DeployEnvironment:
             since = eb.latest_event_time(client, s.eb.environment)
             if any(a.verb == "create" for a in check.actions):
                 found = eb.create_environment(client, s.eb.application, s.eb.environment, ctx.facts.platform_arn,
-                                              label, desired_options(ctx), s.eb.cname_prefix, tags(ctx))
+                                              label, desired_options(ctx), s.eb.cname_prefix, names.tags(ctx.settings))
             else:
                 deploy = any(a.verb == "deploy" for a in check.actions)
                 found = eb.update_environment(client, s.eb.environment, version_label=label if deploy else None,

@@ -7,9 +7,9 @@ import os
 import shutil
 from dataclasses import dataclass
 
-from deployer import ui
+from deployer import names, ui
 from deployer.aws import ec2, ecr, iam, sdk_errors, sts
-from deployer.checklist.session import plain_aws_errors, tags
+from deployer.checklist.session import plain_aws_errors
 from deployer.checklist.context import Context
 from deployer.steps import Action, Check, StepError
 
@@ -136,7 +136,7 @@ class RegistryAccess:
         aws = ctx.aws()
         with plain_aws_errors():
             done = ecr.ensure_repository(aws.client("ecr", region=s.ecr.region), s.ecr.repository,
-                                         s.ecr.keep_images, tags=tags(ctx))
+                                         s.ecr.keep_images, tags=names.tags(ctx.settings))
             done += iam.ensure_instance_role(aws.client("iam"), s.eb.instance_profile, [iam.ECR_READ_ONLY])
             repo = ecr.find_repository(aws.client("ecr", region=s.ecr.region), s.ecr.repository)
         ctx.facts.repository_uri = _repository_uri(ctx, repo)

@@ -1,4 +1,4 @@
-"""What the AWS-facing steps share: plain SDK errors, our tags, the environment as it is now.
+"""What the AWS-facing steps share: plain SDK errors and the environment as it is now.
 
 Below every step module, so the steps import it and never each other.
 """
@@ -19,11 +19,6 @@ def plain_aws_errors():
         yield
     except sdk_errors() as exc:
         raise StepError(str(exc)) from None
-
-
-def tags(ctx: Context) -> dict[str, str]:
-    """The tags on everything the deploy creates."""
-    return {"project": ctx.settings.project.name, "sifu:environment": ctx.settings.eb.environment}
 
 
 def live_environment(ctx: Context) -> dict | None:

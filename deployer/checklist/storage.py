@@ -6,9 +6,9 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from deployer import ui
+from deployer import names, ui
 from deployer.aws import ec2, efs, rds, ssm
-from deployer.checklist.session import plain_aws_errors, tags
+from deployer.checklist.session import plain_aws_errors
 from deployer.remote.hooks import OFFLINE_FILE_SYSTEM_ID
 from deployer.render import secret_parameter_names
 from deployer.checklist.context import Context
@@ -21,9 +21,7 @@ def _zones(ctx: Context) -> tuple[str, dict[str, str]]:
     vpc = ec2.default_vpc_id(client)
     if not vpc:
         raise StepError(f"no default VPC in {ctx.settings.eb.region}: create one (`aws ec2 create-default-vpc`)")
-    found = client.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]},
-                                             {"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
-    zones = {sn["AvailabilityZone"]: sn["SubnetId"] for sn in sorted(found, key=lambda sn: sn["AvailabilityZone"])}
+    zones = ec2.default_subnets_by_zone(client, vpc)
     one_zone = ctx.settings.efs.availability_zone
     if one_zone:
         if one_zone not in zones:
@@ -40,8 +38,8 @@ class EfsStorage:
     name: str = "EFS file system"
 
     def _names(self, ctx: Context) -> tuple[str, str, str]:
-        base = f"{ctx.settings.project.name}-{ctx.settings.eb.environment}"
-        return f"{base}-notebooks", instances_group_name(ctx), f"{base}-efs"
+        s = ctx.settings
+        return names.efs_creation_token(s), names.instances_security_group(s), names.efs_security_group(s)
 
     def check(self, ctx: Context) -> Check:
         s = ctx.settings
@@ -96,12 +94,12 @@ class EfsStorage:
             if sg is None:
                 sg_id = ec2.create_security_group(aws.client("ec2"), vpc, instances_sg_name,
                                                   "Sifu Elastic Beanstalk instances (EFS admits NFS from this group)",
-                                                  tags(ctx))
+                                                  names.tags(ctx.settings))
                 done.append(f"created security group {instances_sg_name}")
             else:
                 sg_id = sg["GroupId"]
             fs_id, more = efs.ensure_file_system(
-                aws.client("efs"), aws.client("ec2"), creation_token=token, tags={**tags(ctx), "Name": token},
+                aws.client("efs"), aws.client("ec2"), creation_token=token, tags={**names.tags(ctx.settings), "Name": token},
                 subnets_by_zone=zones, vpc_id=vpc, instance_sg=sg_id, mount_sg_name=efs_sg_name,
                 availability_zone=ctx.settings.efs.availability_zone)
         ctx.facts.instance_security_group = sg_id
@@ -109,13 +107,9 @@ class EfsStorage:
         return "; ".join(done + more) or "already in place"
 
 
-def instances_group_name(ctx: Context) -> str:
-    return f"{ctx.settings.project.name}-{ctx.settings.eb.environment}-instances"
-
-
 def _instances_group(ctx: Context, vpc: str, create: bool) -> str | None:
     """Our security group for the EB instances (EFS and RDS admit traffic only from it)."""
-    name = instances_group_name(ctx)
+    name = names.instances_security_group(ctx.settings)
     client = ctx.aws().client("ec2")
     found = ec2.find_security_group(client, vpc, name)
     if found:
@@ -123,7 +117,7 @@ def _instances_group(ctx: Context, vpc: str, create: bool) -> str | None:
     if not create:
         return None
     return ec2.create_security_group(client, vpc, name, "Sifu Elastic Beanstalk instances (EFS and RDS admit "
-                                     "traffic from this group only)", tags(ctx))
+                                     "traffic from this group only)", names.tags(ctx.settings))
 
 
 @dataclass
@@ -137,7 +131,7 @@ class ManagedDatabase:
 
     def _names(self, ctx: Context) -> tuple[str, str]:
         """(DB instance identifier, its security group name): the same name for both."""
-        name = f"{ctx.settings.project.name}-{ctx.settings.eb.environment}-db"
+        name = names.database_identifier(ctx.settings)
         return name, name
 
     def check(self, ctx: Context) -> Check:
@@ -156,7 +150,7 @@ class ManagedDatabase:
             instances_sg = _instances_group(ctx, vpc, create=False) if vpc else None
         actions = []
         if instances_sg is None:
-            actions.append(Action("create", f"security group {instances_group_name(ctx)}"))
+            actions.append(Action("create", f"security group {names.instances_security_group(s)}"))
         if sg is None or not (instances_sg and ec2.allows_from_group(sg, s.rds.port, instances_sg)):
             actions.append(Action("allow", f"{s.rds.port}/tcp into {sg_name}", "from our instances only"))
         if found is None:
@@ -183,7 +177,7 @@ class ManagedDatabase:
             sg = ec2.find_security_group(aws.client("ec2"), vpc, sg_name)
             if sg is None:
                 sg_id = ec2.create_security_group(aws.client("ec2"), vpc, sg_name,
-                                                  "PostgreSQL from the Sifu instances only", tags(ctx))
+                                                  "PostgreSQL from the Sifu instances only", names.tags(ctx.settings))
                 sg = aws.client("ec2").describe_security_groups(GroupIds=[sg_id])["SecurityGroups"][0]
                 done.append(f"created security group {sg_name}")
             if not ec2.allows_from_group(sg, s.rds.port, instances_sg):
@@ -197,7 +191,7 @@ class ManagedDatabase:
                     aws.client("rds"), identifier=identifier, db_name=s.rds.db_name, username=s.rds.username,
                     password=password, instance_class=s.rds.instance_class,
                     allocated_storage=s.rds.allocated_storage, port=s.rds.port, security_group_ids=[sg["GroupId"]],
-                    tags=tags(ctx))
+                    tags=names.tags(ctx.settings))
                 done.append(f"created RDS {identifier}")
         ctx.facts.rds_endpoint = (found.get("Endpoint") or {}).get("Address")
         return "; ".join(done) or "already in place"
@@ -258,6 +252,6 @@ class Secrets:
                         continue  # kept as stored; the signing key is generated once (rotating signs everyone out)
                     value = secrets.token_urlsafe(48)
                 ui.register_secret(value)
-                done += ssm.ensure_secure_parameter(client, name, value, tags=tags(ctx))
+                done += ssm.ensure_secure_parameter(client, name, value, tags=names.tags(ctx.settings))
                 ctx.facts.secret_arns[var] = ssm.parameter_arn(client, name)
         return "; ".join(done) or "already in place"
