@@ -20,10 +20,10 @@ from deployer.steps import Action, Check, StepError
 
 def _docker(ctx: Context) -> Docker:
     if ctx.docker is None:
-        docker = Docker()
-        if not docker.reachable():
-            raise StepError(f"no Docker engine answers at {docker.base_url}; start dockerd or set DOCKER_HOST")
-        ctx.docker = docker
+        try:
+            ctx.docker = image.engine()
+        except image.ImageError as exc:
+            raise StepError(str(exc)) from None
     return ctx.docker
 
 
@@ -176,14 +176,10 @@ class PushImage:
         auth = ctx.facts.registry_auth
         if auth is None:
             raise StepError("not logged in to the registry (step 5 did not run)")
-        sizes: dict[str, int] = {}
         states: dict[str, str] = {}
 
         def progress(item: dict) -> None:
             layer, status = item.get("id"), item.get("status", "")
-            total = (item.get("progressDetail") or {}).get("total")
-            if layer and total:
-                sizes[layer] = total
             if layer and status and states.get(layer) != status:
                 states[layer] = status
                 ctx.emit(f"      layer {layer}: {status}")
@@ -195,6 +191,7 @@ class PushImage:
                                 progress_cb=progress, repository=repository)
         except DockerError as exc:
             raise StepError(str(exc)) from None
-        pushed = sum(size for layer, size in sizes.items() if states.get(layer) == "Pushed")
-        ctx.counters.bytes_pushed += pushed
-        return "already in the registry" if result.skipped else f"pushed {result.target} ({result.digest}, {pushed} bytes)"
+        ctx.counters.bytes_pushed += result.bytes_pushed
+        if result.skipped:
+            return "already in the registry"
+        return f"pushed {result.target} ({result.digest}, {result.bytes_pushed} bytes)"
