@@ -32,8 +32,9 @@ class Facts:
     """What the steps learn from AWS and the build, each set by the step named and read by later ones."""
 
     account_id: str = ""                                # 1
-    repository_uri: str = ""                            # 2, 3: registry host/repository
+    repository_name: str = ""                           # 2, 3
     registry_login: RegistryLogin | None = None         # 4
+    repository_uri: str = ""                            # 4: the login's registry host/repository_name
     registry_auth: Auth | None = None                   # 5
     deployment_token: SecretStr | None = None           # 10, 11 (masked in every repr)
     image_plan: ImagePlan | None = None                 # 6, 7

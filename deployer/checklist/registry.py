@@ -3,32 +3,14 @@ with the instance role's read access, and the login."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass
 
 from deployer import names, ui
 from deployer.aws import ec2, ecr, iam, sdk_errors, sts
-from deployer.checklist.session import plain_aws_errors
 from deployer.checklist.context import Context
+from deployer.checklist.session import plain_aws_errors
 from deployer.steps import Action, Check, StepError
-
-# ECR STAND-IN (tests and `inv sandbox` only): moto's ECR hands out login details with no registry behind
-# them, so these variables name a local docker registry (with htpasswd) that stands in for ECR's endpoint.
-# Steps 2-4 still make their ECR calls; only the registry address and login they pass on are replaced.
-ECR_STANDIN_VARS = ("SIFU_ECR_STANDIN_REGISTRY", "SIFU_ECR_STANDIN_USERNAME", "SIFU_ECR_STANDIN_PASSWORD")
-
-
-def ecr_standin() -> tuple[str, str, str] | None:
-    """(registry host:port, username, password) of the local registry standing in for ECR, or None."""
-    registry, username, password = (os.environ.get(name, "") for name in ECR_STANDIN_VARS)
-    return (registry, username, password) if registry else None
-
-
-def _repository_uri(ctx: Context, repo: dict) -> str:
-    standin = ecr_standin()
-    return f"{standin[0]}/{ctx.settings.ecr.repository}" if standin else repo["repositoryUri"]
-
 
 @dataclass
 class Credentials:
@@ -86,7 +68,7 @@ class RegistryStatus:
             repo = ecr.find_repository(client, s.ecr.repository)
             drift = ecr.repository_drift(client, s.ecr.repository, s.ecr.keep_images) if repo else ["missing"]
         if repo:
-            ctx.facts.repository_uri = _repository_uri(ctx, repo)
+            ctx.facts.repository_name = repo["repositoryName"]
         where = f"{s.ecr.repository} in {s.ecr.region}"
         if drift == ["missing"]:
             return Check.ok(f"{where}: missing (step 3 creates it)")
@@ -139,13 +121,15 @@ class RegistryAccess:
                                          s.ecr.keep_images, tags=names.tags(ctx.settings))
             done += iam.ensure_instance_role(aws.client("iam"), s.eb.instance_profile, [iam.ECR_READ_ONLY])
             repo = ecr.find_repository(aws.client("ecr", region=s.ecr.region), s.ecr.repository)
-        ctx.facts.repository_uri = _repository_uri(ctx, repo)
+        ctx.facts.repository_name = repo["repositoryName"]
         return "; ".join(done) or "already in place"
 
 
 @dataclass
 class RegistryLogin:
-    """Seed step 4: fetch the registry login (the token lasts 12 h, so every run fetches it)."""
+    """Seed step 4: fetch the registry login (the token lasts 12 h, so every run fetches it). Docker logs in to,
+    and the image is pushed to and named at, the host of the login's endpoint (for ECR, the host in the
+    repository's URI)."""
 
     number: int = 4
     name: str = "Registry login details"
@@ -154,14 +138,11 @@ class RegistryLogin:
         with plain_aws_errors():
             login = ecr.registry_login(ctx.aws().client("ecr", region=ctx.settings.ecr.region))
         ui.register_secret(login.password)
-        standin = ecr_standin()
-        if standin:
-            login = ecr.RegistryLogin(username=standin[1], password=standin[2], registry=standin[0], expires_at=None)
-            ui.register_secret(login.password)
         ctx.facts.registry_login = login
+        if ctx.facts.repository_name:
+            ctx.facts.repository_uri = f"{login.registry}/{ctx.facts.repository_name}"
         until = f", valid until {login.expires_at:%Y-%m-%d %H:%M %Z}" if login.expires_at else ""
-        where = " (ECR stand-in: a local registry, SIFU_ECR_STANDIN_REGISTRY)" if standin else ""
-        return Check.ok(f"login for {login.registry} as {login.username}{until}{where}")
+        return Check.ok(f"login for {login.registry} as {login.username}{until}")
 
     def apply(self, ctx: Context, check: Check) -> str | None:
         return None

@@ -200,16 +200,12 @@ def test_managed_database_outside_the_environment_with_deletion_protection(aws, 
         load(DEPLOY__RDS__MODE="managed")
 
 
-def test_ecr_standin_replaces_only_the_registry_address_and_login(aws, deploy, monkeypatch):
-    # Tests and `inv sandbox`: a local registry stands in for ECR's endpoint; the ECR calls still happen.
-    monkeypatch.setenv("SIFU_ECR_STANDIN_REGISTRY", "127.0.0.1:5999")
-    monkeypatch.setenv("SIFU_ECR_STANDIN_USERNAME", "sifu")
-    monkeypatch.setenv("SIFU_ECR_STANDIN_PASSWORD", "standin-Password-1")
+def test_the_image_is_named_at_the_host_of_ecrs_login_endpoint(aws, deploy):
+    # As in AWS: docker logs in to authorizationData's proxyEndpoint, and the image is pushed there.
     report, ctx, _ = deploy(step_list=[Credentials(), RegistryStatus(), RegistryAccess(), RegistryLogin()])
     assert report.failed is None, report.summary()
+    data = aws.client("ecr").get_authorization_token()["authorizationData"][0]
     login = ctx.facts.registry_login
-    assert (login.registry, login.username, login.password) == ("127.0.0.1:5999", "sifu", "standin-Password-1")
-    assert ctx.facts.repository_uri == "127.0.0.1:5999/sifu-notebooks"
-    assert "ECR stand-in" in report.steps[-1].summary
-    assert aws.client("ecr").describe_repositories()["repositories"][0]["repositoryName"] == "sifu-notebooks"
-    assert "standin-Password-1" not in repr(login)
+    assert login.registry == data["proxyEndpoint"].split("://", 1)[-1].rstrip("/")
+    assert ctx.facts.repository_uri == f"{login.registry}/sifu-notebooks"
+    assert login.password not in repr(login)
