@@ -46,7 +46,7 @@ def main() -> None:
             loaded = config.load(environ={"DEPLOY__EB__KEY_NAME": "sifu-ops", "EDX_OAUTH2_CLIENT_SECRET": "x" * 32,
                                           **env}, overrides_file=Path(tmp, "overrides.yml"))
             ctx = Context(loaded=loaded, dry_run=dry_run, assume_yes=True, emit=lambda line: None,
-                                facts=Facts(image_uri="123456789012.dkr.ecr.us-east-1.amazonaws.com/sifu-notebooks:b1"))
+                          facts=Facts(image_uri="123456789012.dkr.ecr.us-east-1.amazonaws.com/sifu-notebooks:b1"))
             return steps.run(measured, ctx, quiet=True)
 
         rows = ["| run | AWS read | AWS mutate | bytes pushed | wall (s) | waited (s) | own time (s) | result |",

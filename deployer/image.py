@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from deployer import REPO_ROOT
+from deployer import REPO_ROOT, ui
 from deployer.config import Settings
 from deployer.docker_client import Auth, Docker, ProgressCallback
+from deployer.render import render_all
 
 BASE_DOCKERFILE = "base-image/Dockerfile"
 FINAL_DOCKERFILE = "Dockerfile"
@@ -151,8 +152,6 @@ def source_spec(s: Settings, root: Path = REPO_ROOT) -> BuildSpec:
 
 def image_files(s: Settings) -> dict[str, bytes]:
     """The rendered image configs (supervisord.conf, jupyter_server_config.py), validated."""
-    from deployer.render import render_all
-
     tree = render_all(s)
     return {f"image/{path}": rendered.content.encode() for path, rendered in sorted(tree.under("image/").items())}
 
@@ -195,8 +194,6 @@ def deployment_token(s: Settings, environ: dict[str, str] | None = None, root: P
 
     With a prompt (interactive runs only) a missing token is asked for and saved to the file, 0600.
     """
-    from deployer import ui
-
     environ = os.environ if environ is None else environ
     path = token_path(s, root)
     if environ.get(TOKEN_ENV, "").strip():
@@ -333,8 +330,6 @@ def push(docker: Docker, image: str, registry: str, username: str | None, passwo
     credentials the engine pushes anonymously and the registry's refusal is raised as PushFailed.
     Any registry works; ECR's credentials come from `get_authorization_token` in the deploy steps.
     """
-    from deployer import ui
-
     target = target_ref(image, registry, repository)
     host = registry.split("/", 1)[0]
     auth = Auth(host, username, password or "") if username else None
