@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 from deployer import REPO_ROOT, names, render
 from deployer.aws import eb, s3
+from deployer.checklist.aws_calls import plain_aws_errors
 from deployer.checklist.context import Context, EbRequest
-from deployer.checklist.session import plain_aws_errors
 from deployer.steps import Action, Check, StepError
 
 INSTANCE_SG_OPTION = ("aws:autoscaling:launchconfiguration", "SecurityGroups")

@@ -8,8 +8,8 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
+from deployer.checklist.aws_calls import live_environment
 from deployer.checklist.context import Context
-from deployer.checklist.session import live_environment
 from deployer.remote import executor, hooks, targets
 from deployer.steps import Action, Check, StepError, Unchanged
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from deployer import names, ui
 from deployer.aws import ec2, ecr, iam, sdk_errors, sts
+from deployer.checklist.aws_calls import plain_aws_errors
 from deployer.checklist.context import Context
-from deployer.checklist.session import plain_aws_errors
 from deployer.steps import Action, Check, StepError
 
 @dataclass

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from deployer import names, ui
 from deployer.aws import ec2, efs, rds, ssm
+from deployer.checklist.aws_calls import plain_aws_errors
 from deployer.checklist.context import Context
-from deployer.checklist.session import plain_aws_errors
 from deployer.remote.hooks import OFFLINE_FILE_SYSTEM_ID
 from deployer.render import secret_parameter_names
 from deployer.steps import Action, Check, StepError

@@ -1,4 +1,4 @@
-"""What the AWS-facing steps share: plain SDK errors and the environment as it is now.
+"""How the AWS-facing steps call AWS: SDK errors as plain step failures, and the environment as it is now.
 
 Below every step module, so the steps import it and never each other.
 """
