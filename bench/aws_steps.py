@@ -24,7 +24,8 @@ def main() -> None:
     from deployer.aws import Aws
     from deployer.aws import eb as eb_api
     from deployer.aws import s3 as s3_api
-    from deployer.checklist_aws import aws_steps
+    from deployer.checklist import registry, storage
+    from deployer.checklist.context import Context
     from sandbox.server import MotoServer
 
     with tempfile.TemporaryDirectory() as tmp, MotoServer(log_path=Path(tmp) / "moto.log") as server:
@@ -38,7 +39,9 @@ def main() -> None:
                                answers_file=Path(tmp, "answers.yml"))
 
         def run(dry_run: bool, **env: str) -> steps.RunReport:
-            return steps.run(aws_steps(), steps.Context(loaded=load(**env), dry_run=dry_run), quiet=True)
+            aws_steps = [registry.Credentials(), registry.RegistryStatus(), registry.RegistryAccess(),
+                         registry.RegistryLogin(), storage.EfsStorage(), storage.ManagedDatabase(), storage.Secrets()]
+            return steps.run(aws_steps, Context(loaded=load(**env), dry_run=dry_run), quiet=True)
 
         server.reset()
         server.client("ec2").create_key_pair(KeyName="sifu-ops")

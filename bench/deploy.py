@@ -21,7 +21,9 @@ from bench.record import record  # noqa: E402
 
 
 def main() -> None:
-    from deployer import checklist, checklist_aws, config, steps
+    from deployer import checklist, config, steps
+    from deployer.checklist import beanstalk, bundle
+    from deployer.checklist.context import Context, Facts
     from sandbox.server import MotoServer
 
     from deployer import REPO_ROOT
@@ -32,9 +34,9 @@ def main() -> None:
         os.environ.update(server.env())
         os.environ.update(AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
         Path(tmp, "overrides.yml").write_text("eb:\n  poll_interval: 0.2\n")
-        checklist.BUNDLE_DIR = Path(tmp, "bundle")
-        checklist.RENDER_DIR = Path(tmp, "render")
-        checklist_aws.EB_CLI_CONFIG_PATH = Path(tmp, ".elasticbeanstalk", "config.yml")
+        bundle.BUNDLE_DIR = Path(tmp, "bundle")
+        bundle.RENDER_DIR = Path(tmp, "render")
+        beanstalk.EB_CLI_CONFIG_PATH = Path(tmp, ".elasticbeanstalk", "config.yml")
         config.answers.ANSWERS_FILE = Path(tmp, "answers.yml")
         server.reset()
         server.client("ec2").create_key_pair(KeyName="sifu-ops")
@@ -43,8 +45,8 @@ def main() -> None:
         def run(dry_run: bool, **env: str) -> steps.RunReport:
             loaded = config.load(environ={"DEPLOY__EB__KEY_NAME": "sifu-ops", "EDX_OAUTH2_CLIENT_SECRET": "x" * 32,
                                           **env}, overrides_file=Path(tmp, "overrides.yml"))
-            ctx = steps.Context(loaded=loaded, dry_run=dry_run, assume_yes=True, emit=lambda line: None,
-                                facts={"image_uri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/sifu-notebooks:b1"})
+            ctx = Context(loaded=loaded, dry_run=dry_run, assume_yes=True, emit=lambda line: None,
+                          facts=Facts(image_uri="123456789012.dkr.ecr.us-east-1.amazonaws.com/sifu-notebooks:b1"))
             return steps.run(measured, ctx, quiet=True)
 
         rows = ["| run | AWS read | AWS mutate | bytes pushed | wall (s) | waited (s) | own time (s) | result |",

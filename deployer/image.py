@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from deployer import REPO_ROOT
+from deployer import REPO_ROOT, ui
 from deployer.config import Settings
 from deployer.docker_client import Auth, Docker, ProgressCallback
+from deployer.render import render_all
 
 BASE_DOCKERFILE = "base-image/Dockerfile"
 FINAL_DOCKERFILE = "Dockerfile"
@@ -151,8 +152,6 @@ def source_spec(s: Settings, root: Path = REPO_ROOT) -> BuildSpec:
 
 def image_files(s: Settings) -> dict[str, bytes]:
     """The rendered image configs (supervisord.conf, jupyter_server_config.py), validated."""
-    from deployer.render import render_all
-
     tree = render_all(s)
     return {f"image/{path}": rendered.content.encode() for path, rendered in sorted(tree.under("image/").items())}
 
@@ -195,8 +194,6 @@ def deployment_token(s: Settings, environ: dict[str, str] | None = None, root: P
 
     With a prompt (interactive runs only) a missing token is asked for and saved to the file, 0600.
     """
-    from deployer import ui
-
     environ = os.environ if environ is None else environ
     path = token_path(s, root)
     if environ.get(TOKEN_ENV, "").strip():
@@ -316,6 +313,7 @@ class PushResult:
     target: str
     skipped: bool
     digest: str = ""
+    bytes_pushed: int = 0  # of the layers this push sent (not those the registry had)
 
 
 def target_ref(image: str, registry: str, repository: str | None = None) -> str:
@@ -332,8 +330,6 @@ def push(docker: Docker, image: str, registry: str, username: str | None, passwo
     credentials the engine pushes anonymously and the registry's refusal is raised as PushFailed.
     Any registry works; ECR's credentials come from `get_authorization_token` in the deploy steps.
     """
-    from deployer import ui
-
     target = target_ref(image, registry, repository)
     host = registry.split("/", 1)[0]
     auth = Auth(host, username, password or "") if username else None
@@ -342,6 +338,66 @@ def push(docker: Docker, image: str, registry: str, username: str | None, passwo
         docker.login(auth)
     if docker.registry_has(target, auth):
         return PushResult(target=target, skipped=True)
+    sizes: dict[str, int] = {}
+    states: dict[str, str] = {}
+
+    def tally(item: dict) -> None:
+        layer, status = item.get("id"), item.get("status", "")
+        total = (item.get("progressDetail") or {}).get("total")
+        if layer and total:
+            sizes[layer] = total
+        if layer and status:
+            states[layer] = status
+        if progress_cb is not None:
+            progress_cb(item)
+
     docker.tag(image, target)
-    digest = docker.push(target, auth, progress=progress_cb)
-    return PushResult(target=target, skipped=False, digest=digest)
+    digest = docker.push(target, auth, progress=tally)
+    pushed = sum(size for layer, size in sizes.items() if states.get(layer) == "Pushed")
+    return PushResult(target=target, skipped=False, digest=digest, bytes_pushed=pushed)
+
+
+# --- the tasks' flows -----------------------------------------------------------------------------------------
+
+
+def engine() -> Docker:
+    """The Docker engine from DOCKER_HOST (default: the local socket), if it answers."""
+    docker = Docker()
+    if not docker.reachable():
+        raise ImageError(f"no Docker engine answers at {docker.base_url}; start dockerd or set DOCKER_HOST")
+    return docker
+
+
+def build(s: Settings, network: str | None = None, progress: ProgressCallback | None = None,
+          prompt: Callable[[str], str] | None = None, image_plan: ImagePlan | None = None) -> BuildResult:
+    """ensure_image on the engine from DOCKER_HOST."""
+    return ensure_image(s, engine(), network=network, progress=progress, prompt=prompt, image_plan=image_plan)
+
+
+@dataclass
+class Published:
+    target: str
+    built: BuildResult | None  # None when the registry already had the tag
+    pushed: PushResult | None
+
+
+def publish(s: Settings, registry: str, username: str | None, password: str | None, network: str | None = None,
+            build_progress: ProgressCallback | None = None, push_progress: ProgressCallback | None = None,
+            prompt: Callable[[str], str] | None = None, image_plan: ImagePlan | None = None,
+            on_build: Callable[[ImagePlan], None] | None = None) -> Published:
+    """Build the image if out of date and push it to ``registry``, unless the registry already has its tag.
+    The deploy does the same in its steps 5 (login), 6 (build) and 7 (push)."""
+    docker = engine()
+    image_plan = image_plan or plan(s)
+    target = target_ref(image_plan.final.ref, registry, s.ecr.repository)
+    auth = Auth(registry.split("/", 1)[0], username, password or "") if username else None
+    if auth:
+        docker.login(auth)
+    if docker.registry_has(target, auth):
+        return Published(target, None, None)
+    if on_build is not None:
+        on_build(image_plan)
+    built = ensure_image(s, docker, network=network, progress=build_progress, prompt=prompt, image_plan=image_plan)
+    pushed = push(docker, image_plan.final.ref, registry, username, password, progress_cb=push_progress,
+                  repository=s.ecr.repository)
+    return Published(target, built, pushed)

@@ -26,9 +26,11 @@ import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
-from deployer import REPO_ROOT, render
+from deployer import REPO_ROOT, image, render, ui
 from deployer.config import Settings
+from deployer.docker_client import Docker, DockerError, ProgressCallback
 
 # Everything a local run writes; SIFU_LOCAL_RUN_DIR moves it (the tests use their own).
 STATE_DIR = Path(os.environ.get("SIFU_LOCAL_RUN_DIR") or REPO_ROOT / ".local-run")
@@ -244,7 +246,7 @@ def wait_ready(urls: dict[str, str], started: Started, timeout: float = 90.0) ->
         if len(ready) == len(wanted):
             return ready
         for name, pid in started.pids.items():
-            if not _alive(pid):
+            if not alive(pid):
                 raise LocalRunError(f"{name} (pid {pid}) exited during start-up; see .local-run/logs/{name if name != 'supervisord' else 'app'}.log")
         time.sleep(0.2)
     missing = sorted(set(wanted) - set(ready))
@@ -254,7 +256,8 @@ def wait_ready(urls: dict[str, str], started: Started, timeout: float = 90.0) ->
 # --- stopping ----------------------------------------------------------------------------------------
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether the process runs (a zombie does not)."""
     try:
         waited, _ = os.waitpid(pid, os.WNOHANG)
         if waited == pid:
@@ -283,15 +286,13 @@ def _start_time(pid: int) -> str:
 def is_ours(started: Started, name: str) -> bool:
     """The PID recorded for name is still the process we started (PIDs are reused; titles change)."""
     pid = started.pids.get(name)
-    return bool(pid) and _alive(pid) and _start_time(pid) == started.start_times.get(name) != ""
+    return bool(pid) and alive(pid) and _start_time(pid) == started.start_times.get(name) != ""
 
 
 def stop(started: Started, timeout: float = 20.0) -> list[str]:
     """Stop what a run started: the container, then each process group by PID (TERM, then KILL)."""
     stopped = []
     if started.container:
-        from deployer.docker_client import Docker
-
         docker = Docker(started.docker_host or None)
         try:
             container = docker.client.containers.get(started.container)
@@ -310,9 +311,9 @@ def stop(started: Started, timeout: float = 20.0) -> list[str]:
         except ProcessLookupError:
             continue
         deadline = time.monotonic() + timeout
-        while _alive(pid) and time.monotonic() < deadline:
+        while alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
-        if _alive(pid):
+        if alive(pid):
             os.killpg(pid, signal.SIGKILL)
         stopped.append(name)
     return stopped
@@ -342,3 +343,72 @@ def new_secrets() -> tuple[str, str]:
 def have_devlms() -> bool:
     return (REPO_ROOT / "devlms" / "__main__.py").exists()
 
+
+# --- one run ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    layout: Layout
+    started: Started
+    ready: dict[str, float]  # service -> seconds until it answered
+
+
+def up(s: Settings, mode: str = "auto", lms_port: int = 8000, port_offset: int = 10000,
+       use_nginx: bool | None = None, network: str | None = None, emit: Callable[[str], None] = ui.say,
+       build_progress: ProgressCallback | None = None, prompt: Callable[[str], str] | None = None) -> Run:
+    """Bring the stack up (mode auto: container when a Docker engine answers, else process) and wait until
+    it answers; whatever started is stopped again if anything fails."""
+    previous = load_state()
+    if previous and any(is_ours(previous, name) for name in previous.pids):
+        raise LocalRunError("a local run is already up (see .local-run/state.json); stop it with `inv local-stop` first")
+    if not have_devlms():
+        raise LocalRunError("devlms/ (the development LMS) is not in this checkout; local-run needs it")
+    public = local_settings(s, lms_port)
+    docker = Docker()
+    if mode == "auto":
+        mode = "container" if docker.reachable() else "process"
+        reason = "a Docker engine answers" if mode == "container" else f"no Docker engine answers at {docker.base_url}"
+        emit(f"mode: {mode} ({reason})")
+    layout = plan_layout(public, mode, lms_port, port_offset, use_nginx=use_nginx)
+    emit("nginx: " + ("in front, rendered vhosts on the configured ports" if layout.nginx
+                      else "not used (not installed or --no-nginx); the app listens on the configured ports"))
+    app = with_ports(public, layout.internal)
+    secret_key, client_secret = new_secrets()
+    ui.register_secret(secret_key)
+    ui.register_secret(client_secret)
+    environment = app_environment(public, secret_key, client_secret)
+    started = Started(mode=mode)
+    try:
+        if mode == "container":
+            built = image.ensure_image(app, docker, network=network, progress=build_progress, prompt=prompt)
+            emit(f"image: {built.ref} ({'built' if built.built else 'up to date'})")
+            start_container(docker, built.ref, layout, environment, started)
+        else:
+            start_supervisord(render_process_mode(app, layout), layout, environment, started)
+        if layout.nginx:
+            start_nginx(render_nginx(public, layout), layout, started)
+        start_devlms(layout, public, client_secret, started)
+        started.urls = layout.urls()
+        save_state(layout, started)
+        ready = wait_ready(started.urls, started)
+    except (image.ImageError, DockerError) as exc:
+        down(started)
+        raise LocalRunError(str(exc)) from None
+    except BaseException:
+        down(started)
+        raise
+    return Run(layout, started, ready)
+
+
+def wait_for_exit(started: Started) -> None:
+    """Block until one of the started processes exits (Ctrl-C raises KeyboardInterrupt as usual)."""
+    while all(alive(pid) for pid in started.pids.values()):
+        time.sleep(0.5)
+
+
+def down(started: Started) -> list[str]:
+    """Stop what a run started and forget it; returns what was stopped."""
+    stopped = stop(started)
+    clear_state()
+    return stopped

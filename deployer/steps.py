@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from deployer import ui
 
@@ -66,32 +66,20 @@ class Counters:
     mutating_calls: list[str] = field(default_factory=list)
 
 
-@dataclass
-class Context:
-    """Shared by the steps of one run: settings, facts learned so far, counters, operator choices."""
+class RunContext(Protocol):
+    """What the runner needs of a run's context (deployer.checklist.context.Context has more)."""
 
-    loaded: Any  # deployer.config.Loaded
-    dry_run: bool = True
-    assume_yes: bool = False
-    interactive: bool = False
-    wait: bool = True
-    facts: dict[str, Any] = field(default_factory=dict)
-    answers: dict[str, Any] = field(default_factory=dict)
-    counters: Counters = field(default_factory=Counters)
-    emit: Callable[[str], None] = ui.say
-
-    @property
-    def settings(self):
-        return self.loaded.settings
+    dry_run: bool
+    counters: Counters
 
 
 class Step(Protocol):
     number: int | str
     name: str
 
-    def check(self, ctx: Context) -> Check: ...
+    def check(self, ctx: Any) -> Check: ...
 
-    def apply(self, ctx: Context, check: Check) -> str | None:
+    def apply(self, ctx: Any, check: Check) -> str | None:
         """Make the changes the check found; return a summary of what changed."""
 
 
@@ -152,7 +140,7 @@ class RunReport:
         }
 
 
-def run(steps: list[Step], ctx: Context, quiet: bool = False) -> RunReport:
+def run(steps: list[Step], ctx: RunContext, quiet: bool = False) -> RunReport:
     """Check every step; unless dry-run, apply the ones with changes. Stops at the first failure."""
     started = time.monotonic()
     results: list[StepResult] = []

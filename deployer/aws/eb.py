@@ -70,6 +70,12 @@ def find_application_version(client: Any, application: str, label: str) -> dict[
     return found[0] if found else None
 
 
+def version_labels(client: Any, application: str) -> list[str]:
+    """The application's version labels, newest first."""
+    versions = client.describe_application_versions(ApplicationName=application)["ApplicationVersions"]
+    return [v["VersionLabel"] for v in sorted(versions, key=lambda v: v["DateCreated"], reverse=True)]
+
+
 def docker_platform_arn(client: Any, version: str | None = None) -> str:
     """The Docker on Amazon Linux 2023 platform: ``version`` if given, else the recommended (or newest) one."""
     filters = [{"Type": "PlatformBranchName", "Operator": "=", "Values": [DOCKER_AL2023_BRANCH]}]
@@ -161,6 +167,10 @@ def update_environment(client: Any, name: str, version_label: str | None = None,
 
 def terminate_environment(client: Any, name: str) -> dict[str, Any]:
     return client.terminate_environment(EnvironmentName=name)
+
+
+def delete_application(client: Any, name: str) -> None:
+    client.delete_application(ApplicationName=name)
 
 
 # -- wait --------------------------------------------------------------------------------------------

@@ -30,6 +30,13 @@ def subnets(client: Any, subnet_ids: list[str]) -> list[dict[str, Any]]:
     return client.describe_subnets(SubnetIds=subnet_ids)["Subnets"] if subnet_ids else []
 
 
+def default_subnets_by_zone(client: Any, vpc_id: str) -> dict[str, str]:
+    """{availability zone: subnet id} of the VPC's default subnets, by zone."""
+    found = client.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]},
+                                             {"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
+    return {sn["AvailabilityZone"]: sn["SubnetId"] for sn in sorted(found, key=lambda sn: sn["AvailabilityZone"])}
+
+
 def key_pair_exists(client: Any, name: str) -> bool:
     from botocore.exceptions import ClientError
 
@@ -111,3 +118,7 @@ def allow_from_group(client: Any, group_id: str, port: int, source_group_id: str
         pair["Description"] = description
     client.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[
         {"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "UserIdGroupPairs": [pair]}])
+
+
+def delete_security_group(client: Any, group_id: str) -> None:
+    client.delete_security_group(GroupId=group_id)

@@ -115,3 +115,6 @@ def ensure_repository(client: Any, name: str, keep_last: int, tags: dict[str, st
     return done
 
 
+def delete_repository(client: Any, name: str) -> None:
+    """Delete the repository and every image in it."""
+    client.delete_repository(repositoryName=name, force=True)

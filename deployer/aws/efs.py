@@ -98,3 +98,15 @@ def ensure_file_system(efs: Any, ec2: Any, *, creation_token: str, tags: dict[st
         except efs.exceptions.MountTargetConflict:  # created meanwhile
             pass
     return fs_id, done
+
+
+def delete_file_system(client: Any, file_system_id: str, sleep: Callable[[float], None] = time.sleep,
+                       attempts: int = 60, interval: float = 5.0) -> None:
+    """Delete the file system's mount targets, wait until they are gone (EFS refuses before), then it."""
+    for target in mount_targets(client, file_system_id):
+        client.delete_mount_target(MountTargetId=target["MountTargetId"])
+    for _ in range(attempts):
+        if not mount_targets(client, file_system_id):
+            break
+        sleep(interval)
+    client.delete_file_system(FileSystemId=file_system_id)

@@ -36,3 +36,11 @@ def ensure_secure_parameter(client: Any, name: str, value: str, tags: dict[str, 
         client.add_tags_to_resource(ResourceType="Parameter", ResourceId=name,
                                     Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
     return [f"{'created' if state is None else 'updated'} SecureString parameter {name}"]
+
+
+def delete_parameters(client: Any, names: list[str]) -> list[str]:
+    """Delete those of ``names`` that exist; returns the ones deleted."""
+    existing = [p["Name"] for p in client.get_parameters(Names=names)["Parameters"]]
+    if existing:
+        client.delete_parameters(Names=existing)
+    return existing

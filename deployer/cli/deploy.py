@@ -18,11 +18,12 @@ def _run(env, json, dry_run, yes=False, no_wait=False):
     import sys
 
     from deployer import checklist, steps, ui
+    from deployer.checklist.context import Context
 
     loaded = load_config(env)
     for path in ("edx.oauth2_client_secret", "rds.password"):
         ui.register_secret(loaded.settings.get(path).get_secret_value())
-    ctx = steps.Context(loaded=loaded, dry_run=dry_run, assume_yes=yes, interactive=is_tty() and not json, wait=not no_wait)
+    ctx = Context(loaded=loaded, dry_run=dry_run, assume_yes=yes, interactive=is_tty() and not json, wait=not no_wait)
     if not json:
         ui.say(f"{'plan' if dry_run else 'deploy'}: {loaded.settings.eb.application}/{loaded.settings.eb.environment} "
                f"in {loaded.settings.eb.region}" + (f" (env {loaded.env_name})" if loaded.env_name else ""))

@@ -20,7 +20,8 @@ def build_log(item: dict) -> None:
 
 
 class PushProgress:
-    """Push progress: a rich bar per layer on a terminal, otherwise one line per layer state change."""
+    """Push progress: a rich bar per layer on a terminal, otherwise one line per layer state change (the bars
+    start with the first layer, so build output before the push prints as usual)."""
 
     def __init__(self, target: str):
         self.target = target
@@ -29,12 +30,13 @@ class PushProgress:
         self.tasks: dict[str, int] = {}
 
     def __enter__(self):
-        if is_tty():
-            from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
-
-            self.bars = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), transient=False)
-            self.bars.start()
         return self
+
+    def _start_bars(self) -> None:
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+        self.bars = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), transient=False)
+        self.bars.start()
 
     def __exit__(self, *exc):
         if self.bars:
@@ -47,6 +49,8 @@ class PushProgress:
         if not layer or not status or layer == self.target.rpartition(":")[2]:
             return
         detail = item.get("progressDetail") or {}
+        if self.bars is None and is_tty():
+            self._start_bars()
         if self.bars:
             if layer not in self.tasks:
                 self.tasks[layer] = self.bars.add_task(f"{layer} {status}", total=detail.get("total"))
@@ -61,33 +65,20 @@ class PushProgress:
             ui.say(f"  layer {layer}: {status}")
 
 
-def _docker():
-    from deployer.docker_client import Docker
+def _say_built(built) -> None:
+    from deployer import ui
 
-    return Docker()
-
-
-def _ensure_built(s, docker, network):
-    from deployer import image, ui
-    from deployer.docker_client import BuildFailed, DockerError
-
-    try:
-        plan = image.plan(s)
-        for spec in plan.specs():
-            ui.say(f"image {spec.ref}")
-        built = image.ensure_image(s, docker, network=network, progress=build_log, prompt=image.tty_prompt(),
-                                   image_plan=plan)
-    except image.ImageError as exc:
-        raise fail(str(exc)) from None
-    except BuildFailed as exc:
-        raise fail(str(exc)) from None
-    except DockerError as exc:
-        raise fail(str(exc)) from None
     for ref in built.present:
         ui.say(f"up to date: {ref} exists; not rebuilt")
     for ref in built.built:
         ui.say(f"built: {ref} in {built.seconds[ref]:.1f}s")
-    return plan, built
+
+
+def _say_plan(plan) -> None:
+    from deployer import ui
+
+    for spec in plan.specs():
+        ui.say(f"image {spec.ref}")
 
 
 @task(help={"env": ENV_HELP, "network": NETWORK_HELP})
@@ -100,13 +91,17 @@ def build_image(c, env=None, network=None):
     with the deployment token ($DEPLOYMENT_TOKEN or .deployment_token, mode 0600) as a BuildKit secret.
     Uses the Docker engine from DOCKER_HOST (default: the local socket).
     """
-    from deployer import ui
+    from deployer import image, ui
+    from deployer.docker_client import DockerError
 
-    loaded = load_config(env)
-    docker = _docker()
-    if not docker.reachable():
-        raise fail(f"no Docker engine answers at {docker.base_url}; start dockerd or set DOCKER_HOST")
-    plan, built = _ensure_built(loaded.settings, docker, network)
+    s = load_config(env).settings
+    try:
+        plan = image.plan(s)
+        _say_plan(plan)
+        built = image.build(s, network=network, progress=build_log, prompt=image.tty_prompt(), image_plan=plan)
+    except (image.ImageError, DockerError) as exc:
+        raise fail(str(exc)) from None
+    _say_built(built)
     ui.say(f"{'built' if built.changed else 'no build needed'}: {plan.final.ref}")
 
 
@@ -123,15 +118,11 @@ def push_image(c, registry=None, username=None, env=None, network=None):
     import getpass
 
     from deployer import image, ui
-    from deployer.docker_client import Auth, DockerError
+    from deployer.docker_client import DockerError
 
     if not registry:
         raise fail("say where to push: --registry HOST[:PORT][/PATH] (ECR pushes are part of `inv deploy`)")
-    loaded = load_config(env)
-    s = loaded.settings
-    docker = _docker()
-    if not docker.reachable():
-        raise fail(f"no Docker engine answers at {docker.base_url}; start dockerd or set DOCKER_HOST")
+    s = load_config(env).settings
     password = None
     if username:
         password = os.environ.get(PASSWORD_ENV)
@@ -141,26 +132,21 @@ def push_image(c, registry=None, username=None, env=None, network=None):
             raise fail(f"--username {username} needs a password: set {PASSWORD_ENV} (or run on a terminal to be asked)")
         ui.register_secret(password)
     try:
-        final = image.plan(s).final
-        target = image.target_ref(final.ref, registry, s.ecr.repository)
-        auth = Auth(registry.split("/", 1)[0], username, password) if username else None
-        if auth:
-            docker.login(auth)
-        if docker.registry_has(target, auth):
-            ui.say(f"registry already has {target}; nothing to build or push")
-            return
-        plan, _ = _ensure_built(s, docker, network)
-        with PushProgress(target) as progress:
-            result = image.push(docker, plan.final.ref, registry, username, password, progress_cb=progress,
-                                repository=s.ecr.repository)
-    except image.ImageError as exc:
+        plan = image.plan(s)
+        with PushProgress(image.target_ref(plan.final.ref, registry, s.ecr.repository)) as progress:
+            result = image.publish(s, registry, username, password, network=network, build_progress=build_log,
+                                   push_progress=progress, prompt=image.tty_prompt(), image_plan=plan,
+                                   on_build=_say_plan)
+    except (image.ImageError, DockerError) as exc:
         raise fail(str(exc)) from None
-    except DockerError as exc:
-        raise fail(str(exc)) from None
-    if result.skipped:
-        ui.say(f"registry already has {result.target}; nothing pushed")
+    if result.built is None:
+        ui.say(f"registry already has {result.target}; nothing to build or push")
+        return
+    _say_built(result.built)
+    if result.pushed.skipped:
+        ui.say(f"registry already has {result.pushed.target}; nothing pushed")
     else:
-        ui.say(f"pushed {result.target} ({result.digest})")
+        ui.say(f"pushed {result.pushed.target} ({result.pushed.digest})")
 
 
 ns = Collection(build_image, push_image)

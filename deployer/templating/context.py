@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from deployer import names
 from deployer.config import Settings
 
 CONTAINER_NOTEBOOK_ROOT = "/notebooks"
@@ -70,14 +71,10 @@ def jupyter_url(s: Settings) -> str:
 
 def secret_parameter_names(s: Settings) -> dict[str, str]:
     """Container variable -> SSM parameter name for every secret the container needs."""
-    prefix = f"/{s.project.name}/{s.eb.environment}"
-    names = {
-        "SIFU_SECRET_KEY": f"{prefix}/SIFU_SECRET_KEY",
-        "EDX_OAUTH2_CLIENT_SECRET": f"{prefix}/EDX_OAUTH2_CLIENT_SECRET",
-    }
+    variables = ["SIFU_SECRET_KEY", "EDX_OAUTH2_CLIENT_SECRET"]
     if s.rds.mode != "none":
-        names["RDS_PASSWORD"] = f"{prefix}/RDS_PASSWORD"
-    return names
+        variables.append("RDS_PASSWORD")
+    return {variable: names.secret_parameter(s, variable) for variable in variables}
 
 
 def container_environment(s: Settings, facts: Facts) -> dict[str, str]:

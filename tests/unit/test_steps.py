@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 
 from deployer import steps
+from deployer.checklist.context import Context
 from deployer.steps import Action, Check, StepError
 
 
@@ -25,7 +26,7 @@ class Recorded:
 
 
 def context(dry_run):
-    return steps.Context(loaded=None, dry_run=dry_run)
+    return Context(loaded=None, dry_run=dry_run)
 
 
 def test_plan_runs_checks_only():

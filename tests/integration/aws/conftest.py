@@ -8,31 +8,21 @@ from pathlib import Path
 
 import pytest
 
-from deployer import REPO_ROOT, checklist, config, steps
-from deployer.checklist_aws import (
-    ApplicationVersion,
-    Credentials,
-    DeployEnvironment,
-    EbApplication,
-    EbEnvironment,
-    EfsStorage,
-    ManagedDatabase,
-    RegistryAccess,
-    RegistryLogin,
-    RegistryStatus,
-    Secrets,
-    WaitReady,
-)
+from deployer import REPO_ROOT, config, steps
+from deployer.checklist import beanstalk, bundle, registry, storage
+from deployer.checklist.context import Context, Facts
 from tests.support.aws import aws, moto_server  # noqa: F401  (fixtures)
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/sifu-notebooks:"
 
 
 def deploy_steps() -> list:
-    """Seed order, as checklist.deploy_steps() runs them, without the image steps (another issue)."""
-    return [Credentials(), RegistryStatus(), RegistryAccess(), RegistryLogin(), EbApplication(), EbEnvironment(),
-            checklist.Ports(), EfsStorage(), ManagedDatabase(), Secrets(), checklist.RenderBundle(), ApplicationVersion(),
-            DeployEnvironment(), WaitReady()]
+    """Seed order, as checklist.deploy_steps() runs them, without the image steps (tests/integration/deploy runs
+    those) and the instance steps (no instances here)."""
+    return [registry.Credentials(), registry.RegistryStatus(), registry.RegistryAccess(), registry.RegistryLogin(),
+            beanstalk.EbApplication(), beanstalk.EbEnvironment(), bundle.Ports(), storage.EfsStorage(),
+            storage.ManagedDatabase(), storage.Secrets(), bundle.RenderBundle(), beanstalk.ApplicationVersion(),
+            beanstalk.DeployEnvironment(), beanstalk.WaitReady()]
 
 
 @pytest.fixture
@@ -42,8 +32,8 @@ def deploy(aws, tmp_path, monkeypatch, request):
     (REPO_ROOT / "build").mkdir(exist_ok=True)
     out = Path(tempfile.mkdtemp(prefix="test-aws-", dir=REPO_ROOT / "build"))
     request.addfinalizer(lambda: shutil.rmtree(out, ignore_errors=True))
-    monkeypatch.setattr(checklist, "BUNDLE_DIR", out / "bundle")
-    monkeypatch.setattr(checklist, "RENDER_DIR", out / "render")
+    monkeypatch.setattr(bundle, "BUNDLE_DIR", out / "bundle")
+    monkeypatch.setattr(bundle, "RENDER_DIR", out / "render")
     monkeypatch.setattr(config.answers, "ANSWERS_FILE", tmp_path / "answers.yml")
     # Subprocess tasks (inv status/rollback/destroy) read this file too; poll the emulator quickly.
     (tmp_path / "overrides.yml").write_text("eb:\n  poll_interval: 0.2\n")
@@ -53,8 +43,8 @@ def deploy(aws, tmp_path, monkeypatch, request):
         loaded = config.load(environ={"DEPLOY__EB__KEY_NAME": "sifu-ops", "EDX_OAUTH2_CLIENT_SECRET": "oauth-secret",
                                       **env}, overrides_file=tmp_path / "overrides.yml")
         events: list[str] = []
-        ctx = steps.Context(loaded=loaded, dry_run=dry_run, assume_yes=True, emit=events.append,
-                            facts={"image_uri": IMAGE + tag, "sleep": lambda seconds: None})
+        ctx = Context(loaded=loaded, dry_run=dry_run, assume_yes=True, emit=events.append,
+                            facts=Facts(image_uri=IMAGE + tag), sleep=lambda seconds: None)
         report = steps.run(step_list or deploy_steps(), ctx, quiet=True)
         return report, ctx, events
     return deploy

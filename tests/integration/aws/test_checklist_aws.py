@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 
 from deployer import config, steps
-from deployer.checklist_aws import Credentials, EfsStorage, RegistryAccess, RegistryLogin, RegistryStatus, aws_steps
+from deployer.checklist import registry, storage
+from deployer.checklist.context import Context
+from deployer.checklist.registry import Credentials, RegistryAccess, RegistryLogin, RegistryStatus
+from deployer.checklist.storage import EfsStorage
 
 pytestmark = pytest.mark.integration
 AWS_CLI = Path(sys.executable).with_name("aws")
@@ -39,8 +42,14 @@ def key_pair(aws):
     aws.client("ec2").create_key_pair(KeyName="sifu-ops")
 
 
+def aws_steps() -> list:
+    """The steps that talk to AWS before the bundle: 1-4 and 14a."""
+    return [registry.Credentials(), registry.RegistryStatus(), registry.RegistryAccess(), registry.RegistryLogin(),
+            storage.EfsStorage(), storage.ManagedDatabase(), storage.Secrets()]
+
+
 def run(loaded, dry_run: bool, step_list=None) -> steps.RunReport:
-    ctx = steps.Context(loaded=loaded, dry_run=dry_run, assume_yes=True)
+    ctx = Context(loaded=loaded, dry_run=dry_run, assume_yes=True)
     return steps.run(step_list or aws_steps(), ctx, quiet=True)
 
 
@@ -99,10 +108,10 @@ def test_apply_then_rerun_changes_nothing(aws, load, key_pair):
 
 
 def test_efs_admits_nfs_only_from_the_instances_group(aws, load, key_pair):
-    ctx = steps.Context(loaded=load(), dry_run=False)
+    ctx = Context(loaded=load(), dry_run=False)
     report = steps.run(aws_steps(), ctx, quiet=True)
     assert report.failed is None
-    instances_sg = ctx.facts["instance_security_group"]
+    instances_sg = ctx.facts.instance_security_group
     ec2 = aws.client("ec2")
     efs_sg = ec2.describe_security_groups(Filters=[{"Name": "group-name",
                                                     "Values": ["sifu-notebooks-sifu-notebooks-env-efs"]}])
@@ -110,7 +119,7 @@ def test_efs_admits_nfs_only_from_the_instances_group(aws, load, key_pair):
     assert rules == [{"FromPort": 2049, "IpProtocol": "tcp", "IpRanges": [], "Ipv6Ranges": [], "PrefixListIds": [],
                       "ToPort": 2049, "UserIdGroupPairs": [{"Description": "NFS from EB instances",
                                                             "GroupId": instances_sg, "UserId": "123456789012"}]}]
-    assert ctx.facts["file_system_id"].startswith("fs-")
+    assert ctx.facts.file_system_id.startswith("fs-")
 
 
 def test_interrupted_run_converges_without_duplicates(aws, load, key_pair):
@@ -143,13 +152,13 @@ def test_missing_key_pair_fails_before_any_mutation(aws, load):
 
 
 def test_secrets_are_secure_strings_and_the_signing_key_is_generated_once(aws, load, key_pair):
-    ctx = steps.Context(loaded=load(), dry_run=False)
+    ctx = Context(loaded=load(), dry_run=False)
     assert steps.run(aws_steps(), ctx, quiet=True).failed is None
     ssm = aws.client("ssm")
     name = "/sifu-notebooks/sifu-notebooks-env/SIFU_SECRET_KEY"
     key = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]
     assert key["Type"] == "SecureString" and len(key["Value"]) >= 48
-    assert set(ctx.facts["secret_arns"]) == {"SIFU_SECRET_KEY", "EDX_OAUTH2_CLIENT_SECRET"}
+    assert set(ctx.facts.secret_arns) == {"SIFU_SECRET_KEY", "EDX_OAUTH2_CLIENT_SECRET"}
     # A new OAuth secret updates its parameter only; the signing key stays.
     report = run(load(EDX_OAUTH2_CLIENT_SECRET="rotated-secret"), dry_run=False)
     changed = [s for s in report.steps if s.status == "changed"]
@@ -172,17 +181,17 @@ def test_managed_database_outside_the_environment_with_deletion_protection(aws, 
     db_step = next(s for s in plan.steps if s.name == "Managed database")
     assert db_step.status == "planned"
     assert any("RDS PostgreSQL sifu-notebooks-sifu-notebooks-env-db" in a for a in db_step.actions)
-    ctx = steps.Context(loaded=load(**env), dry_run=False)
+    ctx = Context(loaded=load(**env), dry_run=False)
     report = steps.run(aws_steps(), ctx, quiet=True)
     assert report.failed is None, report.summary()
     db = aws.client("rds").describe_db_instances(
         DBInstanceIdentifier="sifu-notebooks-sifu-notebooks-env-db")["DBInstances"][0]
     assert db["DeletionProtection"] is True and db["StorageEncrypted"] is True and db["Engine"] == "postgres"
-    assert ctx.facts["rds_endpoint"] == db["Endpoint"]["Address"]
+    assert ctx.facts.rds_endpoint == db["Endpoint"]["Address"]
     group = aws.client("ec2").describe_security_groups(GroupIds=[db["VpcSecurityGroups"][0]["VpcSecurityGroupId"]])
     rules = group["SecurityGroups"][0]["IpPermissions"]
     assert [(r["FromPort"], [p["GroupId"] for p in r["UserIdGroupPairs"]], r["IpRanges"]) for r in rules] == [
-        (5432, [ctx.facts["instance_security_group"]], [])]
+        (5432, [ctx.facts.instance_security_group], [])]
     password = aws.client("ssm").get_parameter(Name="/sifu-notebooks/sifu-notebooks-env/RDS_PASSWORD",
                                                WithDecryption=True)["Parameter"]
     assert password["Type"] == "SecureString"
@@ -198,9 +207,9 @@ def test_registry_login_and_repository_uri_come_from_ecr(aws, deploy, registry):
     aws.use_registry(registry)
     report, ctx, _ = deploy(step_list=[Credentials(), RegistryStatus(), RegistryAccess(), RegistryLogin()])
     assert report.failed is None, report.summary()
-    login = ctx.facts["registry_login"]
+    login = ctx.facts.registry_login
     assert (login.registry, login.username, login.password) == (registry.host, "AWS", registry.password)
     assert timedelta(hours=11) < login.expires_at - datetime.now(UTC) <= timedelta(hours=12)
-    assert ctx.facts["repository_uri"] == f"{registry.host}/sifu-notebooks"
+    assert ctx.facts.repository_uri == f"{registry.host}/sifu-notebooks"
     assert registry.host in report.steps[-1].summary
     assert registry.password not in repr(login) and registry.password not in json.dumps(report.as_json())

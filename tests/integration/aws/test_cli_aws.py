@@ -31,15 +31,15 @@ def test_status_reports_environment_instances_and_efs(aws, deploy, tmp_path):
     result = inv(tmp_path, "status", "--json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert (data["status"], data["health"], data["version"]) == ("Ready", "Green", ctx.facts["version_label"])
+    assert (data["status"], data["health"], data["version"]) == ("Ready", "Green", ctx.facts.version_label)
     assert len(data["instances"]) == 1 and data["instances"][0]["public_ip"]
-    assert data["efs"]["file_system_id"] == ctx.facts["file_system_id"] and len(data["efs"]["mount_targets"]) >= 2
+    assert data["efs"]["file_system_id"] == ctx.facts.file_system_id and len(data["efs"]["mount_targets"]) >= 2
     assert data["aws_calls"]["mutate"] == 0
 
 
 def test_rollback_returns_to_the_previous_label(aws, deploy, tmp_path):
-    first = deploy(tag="aaaa")[1].facts["version_label"]
-    second = deploy(tag="bbbb")[1].facts["version_label"]
+    first = deploy(tag="aaaa")[1].facts.version_label
+    second = deploy(tag="bbbb")[1].facts.version_label
     assert first != second
     result = inv(tmp_path, "rollback")
     assert result.returncode == 0, result.stdout + result.stderr

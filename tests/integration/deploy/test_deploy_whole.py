@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deployer import REPO_ROOT, checklist, checklist_aws, config, steps
+from deployer import REPO_ROOT, checklist, config, steps
+from deployer.checklist import beanstalk, bundle
+from deployer.checklist.context import Context, Facts
 from tests.support.hosts import DEPLOY_HOST, curl
 
 pytestmark = pytest.mark.integration
@@ -24,16 +26,16 @@ def run_deploy(deploy_site, tmp_path, monkeypatch, request):
     (REPO_ROOT / "build").mkdir(exist_ok=True)
     out = Path(tempfile.mkdtemp(prefix="test-deploy-", dir=REPO_ROOT / "build"))
     request.addfinalizer(lambda: shutil.rmtree(out, ignore_errors=True))
-    monkeypatch.setattr(checklist, "BUNDLE_DIR", out / "bundle")
-    monkeypatch.setattr(checklist, "RENDER_DIR", out / "render")
+    monkeypatch.setattr(bundle, "BUNDLE_DIR", out / "bundle")
+    monkeypatch.setattr(bundle, "RENDER_DIR", out / "render")
     monkeypatch.setattr(config.answers, "ANSWERS_FILE", tmp_path / "answers.yml")
-    monkeypatch.setattr(checklist_aws, "EB_CLI_CONFIG_PATH", tmp_path / ".elasticbeanstalk" / "config.yml")
+    monkeypatch.setattr(beanstalk, "EB_CLI_CONFIG_PATH", tmp_path / ".elasticbeanstalk" / "config.yml")
 
     def run(dry_run=False, tag="aaaa", **env):
         loaded = config.load(environ={**deploy_site, **env})
         lines: list[str] = []
-        ctx = steps.Context(loaded=loaded, dry_run=dry_run, assume_yes=True, emit=lines.append,
-                            facts={"image_uri": IMAGE + tag, "sleep": lambda seconds: None})
+        ctx = Context(loaded=loaded, dry_run=dry_run, assume_yes=True, emit=lines.append,
+                            facts=Facts(image_uri=IMAGE + tag), sleep=lambda seconds: None)
         # In process, without the image steps (5-7, 10, 11; test_deploy_cli.py runs them): the URI is a fact.
         built = [s for s in checklist.deploy_steps() if s.number not in IMAGE_STEPS]
         return steps.run(built, ctx, quiet=True), ctx, lines
@@ -119,7 +121,7 @@ def test_no_secret_in_the_bundle_rendered_tree_json_or_log_of_a_whole_deploy(aws
     assert report.failed is None, report.summary()
     ssm = aws.client("ssm")
     stored = {var: ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
-              for var, name in ctx.facts["secret_parameters"].items()}
+              for var, name in ctx.facts.secret_parameters.items()}
     assert stored["EDX_OAUTH2_CLIENT_SECRET"] == known["client secret"] and stored["RDS_PASSWORD"] == known["RDS password"]
     secrets = {**known, "signing key": stored["SIFU_SECRET_KEY"]}
     assert len(secrets["signing key"]) >= 32
@@ -127,16 +129,16 @@ def test_no_secret_in_the_bundle_rendered_tree_json_or_log_of_a_whole_deploy(aws
     produced: dict[str, bytes] = {"--json report": json.dumps(report.as_json()).encode(),
                                   "deploy output": "\n".join(lines).encode(),
                                   "summary": ui.redact(report.summary()).encode()}
-    bundles = list(checklist.BUNDLE_DIR.glob("*.zip"))
+    bundles = list(bundle.BUNDLE_DIR.glob("*.zip"))
     assert bundles, "the deploy wrote no bundle"
     for zipped in bundles:
         produced[zipped.name] = zipped.read_bytes()
         with zipfile.ZipFile(io.BytesIO(zipped.read_bytes())) as archive:
             for name in archive.namelist():
                 produced[f"{zipped.name}:{name}"] = archive.read(name)
-    for path in checklist.RENDER_DIR.rglob("*"):
+    for path in bundle.RENDER_DIR.rglob("*"):
         if path.is_file():
-            produced[str(path.relative_to(checklist.RENDER_DIR))] = path.read_bytes()
+            produced[str(path.relative_to(bundle.RENDER_DIR))] = path.read_bytes()
     assert any(name.endswith("option-settings.yml") for name in produced)
     found = [(what, where) for what, value in secrets.items() for where, data in produced.items() if value.encode() in data]
     assert found == [], f"secrets found in what the deploy produced: {found}"

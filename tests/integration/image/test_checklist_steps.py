@@ -10,8 +10,10 @@ import secrets
 
 import pytest
 
-from deployer import checklist_image, steps
+from deployer import steps
 from deployer.aws.ecr import RegistryLogin
+from deployer.checklist import image
+from deployer.checklist.context import Context
 from deployer.config import load
 from deployer.docker_client import Docker
 
@@ -19,17 +21,17 @@ pytestmark = pytest.mark.integration
 
 
 def image_steps():
-    return [checklist_image.DockerLogin(), checklist_image.DeploymentToken(), checklist_image.AskToken(),
-            checklist_image.BuildImage(network="host"), checklist_image.PushImage()]
+    return [image.DockerLogin(), image.DeploymentToken(), image.AskToken(), image.BuildImage(network="host"),
+            image.PushImage()]
 
 
 def context(app_image, registry, docker_engine, repository: str, password: str | None = None, dry_run=False):
     loaded = load(environ=app_image.environ)
-    ctx = steps.Context(loaded=loaded, dry_run=dry_run, emit=lambda line: None)
-    ctx.facts["registry_login"] = RegistryLogin(username=registry.username, password=password or registry.password,
+    ctx = Context(loaded=loaded, dry_run=dry_run, emit=lambda line: None)
+    ctx.facts.registry_login = RegistryLogin(username=registry.username, password=password or registry.password,
                                                 registry=registry.host, expires_at=None)
-    ctx.facts["repository_uri"] = f"{registry.host}/{repository}"
-    ctx.facts["docker"] = Docker(docker_engine.base_url)
+    ctx.facts.repository_uri = f"{registry.host}/{repository}"
+    ctx.docker = Docker(docker_engine.base_url)
     return ctx
 
 
@@ -49,7 +51,7 @@ def test_plan_then_deploy_then_nothing_to_do(app_image, registry, docker_engine)
     first = steps.run(image_steps(), ctx, quiet=True)
     assert first.failed is None, first.failed
     assert by_number(first)[7].status == "changed"
-    assert ctx.facts["image_uri"] == f"{registry.host}/checklist:{app_image.plan.final.tag}"
+    assert ctx.facts.image_uri == f"{registry.host}/checklist:{app_image.plan.final.tag}"
     assert app_image.plan.final.tag in registry.tags("checklist")
     assert first.counters.bytes_pushed > 0
 

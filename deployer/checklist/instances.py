@@ -1,23 +1,17 @@
-"""Checklist steps after the environment is Ready: converge the instances over SSH (14e) and the smoke
-check through the environment's URL (14f). ``instance_steps()`` returns them for checklist.deploy_steps."""
+"""After the environment is Ready: seed steps 14e (converge the instances over SSH) and 14f (the smoke check
+through the environment's URL)."""
 
 from __future__ import annotations
 
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 
-from deployer.steps import Action, Check, Context, StepError, Unchanged
-
-
-def _environment(ctx: Context) -> dict | None:
-    from deployer.aws import eb, sdk_errors
-    from deployer.checklist_aws import aws_for
-
-    s = ctx.settings
-    try:
-        return eb.find_environment(aws_for(ctx).client("elasticbeanstalk"), s.eb.application, s.eb.environment)
-    except sdk_errors() as exc:
-        raise StepError(str(exc)) from None
+from deployer.checklist.aws_calls import live_environment
+from deployer.checklist.context import Context
+from deployer.remote import executor, hooks, targets
+from deployer.steps import Action, Check, StepError, Unchanged
 
 
 @dataclass
@@ -29,21 +23,18 @@ class ConvergeInstances:
     name: str = "Converge the instances"
 
     def check(self, ctx: Context) -> Check:
-        from deployer.checklist_aws import aws_for
-        from deployer.remote import targets
-
         if not ctx.wait and not ctx.dry_run:
             return Check.ok("not waiting (--no-wait): converge later with `inv converge`")
-        env = _environment(ctx)
+        env = live_environment(ctx)
         if env is None or env.get("Status") != "Ready":
             return Check.ok("no Ready environment yet: the deploy converges its instances once it is Ready")
         try:
-            hosts = targets.environment_hosts(ctx.settings, aws_for(ctx).client("ec2"))
+            hosts = targets.environment_hosts(ctx.settings, ctx.aws().client("ec2"))
         except targets.NoTargets as exc:
             if ctx.dry_run:
                 return Check.ok(str(exc))
             raise StepError(str(exc)) from None
-        ctx.facts["converge_hosts"] = hosts
+        ctx.facts.converge_hosts = hosts
         if ctx.dry_run:
             # Only running the (idempotent) script tells whether something differs, so the plan says so.
             return Check.ok(f"{len(hosts)} instance(s): the deploy runs converge over SSH, which changes only "
@@ -51,14 +42,9 @@ class ConvergeInstances:
         return Check.change(f"{len(hosts)} instance(s)", Action("converge", ", ".join(hosts), "mount, nginx"))
 
     def apply(self, ctx: Context, check: Check) -> str | None:
-        from deployer import render
-        from deployer.remote import executor, hooks
-
-        hosts = ctx.facts["converge_hosts"]
-        facts = render.Facts(account_id=ctx.facts.get("account_id", render.Facts.account_id),
-                             file_system_id=ctx.facts.get("file_system_id", ""), offline=False)
+        hosts = ctx.facts.converge_hosts
         try:
-            result = executor.converge(hosts, ctx.settings, facts)
+            result = executor.converge(hosts, ctx.settings, ctx.facts.for_converge())
         except hooks.ConvergeError as exc:
             raise StepError(f"cannot converge: {exc}") from None
         if result.failed:
@@ -90,12 +76,11 @@ class SmokeCheck:
             return Check.ok("runs after the deploy: Sifu /health answers, Jupyter refuses a request without identity")
         if not ctx.wait:
             return Check.ok("not waiting (--no-wait): no smoke check")
-        env = _environment(ctx)
+        env = live_environment(ctx)
         if env is None or env.get("Status") != "Ready" or not env.get("CNAME"):
             raise StepError("the environment is not Ready, so there is nothing to smoke-check; see `inv status`")
         health, contents = self.urls(ctx, env["CNAME"])
         deadline = time.monotonic() + ctx.settings.smoke.timeout
-        sleep = ctx.facts.get("sleep", time.sleep)
         while True:
             problem = self._problem(health, contents)
             if problem is None:
@@ -104,7 +89,7 @@ class SmokeCheck:
                 raise StepError(f"smoke check failed after {ctx.settings.smoke.timeout:.0f} s: {problem}. "
                                 "See `inv logs` and `inv status`")
             started = time.monotonic()
-            sleep(1.0)
+            ctx.sleep(1.0)
             ctx.counters.waited_seconds += time.monotonic() - started
 
     @staticmethod
@@ -125,9 +110,6 @@ class SmokeCheck:
 
 def _get(url: str, timeout: float = 10) -> tuple[int, str]:
     """(status, body) of a GET without following redirects; status 0 when nothing answered."""
-    import urllib.error
-    import urllib.request
-
     class NoRedirect(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *args, **kwargs):
             return None
@@ -140,8 +122,3 @@ def _get(url: str, timeout: float = 10) -> tuple[int, str]:
         return exc.code, exc.read(2000).decode(errors="replace")
     except (urllib.error.URLError, OSError) as exc:
         return 0, str(exc)
-
-
-def instance_steps() -> dict:
-    """The real steps for the checklist's 14e and 14f placeholders."""
-    return {"14e": [ConvergeInstances()], "14f": [SmokeCheck()]}

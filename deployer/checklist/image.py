@@ -1,12 +1,8 @@
-"""The image steps of the deploy checklist: 5 Docker login, 10-11 deployment token, 6 build, 7 push.
+"""The image: seed steps 5 (Docker login), 10-11 (deployment token), 6 (build) and 7 (push).
 
-They read the registry login and repository URI that the AWS steps (2-4) put in ctx.facts, so any
-registry works the same way: ECR in a deploy, a local registry in the tests. Each check is read
-only; "already there" (logged in, image in the registry) is success.
-
-Facts set here: ``docker`` (the engine wrapper), ``registry_auth``, ``deployment_token`` (a
-SecretStr: masked in every repr), ``image_plan``, ``image_ref`` (local), ``image_uri`` (in the
-registry; step 13 renders it into Dockerrun.aws.json).
+They read the registry login and repository URI that the registry steps (2-4) learned, so any registry
+works the same way. Each check is read only; "already there" (logged in, image in the registry) is success.
+The image URI they learn is what step 13 renders into Dockerrun.aws.json.
 """
 
 from __future__ import annotations
@@ -16,44 +12,43 @@ from dataclasses import dataclass
 
 from pydantic import SecretStr
 
-from deployer.steps import Action, Check, Context, StepError
+from deployer import image
+from deployer.checklist.context import Context
+from deployer.docker_client import Auth, Docker, DockerError
+from deployer.steps import Action, Check, StepError
 
 
-def _docker(ctx: Context):
-    from deployer.docker_client import Docker
-
-    if "docker" not in ctx.facts:
-        docker = Docker()
-        if not docker.reachable():
-            raise StepError(f"no Docker engine answers at {docker.base_url}; start dockerd or set DOCKER_HOST")
-        ctx.facts["docker"] = docker
-    return ctx.facts["docker"]
+def _docker(ctx: Context) -> Docker:
+    if ctx.docker is None:
+        try:
+            ctx.docker = image.engine()
+        except image.ImageError as exc:
+            raise StepError(str(exc)) from None
+    return ctx.docker
 
 
 def _needs_token(ctx: Context) -> bool:
     return ctx.settings.sifu.source == "git"
 
 
-def _plan(ctx: Context):
-    from deployer import image
-
-    if "image_plan" not in ctx.facts:
+def _plan(ctx: Context) -> image.ImagePlan:
+    if ctx.facts.image_plan is None:
         try:
             plan = image.plan(ctx.settings)
         except image.ImageError as exc:
             raise StepError(str(exc)) from None
-        ctx.facts["image_plan"] = plan
-        ctx.facts["image_ref"] = plan.final.ref
-        if ctx.facts.get("repository_uri"):
-            ctx.facts["image_uri"] = f"{ctx.facts['repository_uri']}:{plan.final.tag}"
-    return ctx.facts["image_plan"]
+        ctx.facts.image_plan = plan
+        ctx.facts.image_ref = plan.final.ref
+        if ctx.facts.repository_uri:
+            ctx.facts.image_uri = f"{ctx.facts.repository_uri}:{plan.final.tag}"
+    return ctx.facts.image_plan
 
 
 def _in_registry(ctx: Context) -> bool:
-    uri = ctx.facts.get("image_uri")
-    if not uri or "registry_auth" not in ctx.facts:
+    uri = ctx.facts.image_uri
+    if not uri or ctx.facts.registry_auth is None:
         return False
-    return _docker(ctx).registry_has(uri, ctx.facts["registry_auth"])
+    return _docker(ctx).registry_has(uri, ctx.facts.registry_auth)
 
 
 @dataclass
@@ -64,9 +59,7 @@ class DockerLogin:
     name: str = "Docker login"
 
     def check(self, ctx: Context) -> Check:
-        from deployer.docker_client import Auth, DockerError
-
-        login = ctx.facts.get("registry_login")
+        login = ctx.facts.registry_login
         if login is None:
             return Check("pending", "needs the registry login details (step 4)")
         auth = Auth(login.registry, login.username, login.password)
@@ -74,7 +67,7 @@ class DockerLogin:
             _docker(ctx).login(auth)  # verifies the credentials; changes nothing in the registry
         except DockerError as exc:
             raise StepError(str(exc)) from None
-        ctx.facts["registry_auth"] = auth
+        ctx.facts.registry_auth = auth
         return Check.ok(f"logged in to {login.registry} as {login.username}")
 
     def apply(self, ctx: Context, check: Check) -> str | None:
@@ -89,8 +82,6 @@ class DeploymentToken:
     name: str = "Deployment token"
 
     def check(self, ctx: Context) -> Check:
-        from deployer import image
-
         if not _needs_token(ctx):
             return Check.ok("not needed: Sifu comes from this repository (sifu.source local)")
         try:
@@ -99,7 +90,7 @@ class DeploymentToken:
             if ctx.interactive and not image.token_path(ctx.settings).exists():
                 return Check.ok("not set yet; step 11 asks for it")
             raise StepError(str(exc)) from None
-        ctx.facts["deployment_token"] = SecretStr(token)
+        ctx.facts.deployment_token = SecretStr(token)
         source = image.TOKEN_ENV if os.environ.get(image.TOKEN_ENV, "").strip() else image.token_path(ctx.settings).name
         return Check.ok(f"from {source} (used only as a BuildKit secret)")
 
@@ -115,16 +106,12 @@ class AskToken:
     name: str = "Ask for the token when needed"
 
     def check(self, ctx: Context) -> Check:
-        from deployer import image
-
-        if not _needs_token(ctx) or "deployment_token" in ctx.facts:
+        if not _needs_token(ctx) or ctx.facts.deployment_token is not None:
             return Check.ok("nothing to ask")
         return Check.change("the private Sifu source needs the deployment token",
                             Action("ask", "deployment token", f"saved to {image.token_path(ctx.settings).name}, mode 0600"))
 
     def apply(self, ctx: Context, check: Check) -> str | None:
-        from deployer import image
-
         prompt = image.tty_prompt()
         if prompt is None:
             raise StepError(f"no terminal to ask on: set {image.TOKEN_ENV} or write {image.token_path(ctx.settings)} (chmod 600)")
@@ -132,7 +119,7 @@ class AskToken:
             token = image.deployment_token(ctx.settings, prompt=prompt)
         except image.TokenError as exc:
             raise StepError(str(exc)) from None
-        ctx.facts["deployment_token"] = SecretStr(token)
+        ctx.facts.deployment_token = SecretStr(token)
         return f"saved to {image.token_path(ctx.settings).name} (mode 0600)"
 
 
@@ -147,7 +134,7 @@ class BuildImage:
     def check(self, ctx: Context) -> Check:
         plan = _plan(ctx)
         if _in_registry(ctx):
-            return Check.ok(f"registry has {ctx.facts['image_uri']}; no build needed")
+            return Check.ok(f"registry has {ctx.facts.image_uri}; no build needed")
         docker = _docker(ctx)
         missing = [spec.ref for spec in plan.specs() if not docker.image_exists(spec.ref)]
         if plan.final.ref not in missing:
@@ -155,10 +142,7 @@ class BuildImage:
         return Check.change(f"{plan.final.ref} is out of date", *[Action("build", ref) for ref in missing])
 
     def apply(self, ctx: Context, check: Check) -> str | None:
-        from deployer import image
-        from deployer.docker_client import DockerError
-
-        token = ctx.facts.get("deployment_token")
+        token = ctx.facts.deployment_token
         environ = {image.TOKEN_ENV: token.get_secret_value()} if token else {}
 
         def progress(item: dict) -> None:
@@ -181,7 +165,7 @@ class PushImage:
 
     def check(self, ctx: Context) -> Check:
         _plan(ctx)
-        uri = ctx.facts.get("image_uri")
+        uri = ctx.facts.image_uri
         if not uri:
             return Check("pending", "needs the repository (steps 2-3)")
         if _in_registry(ctx):
@@ -189,38 +173,25 @@ class PushImage:
         return Check.change(f"{uri} is not in the registry", Action("push", uri))
 
     def apply(self, ctx: Context, check: Check) -> str | None:
-        from deployer import image
-        from deployer.docker_client import DockerError
-
-        auth = ctx.facts.get("registry_auth")
+        auth = ctx.facts.registry_auth
         if auth is None:
             raise StepError("not logged in to the registry (step 5 did not run)")
-        sizes: dict[str, int] = {}
         states: dict[str, str] = {}
 
         def progress(item: dict) -> None:
             layer, status = item.get("id"), item.get("status", "")
-            total = (item.get("progressDetail") or {}).get("total")
-            if layer and total:
-                sizes[layer] = total
             if layer and status and states.get(layer) != status:
                 states[layer] = status
                 ctx.emit(f"      layer {layer}: {status}")
 
-        repository_uri = ctx.facts["repository_uri"]
+        repository_uri = ctx.facts.repository_uri
         registry, _, repository = repository_uri.partition("/")
         try:
-            result = image.push(_docker(ctx), ctx.facts["image_ref"], registry, auth.username, auth.password,
+            result = image.push(_docker(ctx), ctx.facts.image_ref, registry, auth.username, auth.password,
                                 progress_cb=progress, repository=repository)
         except DockerError as exc:
             raise StepError(str(exc)) from None
-        pushed = sum(size for layer, size in sizes.items() if states.get(layer) == "Pushed")
-        ctx.counters.bytes_pushed += pushed
-        return "already in the registry" if result.skipped else f"pushed {result.target} ({result.digest}, {pushed} bytes)"
-
-
-def with_image_steps(steps: list, network: str | None = None) -> list:
-    """``checklist.deploy_steps()`` with its image placeholders (NotYetBuilt 5, 6, 7, 10, 11) replaced."""
-    real = {5: DockerLogin(), 10: DeploymentToken(), 11: AskToken(), 6: BuildImage(network=network), 7: PushImage()}
-    return [real[step.number] if type(step).__name__ == "NotYetBuilt" and step.number in real else step
-            for step in steps]
+        ctx.counters.bytes_pushed += result.bytes_pushed
+        if result.skipped:
+            return "already in the registry"
+        return f"pushed {result.target} ({result.digest}, {result.bytes_pushed} bytes)"

@@ -1,0 +1,148 @@
+"""Seed steps 1-4: credentials and sanity checks, then the image registry (ECR): its status, the repository
+with the instance role's read access, and the login."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+
+from deployer import names, ui
+from deployer.aws import ec2, ecr, iam, sdk_errors, sts
+from deployer.checklist.aws_calls import plain_aws_errors
+from deployer.checklist.context import Context
+from deployer.steps import Action, Check, StepError
+
+@dataclass
+class Credentials:
+    """Seed step 1: who we are, in which regions, and whether SSH into the instances will work."""
+
+    number: int = 1
+    name: str = "Tools and credentials"
+
+    def check(self, ctx: Context) -> Check:
+        s = ctx.settings
+        try:
+            aws = ctx.aws()
+        except sdk_errors() as exc:  # e.g. a profile that ~/.aws/config lacks
+            raise StepError(f"no AWS credentials: {exc}. Set AWS_PROFILE (or aws.profile) to a profile from "
+                            "~/.aws/config, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY") from None
+        # Credentials first: without them nothing else can be checked, and boto3's own message is cryptic.
+        if aws.session.get_credentials() is None:
+            raise StepError("no AWS credentials: boto3 found none in the environment, ~/.aws or an instance role. "
+                            "Set AWS_PROFILE (or aws.profile) to a profile from ~/.aws/config, or "
+                            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; to try the deploy without an AWS "
+                            "account, run `inv sandbox` and export what it prints")
+        # Configuration mistakes next: they need no AWS call at all.
+        if s.storage.kind == "efs" and s.efs.region != s.eb.region:
+            raise StepError(f"efs.region ({s.efs.region}) differs from eb.region ({s.eb.region}): the instances can "
+                            f"only mount a file system in their own region. Set efs.region to {s.eb.region}.")
+        if not s.eb.key_name:
+            raise StepError("eb.key_name is empty: converging the instances needs SSH with an EC2 key pair. Create "
+                            "or import one (`aws ec2 import-key-pair`) and set eb.key_name.")
+        with plain_aws_errors():
+            identity = sts.caller_identity(aws.client("sts"))
+            if not ec2.key_pair_exists(aws.client("ec2"), s.eb.key_name):
+                raise StepError(f"EC2 key pair '{s.eb.key_name}' does not exist in {s.eb.region}: import it with "
+                                f"`aws ec2 import-key-pair --key-name {s.eb.key_name} --region {s.eb.region} "
+                                "--public-key-material fileb://KEY.pub`, or set eb.key_name to an existing one.")
+        ctx.facts.account_id = identity.account
+        tools = ", ".join(f"{tool} CLI {'present' if shutil.which(tool) else 'absent'}" for tool in ("aws", "eb"))
+        return Check.ok(f"account {identity.account} ({identity.arn}); EB/EFS region {s.eb.region}, ECR region "
+                        f"{s.ecr.region}; key pair {s.eb.key_name}; {tools} (optional: boto3 does the work)")
+
+    def apply(self, ctx: Context, check: Check) -> str | None:
+        return None
+
+
+@dataclass
+class RegistryStatus:
+    """Seed step 2: does the ECR repository exist, with scan-on-push, immutable tags and the lifecycle policy?"""
+
+    number: int = 2
+    name: str = "Registry status"
+
+    def check(self, ctx: Context) -> Check:
+        s = ctx.settings
+        client = ctx.aws().client("ecr", region=s.ecr.region)
+        with plain_aws_errors():
+            repo = ecr.find_repository(client, s.ecr.repository)
+            drift = ecr.repository_drift(client, s.ecr.repository, s.ecr.keep_images) if repo else ["missing"]
+        if repo:
+            ctx.facts.repository_name = repo["repositoryName"]
+        where = f"{s.ecr.repository} in {s.ecr.region}"
+        if drift == ["missing"]:
+            return Check.ok(f"{where}: missing (step 3 creates it)")
+        if drift:
+            return Check.ok(f"{where}: exists; to fix in step 3: {', '.join(drift)}")
+        return Check.ok(f"{where}: scan on push, immutable tags, keeps the last {s.ecr.keep_images} images")
+
+    def apply(self, ctx: Context, check: Check) -> str | None:
+        return None
+
+
+@dataclass
+class RegistryAccess:
+    """Seed step 3: create/fix the repository; give the EB instance role read access to ECR."""
+
+    number: int = 3
+    name: str = "Registry and instance role access"
+
+    def check(self, ctx: Context) -> Check:
+        s = ctx.settings
+        aws = ctx.aws()
+        with plain_aws_errors():
+            repo_drift = ecr.repository_drift(aws.client("ecr", region=s.ecr.region), s.ecr.repository,
+                                              s.ecr.keep_images)
+            role_drift = iam.instance_role_drift(aws.client("iam"), s.eb.instance_profile, [iam.ECR_READ_ONLY])
+        actions = []
+        if "missing" in repo_drift:
+            actions.append(Action("create", f"ECR repository {s.ecr.repository}",
+                                  f"scan on push, immutable tags, keep last {s.ecr.keep_images}"))
+        else:
+            actions += [Action("fix", f"ECR repository {s.ecr.repository}", item) for item in repo_drift]
+        for item in role_drift:
+            if item == "role":
+                actions.append(Action("create", f"IAM role {s.eb.instance_profile}", "trusted by EC2"))
+            elif item == "instance-profile":
+                actions.append(Action("create", f"instance profile {s.eb.instance_profile}"))
+            elif item == "profile-role":
+                actions.append(Action("add", f"role {s.eb.instance_profile} to its instance profile"))
+            else:
+                actions.append(Action("attach", item.split("/")[-1], f"to role {s.eb.instance_profile}"))
+        if not actions:
+            return Check.ok(f"repository {s.ecr.repository} and role {s.eb.instance_profile} (ECR read-only) in place")
+        return Check.change(f"{len(actions)} change(s) to the registry and instance role", *actions)
+
+    def apply(self, ctx: Context, check: Check) -> str | None:
+        s = ctx.settings
+        aws = ctx.aws()
+        with plain_aws_errors():
+            done = ecr.ensure_repository(aws.client("ecr", region=s.ecr.region), s.ecr.repository,
+                                         s.ecr.keep_images, tags=names.tags(ctx.settings))
+            done += iam.ensure_instance_role(aws.client("iam"), s.eb.instance_profile, [iam.ECR_READ_ONLY])
+            repo = ecr.find_repository(aws.client("ecr", region=s.ecr.region), s.ecr.repository)
+        ctx.facts.repository_name = repo["repositoryName"]
+        return "; ".join(done) or "already in place"
+
+
+@dataclass
+class RegistryLogin:
+    """Seed step 4: fetch the registry login (the token lasts 12 h, so every run fetches it). Docker logs in to,
+    and the image is pushed to and named at, the host of the login's endpoint (for ECR, the host in the
+    repository's URI)."""
+
+    number: int = 4
+    name: str = "Registry login details"
+
+    def check(self, ctx: Context) -> Check:
+        with plain_aws_errors():
+            login = ecr.registry_login(ctx.aws().client("ecr", region=ctx.settings.ecr.region))
+        ui.register_secret(login.password)
+        ctx.facts.registry_login = login
+        if ctx.facts.repository_name:
+            ctx.facts.repository_uri = f"{login.registry}/{ctx.facts.repository_name}"
+        until = f", valid until {login.expires_at:%Y-%m-%d %H:%M %Z}" if login.expires_at else ""
+        return Check.ok(f"login for {login.registry} as {login.username}{until}")
+
+    def apply(self, ctx: Context, check: Check) -> str | None:
+        return None
