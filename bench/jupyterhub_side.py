@@ -30,6 +30,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.proctree import descendants, kill_survivors  # noqa: E402
 from tests.support.processes import free_port  # noqa: E402
 from tests.support.sifu_stack import Proc, spawn, wait_http  # noqa: E402
 
@@ -103,8 +104,14 @@ class Hub:
     workdir: Path
     bin_dir: Path = field(repr=False)
 
+    def pids(self) -> list[int]:
+        """The hub, its proxy, the single-user servers and their kernels."""
+        return descendants([self.proc.popen.pid])
+
     def stop(self) -> None:
+        started = self.pids()
         self.proc.stop()  # TERM: the hub stops the proxy and, with cleanup_servers, every single-user server
+        kill_survivors(started)  # those it could not (a hub stopped while starting leaves its proxy)
 
 
 def start_hub(workdir: Path) -> Hub:

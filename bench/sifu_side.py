@@ -10,6 +10,7 @@ Process mode without per-student kernel users: every kernel runs as the bench's 
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
 import time
@@ -24,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.kernel_roundtrip import put_nginx_in_front  # noqa: E402
+from bench.proctree import cmdline, descendants  # noqa: E402
 from tests.integration.sifu.helpers import COURSE, prepare_copy, serve_url  # noqa: E402
 from tests.support.processes import free_port  # noqa: E402
 from tests.support.sifu_stack import DevLms, JupyterProc, SifuProc, sifu_env, start_devlms, start_jupyter, start_sifu  # noqa: E402
@@ -39,10 +41,12 @@ class Ours:
     jupyter: JupyterProc
     sifu_url: str  # through nginx
     jupyter_url: str  # through nginx
+    nginx_pid: int
 
-    def server_pids(self) -> dict[str, int]:
-        """The roots of the instance's process trees (devlms stands in for the LMS: not part of the instance)."""
-        return {"sifu": self.sifu.proc.popen.pid, "jupyter": self.jupyter.proc.popen.pid}
+    def pids(self) -> list[int]:
+        """The instance's processes: Sifu's master and workers, Jupyter and its kernels, nginx (devlms stands in
+        for the LMS: not part of the instance)."""
+        return descendants([self.sifu.proc.popen.pid, self.jupyter.proc.popen.pid, self.nginx_pid])
 
 
 def start_ours(exits: ExitStack, workdir: Path, students: int) -> Ours:
@@ -58,7 +62,8 @@ def start_ours(exits: ExitStack, workdir: Path, students: int) -> Ours:
     sifu = start_sifu(workdir, sifu_env(workdir, root, devlms, secret, jupyter.url), port=sifu_port, workers=SIFU_WORKERS)
     exits.callback(sifu.stop)
     urls = put_nginx_in_front(exits, workdir, "ours", sifu.url, jupyter.url)
-    return Ours(devlms, sifu, jupyter, urls["sifu"], urls["jupyter"])
+    nginx_pid = next(pid for pid in descendants([os.getpid()]) if cmdline(pid).startswith("nginx: master") and str(workdir) in cmdline(pid))
+    return Ours(devlms, sifu, jupyter, urls["sifu"], urls["jupyter"], nginx_pid)
 
 
 class OursStudent:
@@ -67,7 +72,7 @@ class OursStudent:
     def __init__(self, ours: Ours, username: str):
         self.ours, self.username = ours, username
         self.http = httpx.Client(timeout=120, follow_redirects=False)
-        self.kernel_id = ""
+        self.kernel_id = self.token = ""
         self.serve_seconds = 0.0  # the last serve redirect's time
 
     def close(self) -> None:
@@ -80,7 +85,7 @@ class OursStudent:
         reply = self.http.post(f"{self.ours.sifu_url}/token", headers={"Authorization": "Bearer None"}, json={
             "username": self.username, "auth_code": code, "grant_type": "edx_auth_code", "path": "create"})
         assert reply.status_code == 200, reply.text
-        token = reply.json()["access_token"]
+        token = self.token = reply.json()["access_token"]
         prepare_copy(self.ours.sifu_url, token, self.username, COURSE, FILE)
         self.serve(token)
 
