@@ -4,10 +4,10 @@ Run: .venv/bin/python bench/click_to_result.py [--students 10]   (or ./inv bench
 
 Both sides run on this machine in the same run (loopback only), and take turns student by student so a load
 change on the shared cores hits both alike:
-- ours, process mode (bench/sifu_side.py): devlms sign-in → the XBlock's /token and the student's copy → the serve
+- ours, process mode (bench/capacity/ours.py): devlms sign-in → the XBlock's /token and the student's copy → the serve
   redirect (identity cookie) → the notebook page → POST /api/sessions (starts the kernel) → the kernel websocket
   → `6*7` executed, to its execute_result `42`. Jupyter and Sifu through nginx with the rendered vhosts.
-- JupyterHub 6.1.1 with SimpleLocalProcessSpawner (bench/jupyterhub_side.py): the login form → POST
+- JupyterHub 6.1.1 with SimpleLocalProcessSpawner (bench/capacity/jupyterhub.py): the login form → POST
   /hub/api/users/NAME/server and its progress stream (what the spawn page does) → the notebook page on the
   student's server (the hub's OAuth hop sets its cookie) → POST /api/sessions → the kernel websocket → `6*7`.
   Through configurable-http-proxy, the hub's front door. The notebook is put in the student's home beforehand,
@@ -36,10 +36,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.jupyterhub_side import PINS, HubStudent, start_hub  # noqa: E402
+from bench.capacity.jupyterhub import PINS, HubStudent, start_hub  # noqa: E402
+from bench.capacity.ours import FILE, OursStudent, start_ours  # noqa: E402
 from bench.kernel_roundtrip import execute_request  # noqa: E402
 from bench.record import record  # noqa: E402
-from bench.sifu_side import FILE, OursStudent, start_ours  # noqa: E402
 from devlms.app import demo_notebook  # noqa: E402
 
 STEPS = ("sign-in", "server", "page", "session", "result")

@@ -44,11 +44,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.jupyterhub_side import PINS, HubStudent, start_hub  # noqa: E402
+from bench.capacity.jupyterhub import PINS, HubStudent, start_hub  # noqa: E402
+from bench.capacity.ours import FILE, OursStudent, start_ours  # noqa: E402
+from bench.capacity.proctree import cmdline, cpu_seconds, pss_kib  # noqa: E402
 from bench.kernel_roundtrip import execute_request, is_idle_for  # noqa: E402
-from bench.proctree import cmdline, cpu_seconds, pss_kib  # noqa: E402
 from bench.record import percentile, record  # noqa: E402
-from bench.sifu_side import FILE, OursStudent, start_ours  # noqa: E402
 from devlms.app import demo_notebook  # noqa: E402
 from tests.integration.sifu.helpers import COURSE, serve_url  # noqa: E402
 

@@ -21,11 +21,11 @@ from urllib.parse import quote
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.capacity.proctree import cmdline, descendants  # noqa: E402
 from bench.kernel_roundtrip import put_nginx_in_front  # noqa: E402
-from bench.proctree import cmdline, descendants  # noqa: E402
 from tests.integration.sifu.helpers import COURSE, prepare_copy, serve_url  # noqa: E402
 from tests.support.processes import free_port  # noqa: E402
 from tests.support.sifu_stack import DevLms, JupyterProc, SifuProc, sifu_env, start_devlms, start_jupyter, start_sifu  # noqa: E402

@@ -27,10 +27,10 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.proctree import descendants, kill_survivors  # noqa: E402
+from bench.capacity.proctree import descendants, kill_survivors  # noqa: E402
 from tests.support.processes import free_port  # noqa: E402
 from tests.support.sifu_stack import Proc, spawn, wait_http  # noqa: E402
 
