@@ -68,6 +68,7 @@ class Step:
     kernels_kib: list[int] = field(default_factory=list)
     cores: float = 0.0
     errors: int = 0
+    sign_in_cpu: float = 0.0  # instance CPU seconds per student signed in at this step (kernel or server start)
 
 
 @dataclass
@@ -181,6 +182,7 @@ async def run_side(side: Side, pids, sign_in, steps: list[int], window: float, i
         with ThreadPoolExecutor(SIGN_IN_CONCURRENCY) as pool:
             for n in steps:
                 names = [f"student-{i}" for i in range(len(signed_in) + 1, n + 1)]
+                cpu_before_sign_in = cpu_seconds(pids())
 
                 def timed(name):
                     started = time.perf_counter()
@@ -194,8 +196,10 @@ async def run_side(side: Side, pids, sign_in, steps: list[int], window: float, i
                 deadline = time.monotonic() + 180
                 while len(load.started) < n and time.monotonic() < deadline:  # bounded: every kernel has answered
                     await asyncio.sleep(0.5)
-                await asyncio.sleep(SETTLE)
                 step = Step(n)
+                # Includes the running students' cells meanwhile (a few ms each): small next to a kernel start.
+                step.sign_in_cpu = (cpu_seconds(pids()) - cpu_before_sign_in) / len(names)
+                await asyncio.sleep(SETTLE)
                 before = cpu_seconds(pids())
                 load.step, opened = step, time.monotonic()
                 if ours is not None:
@@ -224,22 +228,23 @@ def report(sides: list[Side], window: float, interval: float, load: tuple[float,
         f"(±1/3) over one websocket through the front proxy (ours: nginx; JupyterHub: configurable-http-proxy), then a {window:g} s",
         "window measured. Memory: PSS (smaps_rollup) of all the instance's processes; per student = (PSS at N − PSS with no",
         "student) / N: the kernel plus its share of the server (JupyterHub: plus the student's single-user server).",
-        "Cores: the instance's user+system CPU over the window / window. Ours: process mode (Sifu 2 workers, one Jupyter",
+        "Cores: the instance's user+system CPU over the window / window. CPU per sign-in: the instance's CPU from the",
+        "step's first sign-in until every new kernel answered, / new students (kernel start; JupyterHub: server + kernel). Ours: process mode (Sifu 2 workers, one Jupyter",
         "Server, the rendered config), no per-student kernel users. JupyterHub: " + ", ".join(PINS[:3]) + ",",
         "SimpleLocalProcessSpawner, notebook-only single-user servers. The load generator shares the 2 cores.",
         f"Load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (2 shared cores; other work was running).",
         "",
-        "| side | N | cells | p50 ms | p99 ms | errors | PSS MiB | per student MiB | kernel PSS MiB (mean) | cores used | Sifu serve p99 ms |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| side | N | cells | p50 ms | p99 ms | errors | PSS MiB | per student MiB | kernel PSS MiB (mean) | cores used | CPU s per sign-in | Sifu serve p99 ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for side in sides:
-        lines.append(f"| {side.name} | 0 | | | | | {mib(side.fixed_kib)} | | | | |")
+        lines.append(f"| {side.name} | 0 | | | | | {mib(side.fixed_kib)} | | | | | |")
         for step in side.steps:
             serve = f"{percentile(step.serve, 99) * 1000:.0f}" if step.serve else "n/a"
             kernels = mib(statistics.fmean(step.kernels_kib)) if step.kernels_kib else ""
             lines.append(f"| {side.name} | {step.students} | {len(step.round_trips)} | {percentile(step.round_trips, 50) * 1000:.0f} | "
                          f"{percentile(step.round_trips, 99) * 1000:.0f} | {step.errors} | {mib(step.memory_kib)} | "
-                         f"{mib((step.memory_kib - side.fixed_kib) / step.students)} | {kernels} | {step.cores:.2f} | {serve} |")
+                         f"{mib((step.memory_kib - side.fixed_kib) / step.students)} | {kernels} | {step.cores:.2f} | {step.sign_in_cpu:.2f} | {serve} |")
     lines.append("")
     for side in sides:
         ok = [s.students for s in side.steps if s.round_trips and percentile(s.round_trips, 99) < TARGET and not s.errors]
