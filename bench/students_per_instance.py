@@ -248,8 +248,10 @@ def report(sides: list[Side], window: float, interval: float, load: tuple[float,
     lines.append("")
     for side in sides:
         ok = [s.students for s in side.steps if s.round_trips and percentile(s.round_trips, 99) < TARGET and not s.errors]
+        over = [str(s.students) for s in side.steps if s.students not in ok]
         lines.append(f"{side.name}: largest N with p99 cell round trip under {TARGET * 1000:.0f} ms: {max(ok) if ok else 'none'} "
-                     f"(of {', '.join(str(s.students) for s in side.steps)}); sign-in to a running kernel under load, median "
+                     f"(of {', '.join(str(s.students) for s in side.steps)}{'; over at ' + ', '.join(over) if over else ''}); "
+                     "sign-in to a running kernel under load, median "
                      f"{statistics.median(side.sign_in_seconds):.2f} s.")
     ours, hub = sides
     common = max(set(s.students for s in ours.steps) & set(s.students for s in hub.steps))
