@@ -180,7 +180,7 @@ def test_jupyter_refuses_requests_without_a_valid_sifu_identity(sifu_stack, copi
     # Signed with the right secret, but for a token Sifu never issued.
     unissued = {signing.COOKIE_NAME: signing.sign_identity(sifu_stack.secret.encode(), "bob", int(time.time()) + 3600, "0" * 64)}
     expired = sifu_stack.identity_cookie("bob", ttl=-5)
-    tampered = {signing.COOKIE_NAME: sifu_stack.identity_cookie("alice")[signing.COOKIE_NAME].replace("v1.alice.", "v1.bob.")}
+    tampered = {signing.COOKIE_NAME: sifu_stack.identity_cookie("alice")[signing.COOKIE_NAME].replace("v2.alice.", "v2.bob.")}
     for cookies in ({}, forged, unissued, expired, tampered):
         for path in ("/api/contents/users/bob", "/api/kernels", "/api/sessions", "/api/me"):
             assert httpx.get(url + path, cookies=cookies).status_code == 403, (path, cookies)
