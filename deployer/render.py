@@ -211,14 +211,14 @@ def supervisord_context(s: Settings, python: str, jupyter_config: str, run_dir: 
         "programs": [
             {
                 "name": "sifu",
-                "command": f"{python} -m sifu --host 0.0.0.0 --port {s.ports.sifu} --workers {s.sifu.workers}",
+                "command": f"{python} -m sifu.launch sifu -- {python} -m sifu --host 0.0.0.0 --port {s.ports.sifu} --workers {s.sifu.workers}",
                 "directory": directory,
                 "startsecs": 2,
                 "stopsignal": "TERM",
             },
             {
                 "name": "jupyter",
-                "command": f"{python} -m jupyter_server --config={jupyter_config}",
+                "command": f"{python} -m sifu.launch jupyter --sifu-url http://127.0.0.1:{s.ports.sifu} -- {python} -m jupyter_server --config={jupyter_config}",
                 "directory": directory,
                 "startsecs": 2,
                 "stopsignal": "TERM",
