@@ -35,7 +35,7 @@ from jupyter_server.auth.identity import IdentityProvider, User
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 from jupyter_server.services.sessions.sessionmanager import SessionManager
-from jupyter_server.auth.decorator import allow_unauthenticated
+from jupyter_server.auth.decorator import allow_unauthenticated, ws_authenticated
 from tornado import web
 from tornado.escape import url_unescape
 from tornado.httputil import HTTPHeaders
@@ -382,6 +382,58 @@ class SifuKernelManager(AsyncMappingKernelManager):
         return [model for model in super().list_kernels() if model["id"] in mine]
 
 
+# --- routes a student's notebook page reaches, answered without errors or log noise ------------------------
+
+
+class OwnFolderRedirect(JupyterHandler):
+    """GET /lab (the toolbar's "JupyterLab" link; JupyterLab is not served here): the student's own folder,
+    not the 500 that Notebook's error page gives without JupyterLab's page config."""
+
+    @web.authenticated
+    def get(self, _rest: str = "") -> None:
+        self.redirect(f"{self.base_url}tree/users/{self.current_user.username}")
+
+
+class RootListing(JupyterHandler):
+    """GET /api/contents (the notebook root, which Notebook 7 lists in the background): an empty directory.
+
+    The Authorizer refuses the root to a student (it names everyone's folders); answering that with 403
+    wrote three warnings to Jupyter's log every few seconds per open notebook. Nothing is listed here.
+    """
+
+    @web.authenticated
+    def get(self) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"name": "", "path": "", "type": "directory", "format": "json", "content": [],
+                                "created": None, "last_modified": None, "mimetype": None, "writable": False,
+                                "size": None, "hash": None, "hash_algorithm": None}))
+
+
+def _quiet_events_socket() -> type:
+    from tornado.websocket import WebSocketHandler
+
+    class QuietEventsSocket(WebSocketHandler, JupyterHandler):
+        """/api/events/subscribe: Jupyter's socket broadcasts every student's contents events, so it is closed to
+        students; Notebook 7 retried a refused socket forever (a warning each time). This one is accepted and
+        never sends anything; what a client sends is dropped."""
+
+        @ws_authenticated
+        async def get(self, *args: Any, **kwargs: Any) -> None:
+            await super().get(*args, **kwargs)
+
+        def on_message(self, message: Any) -> None:
+            pass
+
+    return QuietEventsSocket
+
+
+def _prepend_handlers(web_app: Any, handlers: list) -> None:
+    """Add `handlers` ahead of every route registered so far (tornado tries host rules in the order added)."""
+    web_app.add_handlers(".*$", handlers)
+    rules = web_app.default_router.rules
+    rules.insert(0, rules.pop(-2))  # add_handlers put it just before the final catch-all
+
+
 # --- the extension -------------------------------------------------------------------------------------------
 
 
@@ -401,6 +453,12 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     if not isinstance(serverapp.kernel_manager, SifuKernelManager):
         raise RuntimeError("sifu.jupyter needs ServerApp.kernel_manager_class = sifu.jupyter.SifuKernelManager")
     serverapp.kernel_manager.session_manager = serverapp.session_manager
+    base = serverapp.base_url.rstrip("/")
+    _prepend_handlers(serverapp.web_app, [
+        (rf"{base}/lab(?!/api/)(/.*)?", OwnFolderRedirect),
+        (rf"{base}/api/contents/?", RootListing),
+        (rf"{base}/api/events/subscribe", _quiet_events_socket()),
+    ])
     if parse_bool("SIFU_COOKIE_SECURE", os.environ.get("SIFU_COOKIE_SECURE", "false")):
         # Cross-site over https: Jupyter's _xsrf cookie must be Partitioned like Sifu's identity cookie, or
         # Chromium drops it in the LMS's iframe and every POST/PUT (start a kernel, save) fails XSRF (403).
