@@ -36,6 +36,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         print("sifu: settings and database OK")
         return 0
+    from sifu import storage
+
+    # Who may write where on the shared volume (sifu/storage.py); an older tree is migrated once.
+    try:
+        storage.check_volume(settings.notebook_root, settings.volume_id)
+    except storage.VolumeUnavailable:
+        pass  # the API refuses writes until the volume is there; the layout is made then, at the next start
+    else:
+        storage.ensure_layout(settings.notebook_root)
 
     from sifu.workers import serve
 

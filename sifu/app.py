@@ -399,7 +399,7 @@ def create_app(settings: config_module.Settings | None = None) -> FastAPI:
         base = storage.read_bytes(names.base_path(root, params["course"], params["file"]))
         if base is None:
             return JSONResponse(error_body("base_missing", "the course has no such base notebook"), status_code=404)
-        await run_in_threadpool(storage.create_exclusive, target, base)
+        await run_in_threadpool(storage.create_exclusive, target, base, storage.STUDENT)
         return Result(result=True)
 
     async def user_destroy(request: Request, username: str | None = Query(None), course: str | None = Query(None),

@@ -34,6 +34,11 @@ KERNEL_NAMES = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "VIRTUAL
                 "PYTHONDONTWRITEBYTECODE", "SSL_CERT_FILE", "HOME", "TMPDIR")
 
 
+# Files Jupyter and the kernels write in a student's folder stay readable and writable by Sifu's group (and
+# nobody else); Sifu sets the modes of what it writes itself (sifu/storage.py).
+UMASKS = {"sifu": 0o022, "jupyter": 0o007}
+
+
 class LaunchError(Exception):
     """The program cannot be started safely; the message says why."""
 
@@ -97,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     except LaunchError as exc:
         print(f"sifu.launch: cannot start {args.program}: {exc}", file=sys.stderr)
         return 2
+    os.umask(UMASKS[args.program])
     os.execvpe(command[0], command, env)
     return 127  # not reached
 
