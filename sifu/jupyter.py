@@ -27,18 +27,21 @@ import contextvars
 import json
 import os
 import re
+import sys
 import time
 from typing import Any, Mapping
 
 from jupyter_server.auth.authorizer import Authorizer
 from jupyter_server.auth.identity import IdentityProvider, User
 from jupyter_server.base.handlers import JupyterHandler
-from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
+from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager, ServerKernelManager
 from jupyter_server.services.sessions.sessionmanager import SessionManager
+from jupyter_server.utils import import_item
 from jupyter_server.auth.decorator import allow_unauthenticated, ws_authenticated
 from tornado import web
 from tornado.escape import url_unescape
 from tornado.httputil import HTTPHeaders
+from traitlets import default
 
 from sifu import signing
 from sifu.config import SettingError, parse_bool, parse_origins
@@ -368,8 +371,20 @@ class SifuSessionManager(SessionManager):
         return {row["kernel_id"] for row in rows if owns(username, row["path"] or "")}
 
 
+class LimitedKernelManager(ServerKernelManager):
+    """Each kernel starts under resource limits and first in line for the OOM killer (sifu/kernel_limits.py)."""
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        return [sys.executable, "-m", "sifu.kernel_limits", "--", *super().format_kernel_cmd(extra_arguments)]
+
+
 class SifuKernelManager(AsyncMappingKernelManager):
-    """list_kernels() holds only kernels of the authorised user's sessions (also used by /api/status)."""
+    """list_kernels() holds only kernels of the authorised user's sessions (also used by /api/status); every
+    kernel is a LimitedKernelManager."""
+
+    @default("kernel_manager_class")
+    def _default_kernel_manager_class(self) -> str:
+        return "sifu.jupyter.LimitedKernelManager"
 
     # Wired by the extension at load time: the session table says whose each kernel is.
     session_manager: SifuSessionManager | None = None
@@ -452,6 +467,8 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
         raise RuntimeError("sifu.jupyter needs ServerApp.session_manager_class = sifu.jupyter.SifuSessionManager")
     if not isinstance(serverapp.kernel_manager, SifuKernelManager):
         raise RuntimeError("sifu.jupyter needs ServerApp.kernel_manager_class = sifu.jupyter.SifuKernelManager")
+    if not issubclass(import_item(serverapp.kernel_manager.kernel_manager_class), LimitedKernelManager):
+        raise RuntimeError("sifu.jupyter needs kernels started by sifu.jupyter.LimitedKernelManager (resource limits)")
     serverapp.kernel_manager.session_manager = serverapp.session_manager
     base = serverapp.base_url.rstrip("/")
     _prepend_handlers(serverapp.web_app, [

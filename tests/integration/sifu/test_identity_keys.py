@@ -5,7 +5,6 @@ accepts; and a validly signed cookie for one user on another user's token is ref
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import hmac
 import json
@@ -18,7 +17,7 @@ import pytest
 
 from sifu import signing
 from sifu.db import hash_token
-from tests.integration.sifu.helpers import COURSE, prepare_copy
+from tests.integration.sifu.helpers import COURSE, prepare_copy, students_kernel
 from tests.support.jupyter_client import JupyterSession, execute
 
 pytestmark = pytest.mark.integration
@@ -60,20 +59,6 @@ def students(sifu_stack):
     return tokens
 
 
-@contextlib.contextmanager
-def alices_kernel(sifu_stack, students):
-    """alice's signed-in client and the id of a kernel started for her notebook; the session ends after."""
-    alice = JupyterSession(sifu_stack.jupyter.url, sifu_stack.identity_cookie("alice", token=students["alice"]))
-    try:
-        alice.prime_xsrf(f"/notebooks/users/alice/{quote(COURSE)}/{FILE}")
-        session = alice.start_session(f"users/alice/{COURSE}/{FILE}")
-        assert session.status_code == 201, session.text
-        yield alice, session.json()["kernel"]["id"]
-        alice.request("DELETE", f"/api/sessions/{session.json()['id']}")
-    finally:
-        alice.close()
-
-
 def environ_of(pid: int) -> dict[str, str]:
     raw = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
     return dict(line.split("=", 1) for line in raw.split("\0") if "=" in line)
@@ -110,7 +95,7 @@ def test_a_cookie_for_one_user_on_another_users_token_is_refused(sifu_stack, stu
 
 
 def test_a_hostile_cell_cannot_mint_an_identity_and_its_kernel_still_answers(sifu_stack, students):
-    with alices_kernel(sifu_stack, students) as (alice, kernel):
+    with students_kernel(sifu_stack, students["alice"], "alice", FILE) as (alice, kernel):
         code = f"SESSION = {hash_token(students['bob'])!r}; JUPYTER = {sifu_stack.jupyter.url!r}\n" + HOSTILE_CELL
         result = json.loads(execute(sifu_stack.jupyter.url, kernel, alice.cookie_header(), code).strip("'"))
         assert result["attempts"] > 0 and result["accepted"] == 0 and not result["secret_in_reach"], result
@@ -121,7 +106,7 @@ def test_a_kernel_starts_with_an_allow_listed_environment(sifu_stack, students):
     """No SIFU_*, EDX_*, RDS_* or JUPYTER_* variable reaches a student's kernel (issue 13, item 2)."""
     from sifu.launch import KERNEL_NAMES
 
-    with alices_kernel(sifu_stack, students) as (alice, kernel):
+    with students_kernel(sifu_stack, students["alice"], "alice", FILE) as (alice, kernel):
         names = json.loads(execute(sifu_stack.jupyter.url, kernel, alice.cookie_header(),
                                    "import json, os; json.dumps(sorted(os.environ))").strip("'"))
         assert set(names) <= {*KERNEL_NAMES, "JPY_SESSION_NAME", "JPY_PARENT_PID", "PYDEVD_USE_FRAME_EVAL", "MPLBACKEND",
