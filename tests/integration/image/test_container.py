@@ -223,13 +223,20 @@ attempt("venv", lambda: open("/opt/venv/bin/evil", "w").close())
 attempt("config", lambda: open("/etc/sifu/jupyter_server_config.py", "a").close())
 attempt("signal_sifu", lambda: os.kill(SIFU, 0))
 attempt("signal_supervisord", lambda: os.kill(SUPERVISORD, 0))
+import resource
+try:
+    resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    found["raise_memory_limit"] = "done"
+except ValueError:
+    found["raise_memory_limit"] = "refused"
 found["secret_variables"] = sorted(k for k in os.environ if k.startswith(("SIFU_", "EDX_", "RDS_")))
 json.dumps(found)
 '''
 
 
 def test_a_hostile_kernel_reaches_none_of_sifus_secrets_state_or_courses(app_image, container):
-    """Issue 13, items 2, 4, 5 and part of 6: different users for Sifu and Jupyter, modes on the volume."""
+    """Issue 13, items 2, 4, 5 and part of 6: different users for Sifu and Jupyter, modes on the volume, and
+    kernel limits a kernel cannot lift."""
     from sifu import signing
     from sifu.db import hash_token
 
@@ -256,7 +263,7 @@ def test_a_hostile_kernel_reaches_none_of_sifus_secrets_state_or_courses(app_ima
         assert found == {"sifu_environ": "EACCES", "supervisord_environ": "EACCES", "state_dir": "EACCES",
                          "database": "EACCES", "base_notebook": "EACCES", "new_base_notebook": "EACCES",
                          "list_students": "EACCES", "venv": "EACCES", "config": "EACCES", "signal_sifu": "EPERM",
-                         "signal_supervisord": "EPERM", "secret_variables": []}, found
+                         "signal_supervisord": "EPERM", "raise_memory_limit": "refused", "secret_variables": []}, found
         assert execute(jupyter_url, kernel, alice.cookie_header(), "6*7") == "42"
         # The student's own copy is still theirs to save.
         saved = alice.request("PUT", "/api/contents/users/alice/c/n.ipynb", json={
