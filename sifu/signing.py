@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import re
@@ -39,6 +40,7 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+@functools.lru_cache(maxsize=4)  # the serve path signs on every request; the key is the same each time
 def private_key(secret: bytes) -> Ed25519PrivateKey:
     # A key derived for this one purpose, so the raw secret signs nothing else.
     return Ed25519PrivateKey.from_private_bytes(hmac.new(secret, _PURPOSE, hashlib.sha256).digest())
