@@ -109,6 +109,7 @@ def server_options(host: str, port: int, workers: int) -> dict[str, Any]:
         "worker_class": "sifu.workers.SifuWorker",
         "preload_app": True,
         "graceful_timeout": GRACEFUL_SECONDS,
+        "keepalive": 5,  # uvicorn's own default (gunicorn's is 2 s): nginx keeps idle upstream connections open
         "accesslog": "-",
         "errorlog": "-",
         "post_fork": post_fork,
