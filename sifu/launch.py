@@ -22,7 +22,7 @@ from sifu import signing
 
 # What any Python program here needs from the environment, and nothing else.
 COMMON = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "VIRTUAL_ENV", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE",
-          "PYTHONUNBUFFERED", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "HOME", "TMPDIR")
+          "PYTHONUNBUFFERED", "PYTHONNOUSERSITE", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "HOME", "TMPDIR")
 # Sifu's own settings and secrets (sifu/config.py).
 SIFU_PREFIXES = ("SIFU_", "EDX_", "RDS_")
 SIFU_NAMES = ("FORWARDED_ALLOW_IPS",)
@@ -31,7 +31,7 @@ JUPYTER_NAMES = ("SIFU_FRAME_ANCESTORS", "SIFU_COOKIE_SECURE", "SIFU_REVOCATION_
 JUPYTER_PREFIXES = ("JUPYTER_",)
 # A student's kernel: locale, PATH and the venv; nothing of Sifu's or Jupyter's (sifu.jupyter.SifuSessionManager).
 KERNEL_NAMES = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "VIRTUAL_ENV", "PYTHONUNBUFFERED",
-                "PYTHONDONTWRITEBYTECODE", "SSL_CERT_FILE", "HOME", "TMPDIR")
+                "PYTHONDONTWRITEBYTECODE", "PYTHONNOUSERSITE", "SSL_CERT_FILE", "HOME", "TMPDIR")
 
 
 # Files Jupyter and the kernels write in a student's folder stay readable and writable by Sifu's group (and

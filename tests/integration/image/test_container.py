@@ -223,6 +223,10 @@ attempt("venv", lambda: open("/opt/venv/bin/evil", "w").close())
 attempt("config", lambda: open("/etc/sifu/jupyter_server_config.py", "a").close())
 attempt("signal_sifu", lambda: os.kill(SIFU, 0))
 attempt("signal_supervisord", lambda: os.kill(SUPERVISORD, 0))
+import site
+for name, path in (("ipython_startup", "~/.ipython/profile_default/startup"), ("jupyter_config", "~/.jupyter"),
+                   ("kernel_spec", "~/.local/share/jupyter/kernels/python3"), ("user_site", site.getusersitepackages())):
+    attempt(name, lambda path=path: os.makedirs(os.path.expanduser(path)))
 import resource
 try:
     resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
@@ -235,8 +239,8 @@ json.dumps(found)
 
 
 def test_a_hostile_kernel_reaches_none_of_sifus_secrets_state_or_courses(app_image, container):
-    """Issue 13, items 2, 4, 5 and part of 6: different users for Sifu and Jupyter, modes on the volume, and
-    kernel limits a kernel cannot lift."""
+    """Issue 13, items 2, 4, 5, 8 and part of 6: different users for Sifu and Jupyter, modes on the volume, a
+    read-only home for Jupyter's user, and kernel limits a kernel cannot lift."""
     from sifu import signing
     from sifu.db import hash_token
 
@@ -263,7 +267,9 @@ def test_a_hostile_kernel_reaches_none_of_sifus_secrets_state_or_courses(app_ima
         assert found == {"sifu_environ": "EACCES", "supervisord_environ": "EACCES", "state_dir": "EACCES",
                          "database": "EACCES", "base_notebook": "EACCES", "new_base_notebook": "EACCES",
                          "list_students": "EACCES", "venv": "EACCES", "config": "EACCES", "signal_sifu": "EPERM",
-                         "signal_supervisord": "EPERM", "raise_memory_limit": "refused", "secret_variables": []}, found
+                         "signal_supervisord": "EPERM", "ipython_startup": "EACCES", "jupyter_config": "EACCES",
+                         "kernel_spec": "EACCES", "user_site": "EACCES", "raise_memory_limit": "refused",
+                         "secret_variables": []}, found
         assert execute(jupyter_url, kernel, alice.cookie_header(), "6*7") == "42"
         # The student's own copy is still theirs to save.
         saved = alice.request("PUT", "/api/contents/users/alice/c/n.ipynb", json={
