@@ -18,8 +18,6 @@ import pwd
 import sys
 from typing import Mapping
 
-from sifu import signing
-
 # What any Python program here needs from the environment, and nothing else.
 COMMON = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "VIRTUAL_ENV", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE",
           "PYTHONUNBUFFERED", "PYTHONNOUSERSITE", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "HOME", "TMPDIR")
@@ -57,6 +55,8 @@ def program_environment(program: str, env: Mapping[str, str], sifu_url: str = ""
             raise LaunchError("SIFU_SECRET_KEY is missing or shorter than 32 characters: Jupyter's public key derives from it")
         if not sifu_url:
             raise LaunchError("--sifu-url is required for jupyter: it asks Sifu whether an identity's token is active")
+        from sifu import signing  # cryptography: imported only where the public key is derived
+
         return _pick(env, COMMON + JUPYTER_NAMES, JUPYTER_PREFIXES) | {
             signing.PUBLIC_KEY_VARIABLE: signing.public_key_text(secret.encode()),
             "SIFU_INTERNAL_URL": sifu_url,
