@@ -46,7 +46,10 @@ COPY image/supervisord.conf image/jupyter_server_config.py /etc/sifu/
 ENV SIFU_HEALTH_URLS="http://127.0.0.1:${SIFU_PORT}/health http://127.0.0.1:${JUPYTER_PORT}/api"
 EXPOSE ${SIFU_PORT} ${JUPYTER_PORT}
 
-USER 1000:1000
+# supervisord runs as root so that each program runs as its own service user with only its own
+# environment (sifu/launch.py drops to sifu or jupyter before exec); nothing else runs as root.
+# hadolint ignore=DL3002
+USER 0:0
 WORKDIR /notebooks
 
 # Healthy when both services answer HTTP on the configured ports.

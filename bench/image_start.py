@@ -59,9 +59,9 @@ def container_cpu_seconds(container_id: str) -> float | None:
     return None
 
 
-def measure(runs: int) -> dict:
+def measure(runs: int, work_parent: str = "/tmp") -> dict:
     figures: dict = {}
-    work = Path(tempfile.mkdtemp(prefix="sifu-bench-", dir="/tmp"))
+    work = Path(tempfile.mkdtemp(prefix="sifu-bench-", dir=work_parent))
     started = time.monotonic()
     tarball = base_image.rootfs_tarball()
     figures["rootfs"] = time.monotonic() - started
@@ -161,9 +161,10 @@ def report(figures: dict, runs: int) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--work-dir", default="/tmp", help="where its dockerd and build directories go")
     parser.add_argument("--note", default="", help="a line appended to the section (what this run measures)")
     args = parser.parse_args()
-    figures = measure(args.runs)
+    figures = measure(args.runs, args.work_dir)
     lines = report(figures, args.runs)
     if args.note:
         lines.append(f"- {args.note}")

@@ -422,9 +422,8 @@ def main() -> None:
             if not args.no_baseline:
                 baseline_dir = workdir / "baseline"
                 baseline_dir.mkdir()
-                baseline = start_jupyter(baseline_dir, stack.root, stack.secret, frame_ancestors=stack.devlms.url,
-                                         database_url=f"sqlite:///{workdir / 'state' / 'sifu.sqlite3'}",
-                                         extra_config=UPSTREAM_CONNECTION)
+                baseline = start_jupyter(baseline_dir, stack.root, stack.secret, stack.sifu.url,
+                                         frame_ancestors=stack.devlms.url, extra_config=UPSTREAM_CONNECTION)
                 exits.callback(baseline.stop)
                 targets.append(Target("without (jupyter_server default)", baseline, baseline_dir / "jupyter" / "runtime"))
             urls = {}

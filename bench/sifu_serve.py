@@ -67,7 +67,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=50)
-    parser.add_argument("--workers", type=int, default=2, help="Sifu (uvicorn) worker processes")
+    parser.add_argument("--workers", type=int, default=2, help="Sifu worker processes (uvicorn workers under gunicorn)")
     parser.add_argument("--no-record", action="store_true", help="do not append to bench/RESULTS.md")
     args = parser.parse_args()
     if not shutil.which("ab"):

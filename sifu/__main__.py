@@ -3,32 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import copy
-import logging
-import re
 import sys
-
-
-class RedactTokens(logging.Filter):
-    """Access-log lines must not carry tokens: serve URLs hold `?Authorization=Bearer T`."""
-
-    _query_token = re.compile(r"(Authorization=)[^&\s]*", re.IGNORECASE)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and len(record.args) >= 3 and isinstance(record.args[2], str):
-            args = list(record.args)
-            args[2] = self._query_token.sub(r"\1[redacted]", args[2])
-            record.args = tuple(args)
-        return True
-
-
-def log_config() -> dict:
-    from uvicorn.config import LOGGING_CONFIG
-
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config["filters"] = {"redact_tokens": {"()": "sifu.__main__.RedactTokens"}}
-    config["handlers"]["access"]["filters"] = ["redact_tokens"]
-    return config
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,16 +36,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         print("sifu: settings and database OK")
         return 0
+    from sifu import storage
 
-    import uvicorn
+    # Who may write where on the shared volume (sifu/storage.py); an older tree is migrated once.
+    try:
+        storage.check_volume(settings.notebook_root, settings.volume_id)
+    except storage.VolumeUnavailable:
+        pass  # the API refuses writes until the volume is there; the layout is made then, at the next start
+    else:
+        storage.ensure_layout(settings.notebook_root)
 
-    if args.workers > 1:
-        from sifu.workers import use_forked_workers
+    from sifu.workers import serve
 
-        # Workers forked from this preloaded master start in a fraction of the time, and die with it.
-        use_forked_workers()
-    uvicorn.run("sifu.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                log_config=log_config(), proxy_headers=True, timeout_graceful_shutdown=10)
+    # gunicorn's master with the app preloaded; uvicorn workers forked from it, which die with it.
+    serve(args.host, args.port, args.workers)
     return 0
 
 

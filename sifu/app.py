@@ -292,6 +292,16 @@ def create_app(settings: config_module.Settings | None = None) -> FastAPI:
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    # Jupyter's revocation check (sifu.jupyter.SessionCheck): whose is the token behind an identity cookie, and
+    # is it still active? Jupyter holds no database credentials; it asks here. The answer names only the user
+    # the cookie already names, and only to someone who holds the token's hash.
+    @app.get("/internal/identity-sessions/{token_hash}", include_in_schema=False)
+    def identity_session(token_hash: str) -> Response:
+        info = sifu.tokens.lookup_hash(token_hash) if _TOKEN_HASH.fullmatch(token_hash) else None
+        if info is None:
+            return JSONResponse(error_body("not_found", "no such active session"), status_code=404)
+        return JSONResponse({"username": info.username, "expires_at": info.expires_at})
+
     # --- sign-in ------------------------------------------------------------------------------------
 
     @app.post("/token", response_model=TokenReply, responses=_ERRORS, tags=["auth"],
@@ -389,7 +399,7 @@ def create_app(settings: config_module.Settings | None = None) -> FastAPI:
         base = storage.read_bytes(names.base_path(root, params["course"], params["file"]))
         if base is None:
             return JSONResponse(error_body("base_missing", "the course has no such base notebook"), status_code=404)
-        await run_in_threadpool(storage.create_exclusive, target, base)
+        await run_in_threadpool(storage.create_exclusive, target, base, storage.STUDENT)
         return Result(result=True)
 
     async def user_destroy(request: Request, username: str | None = Query(None), course: str | None = Query(None),
@@ -450,6 +460,8 @@ def create_app(settings: config_module.Settings | None = None) -> FastAPI:
 
     return app
 
+
+_TOKEN_HASH = re.compile(r"[0-9a-f]{64}")
 
 # RFC 6265 cookie-octet: no whitespace, quotes, commas, semicolons or backslashes.
 _COOKIE_VALUE = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]{1,512}")

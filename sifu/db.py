@@ -89,8 +89,12 @@ class TokenStore:
 
     def lookup(self, token: str) -> TokenInfo | None:
         """The token's user if it exists, is unexpired and not revoked."""
+        return self.lookup_hash(hash_token(token))
+
+    def lookup_hash(self, token_hash: str) -> TokenInfo | None:
+        """The same, by the token's sha256 (what an identity cookie carries)."""
         with self.engine.connect() as conn:
-            row = conn.execute(self._lookup, {"token_hash": hash_token(token)}).first()
+            row = conn.execute(self._lookup, {"token_hash": token_hash}).first()
         if row is None or row.revoked_at is not None or row.expires_at <= time.time():
             return None
         return TokenInfo(row.username, row.expires_at)

@@ -1,8 +1,8 @@
 """Jupyter Server extension `sifu.jupyter`: Jupyter trusts only identities Sifu signed (DESIGN.md §5).
 
 - SifuIdentityProvider: a request's user comes only from the `sifu_identity` cookie that Sifu's serve
-  redirect sets (username, expiry, token hash, HMAC with SIFU_SECRET_KEY), and only while the Sifu token it
-  was issued for is neither expired nor revoked (read from Sifu's database, cached a few seconds).
+  redirect sets (username, expiry, token hash, Ed25519-signed: Jupyter holds only the public key), and only
+  while the Sifu token it was issued for is active and that same user's (Sifu answers; cached a few seconds).
   No Jupyter token, password or login form.
 - SifuAuthorizer: a student reaches only `users/<their name>/...` through contents, files, sessions and
   kernels (a kernel belongs to the session path it was started for); terminals, server control and the
@@ -18,43 +18,43 @@
   SameSite=None: the `_xsrf` cookie) also gets `Partitioned`, so browsers that block third-party cookies
   keep it inside the LMS's iframe and the student can start kernels and save there.
 
-It imports jupyter_server, SQLAlchemy and Sifu's pure modules, never Sifu's web stack.
+It imports jupyter_server and Sifu's pure modules, never Sifu's web stack or its database.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import json
 import os
 import re
-import threading
+import sys
 import time
-from pathlib import Path
 from typing import Any, Mapping
 
 from jupyter_server.auth.authorizer import Authorizer
 from jupyter_server.auth.identity import IdentityProvider, User
 from jupyter_server.base.handlers import JupyterHandler
-from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
+from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager, ServerKernelManager
 from jupyter_server.services.sessions.sessionmanager import SessionManager
-from jupyter_server.auth.decorator import allow_unauthenticated
+from jupyter_server.utils import import_item
+from jupyter_server.auth.decorator import allow_unauthenticated, ws_authenticated
 from tornado import web
 from tornado.escape import url_unescape
 from tornado.httputil import HTTPHeaders
+from traitlets import default
 
 from sifu import signing
 from sifu.config import SettingError, parse_bool, parse_origins
 
 
-DATABASE_WARM_UP_DELAY = 3.0  # seconds after start-up
-
-
-def secret_from(env: Mapping[str, str]) -> bytes:
-    secret = env.get("SIFU_SECRET_KEY", "")
-    if len(secret) < 32:
-        raise SettingError("SIFU_SECRET_KEY is missing or shorter than 32 characters; Jupyter cannot trust Sifu without it")
-    return secret.encode()
+def public_key_from(env: Mapping[str, str]) -> Any:
+    """The public half of Sifu's identity key: all Jupyter needs to verify identities, nothing to sign them."""
+    text = env.get(signing.PUBLIC_KEY_VARIABLE, "")
+    try:
+        return signing.load_public_key(text)
+    except ValueError as exc:
+        raise SettingError(f"{signing.PUBLIC_KEY_VARIABLE} is missing or not an Ed25519 public key ({exc}); "
+                           "start Jupyter through `python -m sifu.launch jupyter`, which derives it") from None
 
 
 def tornado_settings(env: Mapping[str, str]) -> dict[str, Any]:
@@ -118,65 +118,44 @@ class PartitionCrossSiteCookies(web.OutputTransform):
 
 
 class SessionCheck:
-    """Is the Sifu token behind an identity still active? Answers are cached for `cache_seconds`.
+    """Whose is the Sifu token behind an identity, and is it still active? Answers are cached for `cache_seconds`.
 
-    Jupyter reads the same database settings as Sifu (SIFU_DATABASE_URL, RDS_*, SIFU_STATE_DIR: the
-    container gives both programs one environment). A database error counts as "not active": fail closed.
-
-    The engine (and SQLAlchemy, ~0.3 s of CPU to import) is made off the start-up path: `prepare()` runs in
-    a background thread once the server listens (see _load_jupyter_server_extension), or else at the
-    first identity check.
+    Jupyter holds neither database credentials nor Sifu's secrets: it asks Sifu over loopback
+    (GET {SIFU_INTERNAL_URL}/internal/identity-sessions/<token sha256>), which answers with the token's owner
+    while the token is unexpired and unrevoked. Any other answer or an error counts as "not active": fail closed.
     """
 
-    def __init__(self, database_url: str, cache_seconds: float = 5.0):
-        self.database_url = database_url
-        self.local = database_url.startswith("sqlite")
+    def __init__(self, sifu_url: str, cache_seconds: float = 5.0, timeout: float = 5.0):
+        self.sifu_url = sifu_url.rstrip("/")
         self.cache_seconds = cache_seconds
-        self.cache: dict[str, tuple[bool, float]] = {}
-        self._engine: Any = None
-        self._engine_lock = threading.Lock()
+        self.timeout = timeout
+        self.cache: dict[str, tuple[str | None, float]] = {}
 
-    @property
-    def engine(self) -> Any:
-        if self._engine is None:
-            with self._engine_lock:
-                if self._engine is None:
-                    from sifu.db import make_engine
+    async def _owner(self, session: str) -> str | None:
+        from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
-                    self._engine = make_engine(self.database_url)
-        return self._engine
-
-    def prepare(self, log: Any) -> None:
-        """Import SQLAlchemy and make the engine now, so the first student does not wait for it."""
         try:
-            self.engine
-        except Exception as exc:  # the same failure will refuse identities (fail closed); say why now
-            log.error("sifu.jupyter: cannot use Sifu's database (%s: %s); every identity will be refused "
-                      "until this is fixed: check SIFU_DATABASE_URL or RDS_*", type(exc).__name__, exc)
+            reply = await AsyncHTTPClient().fetch(f"{self.sifu_url}/internal/identity-sessions/{session}",
+                                                  request_timeout=self.timeout)
+        except HTTPClientError as exc:
+            if exc.code == 404:
+                return None  # no such active token: revoked, expired or never issued
+            raise
+        owner = json.loads(reply.body).get("username")
+        return owner if isinstance(owner, str) else None
 
-    def _query(self, session: str) -> bool:
-        from sqlalchemy import select
-
-        from sifu.db import AccessToken
-
-        table = AccessToken.__table__
-        with self.engine.connect() as conn:
-            row = conn.execute(select(table.c.expires_at, table.c.revoked_at).where(table.c.token_hash == session)).first()
-        return row is not None and row.revoked_at is None and row.expires_at > time.time()
-
-    async def active(self, session: str, log: Any) -> bool:
+    async def owner(self, session: str, log: Any) -> str | None:
+        """The username the active token `session` belongs to, or None."""
         now = time.monotonic()
         cached = self.cache.get(session)
         if cached and now - cached[1] < self.cache_seconds:
             return cached[0]
         try:
-            if self.local:
-                answer = self._query(session)  # a local SQLite read takes microseconds
-            else:
-                answer = await asyncio.get_running_loop().run_in_executor(None, self._query, session)
-        except Exception as exc:  # the driver's own errors: all mean "cannot tell", so refuse
-            log.error("sifu.jupyter: cannot read Sifu's database (%s); refusing the identity", type(exc).__name__)
-            return False
+            answer = await self._owner(session)
+        except Exception as exc:  # network or HTTP errors: all mean "cannot tell", so refuse (and do not cache)
+            log.error("sifu.jupyter: cannot ask Sifu whether a session is active (%s); refusing the identity",
+                      type(exc).__name__)
+            return None
         if len(self.cache) > 50_000:
             self.cache.clear()
         self.cache[session] = (answer, now)
@@ -184,9 +163,10 @@ class SessionCheck:
 
 
 def session_check_from(env: Mapping[str, str]) -> SessionCheck:
-    from sifu.config import database_url_from
-
-    url = database_url_from(env, Path(env.get("SIFU_STATE_DIR", "/var/lib/sifu")))
+    url = env.get("SIFU_INTERNAL_URL", "").strip()
+    if not re.fullmatch(r"https?://[A-Za-z0-9.:\[\]-]+", url):
+        raise SettingError(f"SIFU_INTERNAL_URL={url!r} must be Sifu's own address, e.g. http://127.0.0.1:3334; "
+                           "Jupyter asks it whether an identity's token is still active")
     raw = env.get("SIFU_REVOCATION_CACHE_SECONDS", "5")
     try:
         seconds = float(raw)
@@ -228,7 +208,7 @@ class SifuIdentityProvider(IdentityProvider):
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
-        self.secret = secret_from(os.environ)
+        self.public_key = public_key_from(os.environ)
         self.sessions = session_check_from(os.environ)
 
     @property
@@ -247,7 +227,7 @@ class SifuIdentityProvider(IdentityProvider):
         return [("/login", self.login_handler_class)]
 
     async def get_user(self, handler: web.RequestHandler) -> User | None:
-        identity = signing.read_identity(self.secret, handler.get_cookie(signing.COOKIE_NAME))
+        identity = signing.read_identity(self.public_key, handler.get_cookie(signing.COOKIE_NAME))
         if identity is None:
             return None
         username = identity.username
@@ -257,8 +237,8 @@ class SifuIdentityProvider(IdentityProvider):
         if match and match.group("path") is not None and not owns(username, url_unescape(match.group("path"), plus=False)):
             # A page for someone else's file: treated as not signed in, so it is refused before it renders.
             return None
-        if not await self.sessions.active(identity.session, self.log):
-            return None  # the Sifu token behind it was revoked or has expired
+        if await self.sessions.owner(identity.session, self.log) != username:
+            return None  # the Sifu token behind it was revoked, has expired, or is someone else's
         return User(username=username, name=username, display_name=username)
 
     def process_login_form(self, handler: web.RequestHandler) -> User | None:
@@ -378,14 +358,33 @@ class SifuSessionManager(SessionManager):
         # The full list first: building it also drops rows whose kernel has gone (Jupyter's own upkeep).
         return [model for model in await super().list_sessions() if owns(username, model.get("path") or "")]
 
+    def get_kernel_env(self, path: str | None, name: Any = None) -> dict[str, str]:
+        """Kernels start from an allow-list (sifu.launch.kernel_environment), not Jupyter's whole environment."""
+        from sifu.launch import kernel_environment
+
+        return kernel_environment(os.environ) | {
+            "JPY_SESSION_NAME": super().get_kernel_env(path, name)["JPY_SESSION_NAME"]}
+
     def kernel_ids_of(self, username: str) -> set[str]:
         """Kernels started for a session under users/<username>/ (one read of the in-memory session table)."""
         rows = self.cursor.execute("SELECT kernel_id, path FROM session").fetchall()
         return {row["kernel_id"] for row in rows if owns(username, row["path"] or "")}
 
 
+class LimitedKernelManager(ServerKernelManager):
+    """Each kernel starts under resource limits and first in line for the OOM killer (sifu/kernel_limits.py)."""
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        return [sys.executable, "-m", "sifu.kernel_limits", "--", *super().format_kernel_cmd(extra_arguments)]
+
+
 class SifuKernelManager(AsyncMappingKernelManager):
-    """list_kernels() holds only kernels of the authorised user's sessions (also used by /api/status)."""
+    """list_kernels() holds only kernels of the authorised user's sessions (also used by /api/status); every
+    kernel is a LimitedKernelManager."""
+
+    @default("kernel_manager_class")
+    def _default_kernel_manager_class(self) -> str:
+        return "sifu.jupyter.LimitedKernelManager"
 
     # Wired by the extension at load time: the session table says whose each kernel is.
     session_manager: SifuSessionManager | None = None
@@ -396,6 +395,58 @@ class SifuKernelManager(AsyncMappingKernelManager):
             return []
         mine = self.session_manager.kernel_ids_of(username)
         return [model for model in super().list_kernels() if model["id"] in mine]
+
+
+# --- routes a student's notebook page reaches, answered without errors or log noise ------------------------
+
+
+class OwnFolderRedirect(JupyterHandler):
+    """GET /lab (the toolbar's "JupyterLab" link; JupyterLab is not served here): the student's own folder,
+    not the 500 that Notebook's error page gives without JupyterLab's page config."""
+
+    @web.authenticated
+    def get(self, _rest: str = "") -> None:
+        self.redirect(f"{self.base_url}tree/users/{self.current_user.username}")
+
+
+class RootListing(JupyterHandler):
+    """GET /api/contents (the notebook root, which Notebook 7 lists in the background): an empty directory.
+
+    The Authorizer refuses the root to a student (it names everyone's folders); answering that with 403
+    wrote three warnings to Jupyter's log every few seconds per open notebook. Nothing is listed here.
+    """
+
+    @web.authenticated
+    def get(self) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"name": "", "path": "", "type": "directory", "format": "json", "content": [],
+                                "created": None, "last_modified": None, "mimetype": None, "writable": False,
+                                "size": None, "hash": None, "hash_algorithm": None}))
+
+
+def _quiet_events_socket() -> type:
+    from tornado.websocket import WebSocketHandler
+
+    class QuietEventsSocket(WebSocketHandler, JupyterHandler):
+        """/api/events/subscribe: Jupyter's socket broadcasts every student's contents events, so it is closed to
+        students; Notebook 7 retried a refused socket forever (a warning each time). This one is accepted and
+        never sends anything; what a client sends is dropped."""
+
+        @ws_authenticated
+        async def get(self, *args: Any, **kwargs: Any) -> None:
+            await super().get(*args, **kwargs)
+
+        def on_message(self, message: Any) -> None:
+            pass
+
+    return QuietEventsSocket
+
+
+def _prepend_handlers(web_app: Any, handlers: list) -> None:
+    """Add `handlers` ahead of every route registered so far (tornado tries host rules in the order added)."""
+    web_app.add_handlers(".*$", handlers)
+    rules = web_app.default_router.rules
+    rules.insert(0, rules.pop(-2))  # add_handlers put it just before the final catch-all
 
 
 # --- the extension -------------------------------------------------------------------------------------------
@@ -416,14 +467,17 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
         raise RuntimeError("sifu.jupyter needs ServerApp.session_manager_class = sifu.jupyter.SifuSessionManager")
     if not isinstance(serverapp.kernel_manager, SifuKernelManager):
         raise RuntimeError("sifu.jupyter needs ServerApp.kernel_manager_class = sifu.jupyter.SifuKernelManager")
+    if not issubclass(import_item(serverapp.kernel_manager.kernel_manager_class), LimitedKernelManager):
+        raise RuntimeError("sifu.jupyter needs kernels started by sifu.jupyter.LimitedKernelManager (resource limits)")
     serverapp.kernel_manager.session_manager = serverapp.session_manager
+    base = serverapp.base_url.rstrip("/")
+    _prepend_handlers(serverapp.web_app, [
+        (rf"{base}/lab(?!/api/)(/.*)?", OwnFolderRedirect),
+        (rf"{base}/api/contents/?", RootListing),
+        (rf"{base}/api/events/subscribe", _quiet_events_socket()),
+    ])
     if parse_bool("SIFU_COOKIE_SECURE", os.environ.get("SIFU_COOKIE_SECURE", "false")):
         # Cross-site over https: Jupyter's _xsrf cookie must be Partitioned like Sifu's identity cookie, or
         # Chromium drops it in the LMS's iframe and every POST/PUT (start a kernel, save) fails XSRF (403).
         serverapp.web_app.add_transform(PartitionCrossSiteCookies)
-    # Make the database engine in a background thread a little after the server listens: not during the
-    # seconds when Sifu and Jupyter start on the same cores. An identity check before then makes it itself.
-    sessions = serverapp.identity_provider.sessions
-    serverapp.io_loop.call_later(
-        DATABASE_WARM_UP_DELAY, lambda: asyncio.get_running_loop().run_in_executor(None, sessions.prepare, serverapp.log))
     serverapp.log.info("sifu.jupyter: only Sifu-signed identities; students confined to users/<name>/")

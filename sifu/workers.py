@@ -1,39 +1,37 @@
-"""Sifu's uvicorn workers: forked from a master that has already imported the app, and tied to its life.
+"""Sifu's HTTP workers: gunicorn's arbiter with uvicorn workers (the `uvicorn-worker` package, which
+uvicorn's docs name since `uvicorn.workers` was deprecated in 0.30), the app preloaded in the master.
 
-uvicorn's own supervisor (uvicorn.supervisors.Multiprocess) keeps doing everything it does (restarts a
-dead or hung worker, SIGHUP, SIGTTIN/SIGTTOU, stops when a worker cannot start); two things change:
-
-- Preload and fork. uvicorn starts every worker with multiprocessing's "spawn": a fresh interpreter that
-  imports FastAPI, pydantic and SQLAlchemy all over again (about 0.6 s of CPU each, on the 2 cores that
-  Jupyter needs at the same moment). Here the master imports sifu.app once and the workers are forked
-  from it, sharing those modules copy-on-write; each worker still builds its own app (create_app: its
-  own database engine and HTTP client), since nothing that holds a connection may cross a fork.
-- Workers die with their master. If the master is SIGKILLed (OOM killer, `kill -9`), spawned workers
-  lived on, reparented to PID 1 and still holding the listening socket, so every restart by
-  supervisord failed with "Address already in use". Each worker asks the kernel for SIGTERM when its
-  parent dies (prctl PR_SET_PDEATHSIG, Linux); uvicorn's graceful shutdown then closes the listening
-  socket at once and ends in-flight requests within timeout_graceful_shutdown.
-
-uvicorn has no public hook for the worker process class, so `use_forked_workers` swaps the
-multiprocessing context in uvicorn._subprocess; uvicorn is pinned (constraints.txt), and a changed
-uvicorn is refused with a clear error rather than silently falling back to spawn.
+- Preload and fork (gunicorn's `preload_app`). The master imports sifu.app once (FastAPI, pydantic,
+  SQLAlchemy: about 0.6 s of CPU, on the 2 cores Jupyter needs at the same moment) and forks the workers,
+  which share those modules copy-on-write. What gunicorn preloads is the factory `create_app`, not an app:
+  each worker calls it (uvicorn's `factory`), so its database engine and HTTP client are its own, since
+  nothing that holds a connection may cross a fork.
+- gunicorn's arbiter supervises: it restarts a dead or hung worker, stops when a worker cannot boot, and
+  ends the workers gracefully on SIGTERM (supervisord's stop signal).
+- Workers die with their master. If the master is SIGKILLed (OOM killer, `kill -9`), forked workers would
+  live on, reparented to PID 1 and still holding the listening socket, so every restart by supervisord
+  would fail with "Address already in use". In gunicorn's `post_fork` hook each worker asks the kernel for
+  SIGTERM when its parent dies (prctl PR_SET_PDEATHSIG, Linux); uvicorn's graceful shutdown then closes the
+  socket at once and ends in-flight requests within GRACEFUL_SECONDS.
+- Access lines go through RedactTokens: serve URLs carry `?Authorization=Bearer T`.
 """
 
 from __future__ import annotations
 
 import ctypes
-import multiprocessing
-import multiprocessing.context
+import logging
 import os
+import re
 import signal
 import sys
+from typing import Any, Callable
+
+from gunicorn.app.base import BaseApplication
+from uvicorn_worker import UvicornWorker
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 PARENT_DEATH_SIGNAL = signal.SIGTERM
-
-# Handlers the worker must not inherit from uvicorn's master (it queues these for its own loop).
-_MASTER_SIGNALS = tuple(getattr(signal, f"SIG{name}") for name in
-                        ("INT", "TERM", "HUP", "QUIT", "TTIN", "TTOU", "USR1", "USR2", "WINCH") if hasattr(signal, f"SIG{name}"))
+GRACEFUL_SECONDS = 10
 
 
 class WorkerStartError(RuntimeError):
@@ -56,40 +54,72 @@ def die_with_parent(parent_pid: int, sig: int = PARENT_DEATH_SIGNAL) -> bool:
     return True
 
 
-_fork = multiprocessing.get_context("fork")
+class RedactTokens(logging.Filter):
+    """Access-log lines must not carry tokens: serve URLs hold `?Authorization=Bearer T`."""
+
+    _query_token = re.compile(r"(Authorization=)[^&\s]*", re.IGNORECASE)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) >= 3 and isinstance(record.args[2], str):
+            args = list(record.args)
+            args[2] = self._query_token.sub(r"\1[redacted]", args[2])
+            record.args = tuple(args)
+        return True
 
 
-class ForkedWorker(_fork.Process):  # type: ignore[name-defined,misc]
-    """A uvicorn worker forked from the master; it ends when the master ends."""
+class SifuWorker(UvicornWorker):
+    """uvicorn under gunicorn: the preloaded object is the app factory; proxy headers from nginx honoured."""
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.master_pid = os.getpid()
-
-    def run(self) -> None:
-        # A fresh interpreter's dispositions, as spawn gave: SIGTERM before uvicorn installs its own
-        # handlers must end the worker, not land in the master's signal queue (a copy, in this process).
-        for sig in _MASTER_SIGNALS:
-            signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL)
-        die_with_parent(self.master_pid)
-        super().run()
+    CONFIG_KWARGS = {**UvicornWorker.CONFIG_KWARGS, "factory": True, "proxy_headers": True,
+                     "timeout_graceful_shutdown": GRACEFUL_SECONDS}
 
 
-class ForkedWorkerContext:
-    """Stands in for the multiprocessing context uvicorn starts workers with: `Process` forks a ForkedWorker."""
+def post_fork(server: Any, worker: Any) -> None:
+    """gunicorn hook, in the new worker: end with the master."""
+    die_with_parent(server.pid)
 
-    Process = ForkedWorker
+
+def post_worker_init(worker: Any) -> None:
+    """gunicorn hook: uvicorn's access logger (wired to gunicorn's handlers by the worker) redacts tokens."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactTokens) for f in access.filters):
+        access.addFilter(RedactTokens())
 
 
-def use_forked_workers() -> None:
-    """Preload the app in this (master) process and make uvicorn fork its workers from it."""
-    import uvicorn._subprocess as uvicorn_subprocess
+class SifuServer(BaseApplication):
+    """gunicorn's documented custom application: options from `python -m sifu`, no config file read."""
 
-    current = getattr(uvicorn_subprocess, "spawn", None)
-    if not isinstance(current, (multiprocessing.context.SpawnContext, ForkedWorkerContext)):
-        raise WorkerStartError(
-            "this uvicorn version no longer starts workers through uvicorn._subprocess.spawn; "
-            "sifu/workers.py needs updating for it (or pin uvicorn as constraints.txt does)")
-    import sifu.app  # noqa: F401  the preload: FastAPI, pydantic, SQLAlchemy and Sifu, once for all workers
+    def __init__(self, factory: Callable[[], Any], options: dict[str, Any]):
+        self.factory = factory
+        self.options = options
+        super().__init__()
 
-    uvicorn_subprocess.spawn = ForkedWorkerContext()
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Callable[[], Any]:
+        return self.factory
+
+
+def server_options(host: str, port: int, workers: int) -> dict[str, Any]:
+    return {
+        "bind": [f"{host}:{port}"],
+        "workers": workers,
+        "worker_class": "sifu.workers.SifuWorker",
+        "preload_app": True,
+        "graceful_timeout": GRACEFUL_SECONDS,
+        "keepalive": 5,  # uvicorn's own default (gunicorn's is 2 s): nginx keeps idle upstream connections open
+        "accesslog": "-",
+        "errorlog": "-",
+        "post_fork": post_fork,
+        "post_worker_init": post_worker_init,
+        "proc_name": "sifu",
+    }
+
+
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve sifu.app until SIGTERM: preload the app factory here, fork `workers` workers from this process."""
+    from sifu.app import create_app  # the preload: FastAPI, pydantic, SQLAlchemy and Sifu, once for all workers
+
+    SifuServer(create_app, server_options(host, port, workers)).run()

@@ -57,7 +57,7 @@ def start_ours(exits: ExitStack, workdir: Path, students: int) -> Ours:
     sifu_port = free_port()
     devlms = start_devlms(workdir, f"http://127.0.0.1:{sifu_port}", students=students)
     exits.callback(devlms.stop)
-    jupyter = start_jupyter(workdir, root, secret, frame_ancestors=devlms.url)
+    jupyter = start_jupyter(workdir, root, secret, f"http://127.0.0.1:{sifu_port}", frame_ancestors=devlms.url)
     exits.callback(jupyter.stop)
     sifu = start_sifu(workdir, sifu_env(workdir, root, devlms, secret, jupyter.url), port=sifu_port, workers=SIFU_WORKERS)
     exits.callback(sifu.stop)

@@ -25,6 +25,7 @@ from deployer.templating.context import (
     CONTAINER_JUPYTER_CONFIG,
     CONTAINER_NOTEBOOK_ROOT,
     CONTAINER_RUN_DIR,
+    CONTAINER_USERS,
     CONTAINER_VENV,
     SERVICES,
     Facts,
@@ -55,7 +56,8 @@ def outputs(s: Settings, facts: Facts) -> list[Output]:
     secrets = secret_arns(s, facts)
     files = [
         Output("image/supervisord.conf", "supervisord.conf.j2", "ini",
-               lambda: supervisord_context(s, f"{CONTAINER_VENV}/bin/python", CONTAINER_JUPYTER_CONFIG, CONTAINER_RUN_DIR, CONTAINER_NOTEBOOK_ROOT)),
+               lambda: supervisord_context(s, f"{CONTAINER_VENV}/bin/python", CONTAINER_JUPYTER_CONFIG, CONTAINER_RUN_DIR, CONTAINER_NOTEBOOK_ROOT,
+                                           CONTAINER_USERS)),
         Output("image/jupyter_server_config.py", "jupyter_server_config.py.j2", "python",
                lambda: jupyter_context(s, CONTAINER_NOTEBOOK_ROOT)),
         Output("bundle/Dockerrun.aws.json", "Dockerrun.aws.json.j2", "json",

@@ -16,6 +16,7 @@ CONTAINER_VENV = "/opt/venv"
 CONTAINER_JUPYTER_CONFIG = "/etc/sifu/jupyter_server_config.py"
 CONTAINER_STATE_DIR = "/var/lib/sifu"
 CONTAINER_RUN_DIR = "/tmp"
+CONTAINER_USERS = {"sifu": "sifu", "jupyter": "jupyter"}  # base-image/Dockerfile makes them
 SERVICES = ("sifu", "jupyter")
 
 
@@ -138,20 +139,23 @@ def upstream_context(s: Settings, address: str) -> dict[str, Any]:
     return {"upstreams": [{"name": upstream_name(svc), "address": address, "port": getattr(s.ports, svc)} for svc in SERVICES]}
 
 
-def supervisord_context(s: Settings, python: str, jupyter_config: str, run_dir: str, directory: str) -> dict[str, Any]:
+def supervisord_context(s: Settings, python: str, jupyter_config: str, run_dir: str, directory: str,
+                        users: dict[str, str] | None = None) -> dict[str, Any]:
+    # In the image supervisord runs as root and each program becomes its own service user (sifu/launch.py).
+    as_user = {name: f" --user {user}" for name, user in (users or {}).items()}
     return {
         "run_dir": run_dir,
         "programs": [
             {
                 "name": "sifu",
-                "command": f"{python} -m sifu --host 0.0.0.0 --port {s.ports.sifu} --workers {s.sifu.workers}",
+                "command": f"{python} -m sifu.launch sifu{as_user.get('sifu', '')} -- {python} -m sifu --host 0.0.0.0 --port {s.ports.sifu} --workers {s.sifu.workers}",
                 "directory": directory,
                 "startsecs": 2,
                 "stopsignal": "TERM",
             },
             {
                 "name": "jupyter",
-                "command": f"{python} -m jupyter_server --config={jupyter_config}",
+                "command": f"{python} -m sifu.launch jupyter{as_user.get('jupyter', '')} --sifu-url http://127.0.0.1:{s.ports.sifu} -- {python} -m jupyter_server --config={jupyter_config}",
                 "directory": directory,
                 "startsecs": 2,
                 "stopsignal": "TERM",

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tarfile
 
+import httpx
 import pytest
 
 from deployer import REPO_ROOT
@@ -70,5 +71,23 @@ def test_no_secret_in_image_layers_history_or_logs(e2e_stack, docker_client):
     assert logs, "the container logged nothing?"
     assert occurrences(logs, needles) == []
     for path in [*(e2e_stack.workdir / "nginx" / "logs").rglob("*"), e2e_stack.workdir / "devlms.log"]:
+        if path.is_file():
+            assert occurrences(path.read_bytes(), needles) == [], path
+
+
+def test_no_live_token_in_any_log_after_a_serve_redirect(e2e_stack):
+    """The iframe's serve URL carries `?Authorization=Bearer T` through nginx to Sifu (issue 13): neither nginx's
+    logs nor the container's (Sifu, Jupyter) keep T, and the redirect tells the browser not to pass it on."""
+    from urllib.parse import parse_qs, urlsplit
+
+    with httpx.Client(timeout=30, follow_redirects=False) as client:
+        serve_url = e2e_stack.open_course_page(client, "alice", "token-logs.ipynb")
+        serve = client.get(serve_url)
+    assert serve.status_code == 302 and serve.headers["referrer-policy"] == "no-referrer"
+    token = parse_qs(urlsplit(serve_url).query)["Authorization"][0].removeprefix("Bearer ").strip()
+    assert len(token) > 20
+    needles = {"token": token}
+    assert occurrences(e2e_stack.logs().encode(), needles) == []
+    for path in (e2e_stack.workdir / "nginx" / "logs").rglob("*"):
         if path.is_file():
             assert occurrences(path.read_bytes(), needles) == [], path

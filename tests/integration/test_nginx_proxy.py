@@ -78,3 +78,19 @@ def test_without_upgrade_headers_the_websocket_fails(tmp_path, site):
             websocket.create_connection(f"ws://127.0.0.1:{ports['jupyter']}/ws", timeout=5)
         assert caught.value.status_code == 400
         assert httpx.get(f"http://127.0.0.1:{ports['jupyter']}/").status_code == 200
+
+
+def test_access_logs_carry_no_token_from_a_query_string_or_referer(tmp_path, site):
+    """Serve URLs hold `?Authorization=Bearer T`; no log nginx writes may keep T (issue 13)."""
+    settings, ports, backend_ports = site
+    token = "live-token-" + "x" * 32
+    with _serve(tmp_path, settings, backend_ports, ports):
+        for port in ports.values():
+            reply = httpx.get(f"http://127.0.0.1:{port}/v1/api/notebooks/users/a/courses/c/files/f.ipynb",
+                              params={"Authorization": f"Bearer {token}"},
+                              headers={"Referer": f"https://lms.example/x?Authorization=Bearer%20{token}"})
+            assert reply.status_code == 200
+    logs = tmp_path / "nginx" / "logs"
+    written = "".join(path.read_text() for path in logs.rglob("*.log*"))
+    assert "/v1/api/notebooks/users/a/courses/c/files/f.ipynb" in written  # the requests were logged
+    assert token not in written and "Authorization" not in written

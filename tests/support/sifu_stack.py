@@ -6,7 +6,7 @@ clean environment, and is stopped (TERM, then KILL) and reaped by PID at teardow
 
     start_devlms(workdir, sifu_url, ...)            -> DevLms   (.url, .auth_code(user), .login(client, user))
     start_sifu(workdir, root, edx_url, ...)         -> SifuProc (.url, .env, .root)
-    start_jupyter(workdir, root, secret, ...)       -> JupyterProc (.url, .config_path)
+    start_jupyter(workdir, root, secret, sifu_url)  -> JupyterProc (.url, .config_path)
     start_postgres(workdir)                         -> Postgres (.url: a SQLAlchemy URL)
     start_stack(workdir, database_url=None, ...)    -> Stack    (.devlms, .sifu, .jupyter, .root, .secret,
                                                                  .token(user), .identity_cookie(...), .stop())
@@ -234,13 +234,14 @@ def render_jupyter_config(workdir: Path, root: Path, port: int, jupyter_settings
     return path
 
 
-def start_jupyter(workdir: Path, root: Path, secret: str, frame_ancestors: str = "", cookie_secure: bool = False,
-                  port: int | None = None, database_url: str | None = None, jupyter_settings: dict | None = None,
+def start_jupyter(workdir: Path, root: Path, secret: str, sifu_url: str, frame_ancestors: str = "", cookie_secure: bool = False,
+                  port: int | None = None, jupyter_settings: dict | None = None,
                   tls: ServerCert | None = None, ca: Path | None = None, extra_config: str = "") -> JupyterProc:
-    """Jupyter Server with the rendered config (plus `extra_config`, see render_jupyter_config). It reads Sifu's
-    database (to honour revocation): pass the same `database_url` as Sifu's, or None for Sifu's default SQLite
-    under workdir/state.
-    With `tls` (a certificate for 127.0.0.1 and the test's host names, from CA `ca`) it serves https."""
+    """Jupyter Server with the rendered config (plus `extra_config`, see render_jupyter_config), started as supervisord starts it: through `python -m sifu.launch
+    jupyter`, which keeps `secret` out of Jupyter's environment and gives it the public key instead. It asks
+    Sifu at `sifu_url` whether an identity's token is still active (Sifu may start after it).
+    With `tls` (a certificate for 127.0.0.1 and the test's host names, from CA `ca`) it serves https, and
+    trusts `ca` when it calls Sifu."""
     port = port or free_port()
     config_path = render_jupyter_config(workdir, root, port, jupyter_settings, extra_config)
     jupyter_home = workdir / "jupyter"
@@ -248,15 +249,15 @@ def start_jupyter(workdir: Path, root: Path, secret: str, frame_ancestors: str =
         "SIFU_SECRET_KEY": secret,
         "SIFU_FRAME_ANCESTORS": frame_ancestors,
         "SIFU_COOKIE_SECURE": "true" if cookie_secure else "false",
-        "SIFU_STATE_DIR": str(workdir / "state"),
         "SIFU_REVOCATION_CACHE_SECONDS": "1",
-        **({"SIFU_DATABASE_URL": database_url} if database_url else {}),
+        **({"SSL_CERT_FILE": str(ca)} if ca else {}),
         "JUPYTER_CONFIG_DIR": str(jupyter_home / "config"),
         "JUPYTER_DATA_DIR": str(jupyter_home / "data"),
         "JUPYTER_RUNTIME_DIR": str(jupyter_home / "runtime"),
         "IPYTHONDIR": str(jupyter_home / "ipython"),
     }
-    argv = [PYTHON, "-m", "jupyter_server", f"--config={config_path}", "--ServerApp.ip=127.0.0.1"]
+    argv = [PYTHON, "-m", "sifu.launch", "jupyter", "--sifu-url", sifu_url, "--",
+            PYTHON, "-m", "jupyter_server", f"--config={config_path}", "--ServerApp.ip=127.0.0.1"]
     if os.geteuid() == 0:
         argv.append("--allow-root")
     if tls:
@@ -375,8 +376,8 @@ def start_stack(workdir: Path, database_url: str | None = None, sifu_workers: in
     devlms = start_devlms(workdir, f"http://127.0.0.1:{sifu_port}")
     started: list = [devlms]
     try:
-        jupyter = start_jupyter(workdir, root, secret, frame_ancestors=devlms.url, port=jupyter_port, database_url=database_url,
-                                jupyter_settings=jupyter_settings)
+        jupyter = start_jupyter(workdir, root, secret, f"http://127.0.0.1:{sifu_port}", frame_ancestors=devlms.url,
+                                port=jupyter_port, jupyter_settings=jupyter_settings)
         started.append(jupyter)
         env = sifu_env(workdir, root, devlms, secret, jupyter.url, database_url, **sifu_extra)
         sifu = start_sifu(workdir, env, port=sifu_port, workers=sifu_workers)

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from tests.support.app_image import http_status, prepare_notebook_root, run_app, service_urls, wait_ready
+from tests.support.jupyter_client import JupyterSession, execute
 
 pytestmark = pytest.mark.integration
 
@@ -63,13 +64,23 @@ def test_both_services_become_ready(app_image, container):
     assert health is not None
 
 
-def test_runs_under_dumb_init_as_the_non_root_user(app_image, container):
-    wait_ready(app_image, container)
+def uid_of(container, pid: int) -> str:
+    return exec_out(container, "awk", "/^Uid:/{print $2}", f"/proc/{pid}/status").strip()
+
+
+def test_runs_under_dumb_init_each_program_as_its_own_user(app_image, container):
+    programs = running_programs(app_image, container)
     init = exec_out(container, "cat", "/proc/1/cmdline").split("\0")
     assert init[0].endswith("dumb-init") and init[1] == "--" and init[2] == "supervisord"
-    # Every process in the container runs as UID 1000: supervisord, Sifu, Jupyter.
+    # supervisord is root (so it can start each program as its user); Sifu and its workers run as sifu (1000),
+    # Jupyter as jupyter (1001); nothing else.
+    sifu, jupyter = programs["sifu"][1], programs["jupyter"][1]
+    assert {uid_of(container, pid) for pid in {sifu, *children_of(container, sifu)}} == {"1000"}
+    assert uid_of(container, jupyter) == "1001"
     uids = exec_out(container, "bash", "-c", "for s in /proc/[0-9]*/status; do awk '/^Uid:/{print $2}' $s; done")
-    assert set(uids.split()) == {"1000"}
+    assert set(uids.split()) <= {"0", "1000", "1001"}
+    supervisord = int(exec_out(container, "cat", f"/proc/{sifu}/stat").rpartition(")")[2].split()[1])
+    assert uid_of(container, supervisord) == "0"
 
 
 def test_rendered_config_is_what_runs(app_image, container):
@@ -189,3 +200,80 @@ def test_notebooks_survive_removing_and_recreating_the_container(app_image, dock
         assert json.loads(inside) == notebook
     finally:
         second.remove(force=True)
+
+
+# Run in a student's kernel in the container: everything of Sifu's, supervisord's and the image's it might reach.
+HOSTILE_CELL = r'''
+import errno, json, os
+found = {}
+def attempt(name, action):
+    try:
+        action()
+        found[name] = "done"
+    except OSError as exc:
+        found[name] = errno.errorcode[exc.errno]
+attempt("sifu_environ", lambda: open(f"/proc/{SIFU}/environ").read())
+attempt("supervisord_environ", lambda: open(f"/proc/{SUPERVISORD}/environ").read())
+attempt("state_dir", lambda: os.listdir("/var/lib/sifu"))
+attempt("database", lambda: open("/var/lib/sifu/sifu.sqlite3", "rb").read(1))
+attempt("base_notebook", lambda: open("/notebooks/courses/c/n.ipynb", "a").close())
+attempt("new_base_notebook", lambda: open("/notebooks/courses/c/evil.ipynb", "w").close())
+attempt("list_students", lambda: os.listdir("/notebooks/users"))
+attempt("venv", lambda: open("/opt/venv/bin/evil", "w").close())
+attempt("config", lambda: open("/etc/sifu/jupyter_server_config.py", "a").close())
+attempt("signal_sifu", lambda: os.kill(SIFU, 0))
+attempt("signal_supervisord", lambda: os.kill(SUPERVISORD, 0))
+import site
+for name, path in (("ipython_startup", "~/.ipython/profile_default/startup"), ("jupyter_config", "~/.jupyter"),
+                   ("kernel_spec", "~/.local/share/jupyter/kernels/python3"), ("user_site", site.getusersitepackages())):
+    attempt(name, lambda path=path: os.makedirs(os.path.expanduser(path)))
+import resource
+try:
+    resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    found["raise_memory_limit"] = "done"
+except ValueError:
+    found["raise_memory_limit"] = "refused"
+found["secret_variables"] = sorted(k for k in os.environ if k.startswith(("SIFU_", "EDX_", "RDS_")))
+json.dumps(found)
+'''
+
+
+def test_a_hostile_kernel_reaches_none_of_sifus_secrets_state_or_courses(app_image, container):
+    """Issue 13, items 2, 4, 5, 8 and part of 6: different users for Sifu and Jupyter, modes on the volume, a
+    read-only home for Jupyter's user, and kernel limits a kernel cannot lift."""
+    from sifu import signing
+    from sifu.db import hash_token
+
+    programs = running_programs(app_image, container)
+    env = dict(item.split("=", 1) for item in container.attrs["Config"]["Env"])
+    token = exec_out(container, "python", "-c", "from sifu import config; from sifu.db import TokenStore, make_engine; "
+                     "print(TokenStore(make_engine(config.load().database_url)).issue('alice', 3600)[0])", user="sifu").strip()
+    exec_out(container, "python", "-c", "from pathlib import Path; from sifu import storage; "
+             "storage.create_exclusive(Path('/notebooks/courses/c/n.ipynb'), b'{}'); "
+             "storage.create_exclusive(Path('/notebooks/users/alice/c/n.ipynb'), b'{\"cells\": [], \"metadata\": {}, "
+             "\"nbformat\": 4, \"nbformat_minor\": 5}', storage.STUDENT)", user="sifu")
+    cookie = signing.sign_identity(env["SIFU_SECRET_KEY"].encode(), "alice", int(time.time()) + 3600, hash_token(token))
+    jupyter_url = f"http://127.0.0.1:{app_image.jupyter_port}"
+    alice = JupyterSession(jupyter_url, {signing.COOKIE_NAME: cookie})
+    try:
+        assert alice.prime_xsrf("/notebooks/users/alice/c/n.ipynb").status_code == 200
+        session = alice.start_session("users/alice/c/n.ipynb")
+        assert session.status_code == 201, session.text
+        kernel = session.json()["kernel"]["id"]
+        sifu = programs["sifu"][1]
+        supervisord = int(exec_out(container, "cat", f"/proc/{sifu}/stat").rpartition(")")[2].split()[1])
+        code = f"SIFU = {sifu}; SUPERVISORD = {supervisord}\n" + HOSTILE_CELL
+        found = json.loads(execute(jupyter_url, kernel, alice.cookie_header(), code).strip("'"))
+        assert found == {"sifu_environ": "EACCES", "supervisord_environ": "EACCES", "state_dir": "EACCES",
+                         "database": "EACCES", "base_notebook": "EACCES", "new_base_notebook": "EACCES",
+                         "list_students": "EACCES", "venv": "EACCES", "config": "EACCES", "signal_sifu": "EPERM",
+                         "signal_supervisord": "EPERM", "ipython_startup": "EACCES", "jupyter_config": "EACCES",
+                         "kernel_spec": "EACCES", "user_site": "EACCES", "raise_memory_limit": "refused",
+                         "secret_variables": []}, found
+        assert execute(jupyter_url, kernel, alice.cookie_header(), "6*7") == "42"
+        # The student's own copy is still theirs to save.
+        saved = alice.request("PUT", "/api/contents/users/alice/c/n.ipynb", json={
+            "type": "notebook", "format": "json", "content": {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}})
+        assert saved.status_code == 200, saved.text
+    finally:
+        alice.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from urllib.parse import quote
 
 import httpx
@@ -41,3 +42,20 @@ def prepare_copy(sifu_url: str, token: str, username: str, course: str, file: st
     if not base_exists(sifu_url, token, course, file).json()["result"]:
         assert base_create(sifu_url, token, course, file).status_code == 200
     assert user_call("POST", sifu_url, token, username, course, file).json() == {"result": True}
+
+
+@contextlib.contextmanager
+def students_kernel(stack, token: str, username: str, file: str, course: str = COURSE):
+    """A student's signed-in Jupyter client and the id of a kernel started for their copy of `file` (which
+    must exist); the session is deleted after."""
+    from tests.support.jupyter_client import JupyterSession
+
+    client = JupyterSession(stack.jupyter.url, stack.identity_cookie(username, token=token))
+    try:
+        client.prime_xsrf(f"/notebooks/users/{username}/{quote(course)}/{file}")
+        session = client.start_session(f"users/{username}/{course}/{file}")
+        assert session.status_code == 201, session.text
+        yield client, session.json()["kernel"]["id"]
+        client.request("DELETE", f"/api/sessions/{session.json()['id']}")
+    finally:
+        client.close()

@@ -71,8 +71,8 @@ def https_stack():
     try:
         devlms = start_devlms(workdir, f"https://{NOTEBOOKS_HOST}:{sifu_port}")
         started.append(devlms)
-        jupyter = start_jupyter(workdir, root, secret, frame_ancestors=lms_origin, cookie_secure=True, port=jupyter_port,
-                                tls=cert, ca=ca.cert_path)
+        jupyter = start_jupyter(workdir, root, secret, f"https://127.0.0.1:{sifu_port}", frame_ancestors=lms_origin,
+                                cookie_secure=True, port=jupyter_port, tls=cert, ca=ca.cert_path)
         started.append(jupyter)
         env = sifu_env(workdir, root, devlms, secret, f"https://{NOTEBOOKS_HOST}:{jupyter_port}",
                        SIFU_FRAME_ANCESTORS=lms_origin, SIFU_COOKIE_SECURE="true")

@@ -80,5 +80,5 @@ def test_jupyter_will_not_start_without_the_signing_secret(tmp_path):
     root = tmp_path / "notebooks"
     root.mkdir()
     with pytest.raises(RuntimeError) as failed:
-        start_jupyter(tmp_path, root, secret="")
+        start_jupyter(tmp_path, root, secret="", sifu_url="http://127.0.0.1:9")
     assert "exited" in str(failed.value) and "SIFU_SECRET_KEY is missing" in str(failed.value)

@@ -1,5 +1,5 @@
-"""Sifu's uvicorn workers (sifu/workers.py), on real processes: forked from the preloaded master, still
-supervised by uvicorn, and gone when the master is SIGKILLed so the port can be bound again."""
+"""Sifu's workers (sifu/workers.py), on real processes: uvicorn workers forked from gunicorn's preloaded
+master, supervised by it, and gone when the master is SIGKILLed so the port can be bound again."""
 
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ def wait_for(predicate, timeout: float, what: str):
 
 def port_is_free(port: int) -> bool:
     probe = socket.socket()
-    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
     try:
         probe.bind(("127.0.0.1", port))
         return True
@@ -86,8 +86,7 @@ def two_workers(tmp_path):
     sifu = start_sifu(tmp_path, sifu_env(tmp_path), workers=2)
     master = sifu.proc.popen.pid
     try:
-        # (spawned workers would come with a third child, multiprocessing's resource tracker)
-        workers = wait_for(lambda: children_if(master, lambda found: len(found) >= 2), 20, "two uvicorn workers")
+        workers = wait_for(lambda: children_if(master, lambda found: len(found) >= 2), 20, "two workers")
         yield sifu, master, workers
     finally:
         sifu.stop()
@@ -116,15 +115,27 @@ def test_the_master_still_replaces_a_dead_worker(two_workers):
     victim = min(workers)
     os.kill(victim, signal.SIGKILL)
     replaced = wait_for(lambda: children_if(master, lambda now: len(now) == 2 and victim not in now), 20,
-                        "uvicorn's master to start a new worker")
+                        "gunicorn's master to start a new worker")
     assert len(replaced - workers) == 1
     assert httpx.get(f"{sifu.url}/health", timeout=5).status_code == 200
 
 
 def test_workers_are_forked_from_the_preloaded_master(two_workers):
-    """Spawned workers would run `python -c 'from multiprocessing.spawn ...'` and import everything again."""
+    """Spawned workers would run another command line (`python -c 'from multiprocessing.spawn ...'`) and
+    import everything again."""
     _, master, workers = two_workers
     assert len(workers) == 2
     master_cmdline = Path(f"/proc/{master}/cmdline").read_bytes()
     for pid in workers:
         assert Path(f"/proc/{pid}/cmdline").read_bytes() == master_cmdline
+
+
+def test_access_log_redacts_tokens_in_query_strings(two_workers):
+    sifu, _, _ = two_workers
+    token = secrets.token_urlsafe(24)
+    httpx.get(f"{sifu.url}/health?Authorization=Bearer%20{token}", timeout=5)
+    deadline = time.monotonic() + 5
+    while "/health?Authorization=[redacted]" not in sifu.proc.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "/health?Authorization=[redacted]" in sifu.proc.log()
+    assert token not in sifu.proc.log()

@@ -1,0 +1,57 @@
+"""`python -m sifu.kernel_limits -- KERNEL COMMAND...`: exec a student's kernel under resource limits.
+
+Jupyter starts every kernel through this (sifu.jupyter.LimitedKernelManager), so one student's cell cannot
+take all the instance's memory, write a file that fills the disk, exhaust file descriptors, or dump core;
+and when memory runs out anyway, the kernel's oom_score_adj makes the OOM killer take a kernel first,
+never Jupyter or Sifu. The limits are set in this process and exec keeps them; an unprivileged process can
+lower them further but never raise a hard limit again.
+
+Until kernels run as each student's own uid, RLIMIT_NPROC counts every process of Jupyter's user: it is set
+high enough for many kernels and stops a fork bomb before it takes the whole instance's pid space.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+
+GIB = 1024 ** 3
+LIMITS = {
+    "RLIMIT_AS": 4 * GIB,  # address space: numerical libraries reserve more than they touch
+    "RLIMIT_FSIZE": 1 * GIB,  # any one file written
+    "RLIMIT_NOFILE": 1024,
+    "RLIMIT_NPROC": 2048,
+    "RLIMIT_CORE": 0,
+}
+OOM_SCORE_ADJ = 1000  # the first to go when the instance runs out of memory
+
+
+def apply_limits() -> None:
+    for name, value in LIMITS.items():
+        limit = getattr(resource, name, None)
+        if limit is None:
+            continue  # not on this platform (process-mode local runs on macOS)
+        soft, hard = resource.getrlimit(limit)
+        target = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(limit, (target, target))
+    try:
+        with open("/proc/self/oom_score_adj", "w") as adj:
+            adj.write(str(OOM_SCORE_ADJ))
+    except OSError:
+        pass  # not Linux
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    command = argv[1:] if argv[:1] == ["--"] else argv
+    if not command:
+        print("usage: python -m sifu.kernel_limits -- KERNEL COMMAND...", file=sys.stderr)
+        return 2
+    apply_limits()
+    os.execvp(command[0], command)
+    return 127  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main())
