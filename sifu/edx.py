@@ -69,27 +69,24 @@ class EdxClient:
                            "check EDX_OAUTH2_CLIENT_ID and EDX_OAUTH2_CLIENT_SECRET")
         if response.status_code in (400, 403):
             raise EdxError(401, "edx_code_rejected", "edX rejected the authorization code (expired, used, or for another client)")
-        if response.status_code != 200:
-            raise EdxError(502, "edx_error", f"edX answered {response.status_code} to the token exchange")
-        try:
-            token = response.json()["access_token"]
-        except (ValueError, KeyError, TypeError):
-            raise EdxError(502, "edx_bad_reply", "edX's token reply has no access_token") from None
-        if not isinstance(token, str) or not token:
-            raise EdxError(502, "edx_bad_reply", "edX's token reply has no access_token")
-        return token
+        return _string_field(response, "access_token", "the token exchange", "edX's token reply")
 
     def username(self, access_token: str) -> str:
         """GET /api/user/v1/me with the edX token; returns its username."""
         response = self._call("GET", "/api/user/v1/me", headers={"Authorization": f"Bearer {access_token}"})
         if response.status_code in (401, 403):
             raise EdxError(401, "edx_token_rejected", "edX refused the access token it just issued")
-        if response.status_code != 200:
-            raise EdxError(502, "edx_error", f"edX answered {response.status_code} to /api/user/v1/me")
-        try:
-            username = response.json()["username"]
-        except (ValueError, KeyError, TypeError):
-            raise EdxError(502, "edx_bad_reply", "edX's /api/user/v1/me reply has no username") from None
-        if not isinstance(username, str):
-            raise EdxError(502, "edx_bad_reply", "edX's /api/user/v1/me reply has no username")
-        return username
+        return _string_field(response, "username", "/api/user/v1/me", "edX's /api/user/v1/me reply")
+
+
+def _string_field(response: httpx.Response, field: str, call: str, reply: str) -> str:
+    """The non-empty string ``field`` of a 200 JSON reply; anything else is edX's fault (502)."""
+    if response.status_code != 200:
+        raise EdxError(502, "edx_error", f"edX answered {response.status_code} to {call}")
+    try:
+        value = response.json()[field]
+    except (ValueError, KeyError, TypeError):
+        value = None
+    if not isinstance(value, str) or not value:
+        raise EdxError(502, "edx_bad_reply", f"{reply} has no {field}")
+    return value
