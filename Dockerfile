@@ -45,6 +45,7 @@ COPY image/supervisord.conf image/jupyter_server_config.py /etc/sifu/
 
 ENV SIFU_HEALTH_URLS="http://127.0.0.1:${SIFU_PORT}/health http://127.0.0.1:${JUPYTER_PORT}/api"
 EXPOSE ${SIFU_PORT} ${JUPYTER_PORT}
+LABEL sifu.role=app
 
 USER 1000:1000
 WORKDIR /notebooks

@@ -30,6 +30,9 @@ HEALTHD_LOG_DIR = "/var/log/nginx/healthd"
 OFFLINE_FILE_SYSTEM_ID = "fs-00000000"
 DEFAULT_VHOST_TEMPLATE = ".nginx/vhost.conf.j2"
 DEFAULT_UPSTREAM_TEMPLATE = ".nginx/upstream.conf.j2"
+# The notebook root: the app user writes, others read; the marker: root writes, everyone reads.
+ROOT_MODE = "755"
+MARKER_MODE = "644"
 
 
 class ConvergeError(Exception):
@@ -168,8 +171,10 @@ def mount_steps(s: Settings, facts, access: cmd.S3Access | None = None) -> list[
             f"if [ \"{read_marker}\" = {shlex.quote(vid)} ]; then {_report('marker', 'ok', '{marker} holds {vid}', marker=marker, vid=vid)}",
             f"else {cmd.write_marker(mp, vid)} && {_report('marker', 'changed', 'wrote {vid} to {marker}', vid=vid, marker=marker)}; fi",
         ]), "mount"),
+        *([_owner_step(s)] if s.storage.kind == "efs" else []),
         ScriptStep("Restart the app container (only it) when its notebook root does not show the volume yet.",
                    _container_lookup(s, wait=False) + "\n" + "\n".join([
+            _not_one_container(s, "app-container"),
             "if [ -z \"$cid\" ]; then " + _report("app-container", "ok", "no app container running yet"),
             f"elif [ \"$(docker exec \"$cid\" cat {shlex.quote(_container_marker())} 2>/dev/null || true)\" = {shlex.quote(vid)} ]; then "
             + _report("app-container", "ok", "container $cid sees {vid}", vid=vid),
@@ -184,13 +189,33 @@ def mount_steps(s: Settings, facts, access: cmd.S3Access | None = None) -> list[
     return steps
 
 
+def _owner_step(s: Settings) -> ScriptStep:
+    """A new EFS root is root:root 0755: only root could write. The app user gets the root directory (not
+    recursively: per-user directories may belong to other uids later); the marker stays root's, read-only."""
+    mp, marker = s.efs.mount_point, cmd.marker_path(s.efs.mount_point)
+    owner = f"{s.storage.owner_uid}:{s.storage.owner_gid} {ROOT_MODE}"
+    return ScriptStep(f"Give the notebook root to the app user ({owner}); the marker stays root's (0:0 {MARKER_MODE}).", "\n".join([
+        f"root_now=$({sh(*cmd.owner_and_mode(mp))} || true); marker_now=$({sh(*cmd.owner_and_mode(marker))} || true)",
+        f"if [ \"$root_now\" = {shlex.quote(owner)} ] && [ \"$marker_now\" = {shlex.quote(f'0:0 {MARKER_MODE}')} ]; then "
+        + _report("owner", "ok", "{mp} is {owner}", mp=mp, owner=owner),
+        f"elif {sh(*cmd.chown(f'{s.storage.owner_uid}:{s.storage.owner_gid}', mp))} && {sh(*cmd.chmod(ROOT_MODE, mp))}"
+        f" && {sh(*cmd.chown('0:0', marker))} && {sh(*cmd.chmod(MARKER_MODE, marker))}; then "
+        + _report("owner", "changed", "{mp} was $root_now, now {owner}; marker was $marker_now", mp=mp, owner=owner),
+        "else " + _fail("owner", "could not give {mp} to {owner} (was $root_now); is the volume read-only or root-squashed?",
+                        mp=mp, owner=owner),
+        "fi",
+    ]), "mount")
+
+
 def _container_marker() -> str:
     return cmd.marker_path(CONTAINER_NOTEBOOK_ROOT)
 
 
 def _container_lookup(s: Settings, wait: bool) -> str:
-    """Sets $cid (first running app container) and, when waiting, $addr; bounded by remote.container_wait."""
-    find = f"cid=$({sh(*cmd.find_container(s.remote.container_filter))} 2>/dev/null | head -n 1 || true)"
+    """Sets $cid when exactly one running container matches remote.container_filter ($count says how many)
+    and, when waiting, $addr; the wait for one with an address is bounded by remote.container_wait."""
+    find = (f"cids=$({sh(*cmd.find_container(s.remote.container_filter))} 2>/dev/null || true); "
+            "count=$(grep -c . <<<\"$cids\" || true); cid=''; if [ \"$count\" = 1 ]; then cid=$cids; fi")
     if not wait:
         return find
     return "\n".join([
@@ -201,6 +226,33 @@ def _container_lookup(s: Settings, wait: bool) -> str:
         "    if [[ $addr =~ $ipv4 ]]; then break; fi",
         "    sleep 1",
         "done",
+    ])
+
+
+def _not_one_container(s: Settings, step: str) -> str:
+    """Fails when more than one container matches: which one gets traffic would be a guess."""
+    # Our own shell text inside the message: its braces are not format slots.
+    listing = f"$({sh(*cmd.list_containers(s.remote.container_filter))} 2>&1 || true)".replace("{", "{{").replace("}", "}}")
+    return (f"if [ \"$count\" -gt 1 ]; then " + _fail(
+        step, "$count running containers match {filter}, expected exactly one: " + listing,
+        filter=s.remote.container_filter) + "; fi")
+
+
+def _image_check(image_uri: str) -> str:
+    """Fails when the container runs another image than the one the deployed version names (compared by
+    image id, when that image is on the instance)."""
+    if not image_uri:
+        return "image_note=' (deployed image not known here: not compared)'"
+    want = f"$({sh(*cmd.image_id(image_uri))} 2>/dev/null || true)"
+    have = f"$({sh(*cmd.container_image_id(Var('cid')))} 2>/dev/null || true)"
+    return "\n".join([
+        f"want_image={want}; have_image={have}",
+        "if [ -z \"$want_image\" ]; then image_note=" + _dq(" (image {uri} not on this instance: not compared)", uri=image_uri),
+        "elif [ \"$have_image\" != \"$want_image\" ]; then " + _fail(
+            "container", "running container $cid is image $have_image, the deployed version names {uri} ($want_image)",
+            uri=image_uri),
+        "else image_note=" + _dq(" runs {uri}", uri=image_uri),
+        "fi",
     ])
 
 
@@ -231,13 +283,15 @@ def nginx_steps(s: Settings, facts, templates: Templates = Templates()) -> list[
         ])),
         ScriptStep(f"Find the app container (waiting up to {s.remote.container_wait}s) and check it sees the volume.", "\n".join([
             _container_lookup(s, wait=True),
+            _not_one_container(s, "container"),
             "if [ -z \"$cid\" ]; then " + _fail("container", "no running container matched {filter} within {wait}s; check docker ps -a and the app's logs", filter=s.remote.container_filter, wait=s.remote.container_wait),
             "elif ! [[ $addr =~ $ipv4 ]]; then " + _fail("container", "docker inspect gave no IPv4 address for container $cid (got: $addr)"),
             "fi",
             f"if [ \"$(docker exec \"$cid\" cat {shlex.quote(_container_marker())} 2>/dev/null || true)\" != {shlex.quote(vid)} ]; then",
             "    " + _fail("container", "container $cid does not see {vid} at its notebook root (it would write to the instance's disk); nginx left as it was. Run inv mount-efs, which restarts it", vid=vid),
             "fi",
-            _report("container", "ok", "container $cid at $addr"),
+            _image_check(getattr(facts, "image_uri", "")),
+            _report("container", "ok", "container $cid at $addr$image_note"),
         ])),
         ScriptStep("Write the vhosts and the upstream; nginx -t, then reload. On failure restore the previous files.", "\n".join([
             f"mkdir -p {shlex.quote(HEALTHD_LOG_DIR)}",

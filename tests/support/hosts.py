@@ -39,7 +39,11 @@ from tests.support.nfs import Ganesha
 
 EFS_ADDRESS = f"{SUBNET}.2"
 APPS_NAMESPACE = f"{PREFIX}-apps"
-APP_IMAGE = "aws_beanstalk/current-app"
+# The app container is found by our own label (the Dockerfile's LABEL sifu.role=app), never by a name the
+# platform gives its image; the stand-in's image is a made-up local reference with a made-up id.
+APP_LABEL = "sifu.role=app"
+APP_IMAGE = "sifu-testbed/app:current"
+APP_IMAGE_ID = "sha256:" + "5f" * 32
 FIRST_HOST = 11
 FIRST_APP = 101
 MAX_HOSTS = 80
@@ -82,14 +86,25 @@ id=$(<"$c/id")
 echo "docker $*" >> "$state/docker.log"
 case ${1:-} in
 ps)
-    filter=""
-    while [ $# -gt 0 ]; do case $1 in --filter) filter=$2; shift 2 ;; *) shift ;; esac; done
-    if [ -e "$c/running" ] && { [ -z "$filter" ] || [ "$filter" = "ancestor=$(<"$c/image")" ]; }; then echo "$id"; fi ;;
+    filter=""; all=""
+    while [ $# -gt 0 ]; do case $1 in --filter) filter=$2; shift 2 ;; -a) all=1; shift ;; --format) shift 2 ;; *) shift ;; esac; done
+    if [ -z "$filter" ] || [ "$filter" = "label=$(<"$c/label")" ]; then
+        # container/others: ids of more containers with the same label (one per line), to test "not exactly one".
+        if [ -e "$c/running" ] || [ -n "$all" ]; then echo "$id"; fi
+        if [ -e "$c/others" ]; then cat "$c/others"; fi
+    fi ;;
+image)
+    # docker image inspect -f {{.Id}} REF: the id of a local image (images file: "REF ID" lines).
+    ref=$5
+    line=$(grep -F -- "$ref " "$state/images" 2>/dev/null | head -n 1 || true)
+    if [ -z "$line" ]; then echo "Error: No such image: $ref" >&2; exit 1; fi
+    echo "${line#* }" ;;
 inspect)
     format=$3; which=$4
     if [ "$which" != "$id" ] || [ ! -e "$c/running" ]; then echo "Error: No such object: $which" >&2; exit 1; fi
     case $format in
     *IPAddress*) echo "$(<"$c/address")" ;;
+    "{{.Image}}") echo "$(<"$c/image-id")" ;;
     *Mounts*) echo "$(<"$c/mount-source")" ;;
     *) echo "docker stand-in: format not supported: $format" >&2; exit 2 ;;
     esac ;;
@@ -234,7 +249,9 @@ class Host:
             address=self.address, host_key=self.bed.host_key, authorized_keys=self.bed.authorized_keys))
         c = self.root / "container"
         (c / "id").write_text(f"c0ffee{self.index:06d}\n")
-        (c / "image").write_text(APP_IMAGE)
+        (c / "label").write_text(APP_LABEL)
+        (c / "image-id").write_text(APP_IMAGE_ID + "\n")
+        (self.root / "images").write_text(f"{APP_IMAGE} {APP_IMAGE_ID}\n")
         (c / "address").write_text(self.app_address + "\n")
         (c / "mount-source").write_text(f"{self.bed.mount_point}\n")
         (c / "view").write_text("disk\n")  # started before any volume was mounted

@@ -100,7 +100,8 @@ def test_logs_shows_the_app_container_log_of_each_instance(aws, run_deploy, depl
     (host.root / "container" / "running").unlink()
     result = _inv(["logs"], deploy_site, tmp_path)
     assert result.returncode == 1
-    assert f"{host.address}: no running app container matches ancestor=aws_beanstalk/current-app" in result.stderr
+    assert (f"{host.address}: expected exactly one running app container matching label=sifu.role=app, found 0"
+            in result.stderr)
 
 
 def test_no_secret_in_the_bundle_rendered_tree_json_or_log_of_a_whole_deploy(aws, run_deploy, monkeypatch):

@@ -44,6 +44,12 @@ def assert_converged(bed, host):
     fstab = host.read("/etc/fstab")
     assert (f"{bed.efs_names[0]}:/ {bed.mount_point} nfs4 nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,"
             "retrans=2,noresvport,_netdev,nofail 0 0") in fstab.splitlines()
+    # The export started root:root 0755 like a new EFS; converge gave its root to the app user (uid 1000),
+    # who can now write there, and left the marker root's.
+    assert host.run(f"stat -c '%u:%g %a' {bed.mount_point} {bed.mount_point}/.sifu-volume").stdout.split("\n")[:2] == \
+        ["1000:1000 755", "0:0 644"]
+    probe = f"{bed.mount_point}/.probe-{host.name}"
+    host.run(f"setpriv --reuid=1000 --regid=1000 --clear-groups sh -c 'echo ok > {probe} && cat {probe} && rm {probe}'")
     for port in bed.ports:  # through the host's nginx, from outside the host
         status, body = curl(host.address, port, "/notebooks/x")
         assert (status, body) == (200, f"app {host.app_address}:{port} /notebooks/x\n")
@@ -220,5 +226,33 @@ def test_container_that_never_comes_fails_after_the_bounded_wait(remote_bed):
     finally:
         running.write_text("")
     assert result.returncode != 0
-    assert "no running container matched ancestor=aws_beanstalk/current-app within 2s" in result.stdout
+    assert "no running container matched label=sifu.role=app within 2s" in result.stdout
     assert conf_files(host) == before
+
+
+def test_two_app_containers_or_the_wrong_image_get_no_traffic(remote_bed):
+    """Exactly one container labelled sifu.role=app, running the image the deployed version names."""
+    bed = remote_bed
+    host = bed.hosts[2]
+    s, _ = bed.settings(**{"remote.container_wait": 2})
+    before = conf_files(host)
+    others = host.root / "container" / "others"
+    others.write_text("c0ffee999999\n")
+    try:
+        result = executor.converge([host.address], s, render.Facts(offline=False), phases=["nginx"])
+    finally:
+        others.unlink()
+    assert result.hosts[0].error.startswith("container: 2 running containers match label=sifu.role=app, "
+                                            "expected exactly one"), result.hosts[0].error
+    assert conf_files(host) == before
+    images = host.root / "images"
+    kept = images.read_text()
+    images.write_text(kept + f"sifu-testbed/app:next sha256:{'ab' * 32}\n")
+    try:
+        wrong = executor.converge([host.address], s, render.Facts(offline=False, image_uri="sifu-testbed/app:next"),
+                                  phases=["nginx"])
+    finally:
+        images.write_text(kept)
+    assert conf_files(host) == before
+    assert "running container c0ffee000003 is image sha256:5f" in wrong.hosts[0].error
+    assert f"the deployed version names sifu-testbed/app:next (sha256:{'ab' * 32})" in wrong.hosts[0].error
