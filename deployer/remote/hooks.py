@@ -17,19 +17,25 @@ from dataclasses import dataclass
 from deployer.config import Settings
 from deployer.remote import commands as cmd
 from deployer.remote.commands import Var, sh
-from deployer.templating.context import CONTAINER_NOTEBOOK_ROOT, SERVICES, upstream_context, vhost_context
+from deployer.templating.context import CONTAINER_NOTEBOOK_ROOT, SERVICES, upstream_name, vhost_context
 from deployer.templating.engine import render_template
 
 PHASES = ("mount", "nginx")
 REPORT_PREFIX = "sifu-converge"
 ADDRESS_PLACEHOLDER = "__SIFU_CONTAINER_ADDRESS__"
+# The vhosts and upstreams come with the bundle (.platform/nginx/conf.d, in nginx's http context); each
+# upstream includes its run-time servers file, the only nginx file converge writes.
 UPSTREAM_FILE = "sifu-upstream.conf"
+SERVERS_DIR = "/etc/nginx/sifu"
+# Until converge knows the container: a servers file that lets `nginx -t` pass (nothing listens there).
+PLACEHOLDER_ADDRESS = "127.0.0.1"
 HEALTHD_LOG_DIR = "/var/log/nginx/healthd"
 # Offline renders (`inv render` before deploy has created the file system) show this stand-in id;
 # deploy renders the bundle with the real one.
 OFFLINE_FILE_SYSTEM_ID = "fs-00000000"
 DEFAULT_VHOST_TEMPLATE = ".nginx/vhost.conf.j2"
 DEFAULT_UPSTREAM_TEMPLATE = ".nginx/upstream.conf.j2"
+DEFAULT_SERVERS_TEMPLATE = ".nginx/upstream.servers.j2"
 # The notebook root: the app user writes, others read; the marker: root writes, everyone reads.
 ROOT_MODE = "755"
 MARKER_MODE = "644"
@@ -54,6 +60,7 @@ class Templates:
 
     vhost: str = DEFAULT_VHOST_TEMPLATE
     upstream: str = DEFAULT_UPSTREAM_TEMPLATE
+    servers: str = DEFAULT_SERVERS_TEMPLATE
 
 
 def volume_id(s: Settings, facts) -> str:
@@ -73,12 +80,35 @@ def vhost_file(service: str) -> str:
     return f"sifu-{service}.conf"
 
 
-def nginx_files(s: Settings, templates: Templates = Templates()) -> dict[str, str]:
-    """conf.d file name -> content; the upstream still holds ADDRESS_PLACEHOLDER."""
-    files = {UPSTREAM_FILE: render_template(templates.upstream, upstream_context(s, ADDRESS_PLACEHOLDER))}
+def servers_file(service: str) -> str:
+    return f"{SERVERS_DIR}/{service}.servers"
+
+
+def upstream_include_context(s: Settings) -> dict:
+    """The bundle's upstream blocks: each includes its servers file instead of naming an address."""
+    return {"upstreams": [{"name": upstream_name(svc), "include": servers_file(svc)} for svc in SERVICES]}
+
+
+def bundle_nginx_files(s: Settings, templates: Templates = Templates()) -> dict[str, str]:
+    """conf.d file name -> content: what the bundle ships in .platform/nginx/conf.d (static per config)."""
+    files = {UPSTREAM_FILE: render_template(templates.upstream, upstream_include_context(s))}
     for service in SERVICES:
         files[vhost_file(service)] = render_template(templates.vhost, vhost_context(s, service))
     return files
+
+
+def servers_files(s: Settings, address: str, templates: Templates = Templates(), placeholder: bool = False) -> dict[str, str]:
+    """servers file path -> content, for the container at address (or ADDRESS_PLACEHOLDER)."""
+    return {servers_file(svc): render_template(templates.servers, {"address": address, "port": getattr(s.ports, svc),
+                                                                   "placeholder": placeholder})
+            for svc in SERVICES}
+
+
+def placeholder_context(s: Settings, templates: Templates = Templates()) -> dict:
+    """The context of .platform/nginx-servers.sh.j2: the servers files with the placeholder address, quoted."""
+    files = servers_files(s, PLACEHOLDER_ADDRESS, templates, placeholder=True)
+    return {"servers_dir": shlex.quote(SERVERS_DIR),
+            "files": [{"path": shlex.quote(path), "content": shlex.quote(content)} for path, content in files.items()]}
 
 
 def _escape(text: str, allow_vars: bool) -> str:
@@ -262,17 +292,14 @@ def _image_check(image_uri: str) -> str:
 def nginx_steps(s: Settings, facts, templates: Templates = Templates()) -> list[ScriptStep]:
     mp = s.efs.mount_point
     vid = volume_id(s, facts)
-    files = nginx_files(s, templates)
-    conf = cmd.NGINX_CONF_DIR
-    names = " ".join(shlex.quote(name) for name in files)
+    files = servers_files(s, ADDRESS_PLACEHOLDER, templates)
+    paths = " ".join(shlex.quote(path) for path in files)
+    vhosts = " ".join(shlex.quote(f"{cmd.NGINX_CONF_DIR}/{name}") for name in bundle_nginx_files(s, templates))
     stage = []
-    for name, content in files.items():
-        if name == UPSTREAM_FILE:
-            stage.append(f"upstream_text={shlex.quote(content)}")
-            # $addr passed the IPv4 check before it is put into the file.
-            stage.append(f'printf %s "${{upstream_text//{ADDRESS_PLACEHOLDER}/$addr}}" > "$staged_upstream"')
-        else:
-            stage.append(f"{sh('printf', '%s', content)} > \"$staging\"/{shlex.quote(name)}")
+    for path, content in files.items():
+        # $addr passed the IPv4 check before it is put into the file.
+        stage.append(f"servers_text={shlex.quote(content)}")
+        stage.append(f'printf %s "${{servers_text//{ADDRESS_PLACEHOLDER}/$addr}}" > "$staging"/{shlex.quote(path.rsplit("/", 1)[1])}')
     marker = cmd.marker_path(mp)
     return [
         ScriptStep("Refuse to send traffic to notebooks on the instance's own disk.", "\n".join([
@@ -293,29 +320,32 @@ def nginx_steps(s: Settings, facts, templates: Templates = Templates()) -> list[
             _image_check(getattr(facts, "image_uri", "")),
             _report("container", "ok", "container $cid at $addr$image_note"),
         ])),
-        ScriptStep("Write the vhosts and the upstream; nginx -t, then reload. On failure restore the previous files.", "\n".join([
-            f"mkdir -p {shlex.quote(HEALTHD_LOG_DIR)}",
+        ScriptStep("Write the upstreams' servers files (the vhosts come with the bundle); nginx -t, then reload. "
+                   "On failure restore the previous files.", "\n".join([
+            f"for vhost in {vhosts}; do",
+            "    if [ ! -e \"$vhost\" ]; then " + _fail("nginx", "$vhost is missing: the vhosts come with the bundle (.platform/nginx/conf.d); deploy it (inv deploy) before converging") + "; fi",
+            "done",
+            f"mkdir -p {shlex.quote(HEALTHD_LOG_DIR)} {shlex.quote(SERVERS_DIR)}",
             "staging=$(mktemp -d); backup=$(mktemp -d)",
             "trap 'rm -rf \"$staging\" \"$backup\"' EXIT",
-            "staged_upstream=\"$staging\"/" + shlex.quote(UPSTREAM_FILE),
             *stage,
             "changed_files=()",
-            f"for name in {names}; do",
-            f"    cmp -s \"$staging/$name\" {shlex.quote(conf)}/\"$name\" || changed_files+=(\"$name\")",
+            f"for path in {paths}; do",
+            "    cmp -s \"$staging/${path##*/}\" \"$path\" || changed_files+=(\"$path\")",
             "done",
             "if [ ${#changed_files[@]} -eq 0 ]; then",
             "    " + _report("nginx", "ok", "files unchanged (upstream $addr); not reloaded"),
             "else",
-            f"    for name in {names}; do",
-            f"        if [ -e {shlex.quote(conf)}/\"$name\" ]; then cp -p {shlex.quote(conf)}/\"$name\" \"$backup/$name\"; fi",
+            f"    for path in {paths}; do",
+            "        if [ -e \"$path\" ]; then cp -p \"$path\" \"$backup/${path##*/}\"; fi",
             "    done",
-            "    for name in \"${changed_files[@]}\"; do",
-            f"        install -m 0644 \"$staging/$name\" {shlex.quote(conf)}/\"$name\"",
+            "    for path in \"${changed_files[@]}\"; do",
+            "        install -m 0644 \"$staging/${path##*/}\" \"$path\"",
             "    done",
             "    changed_list=\"${changed_files[*]}\"",
             f"    if ! nginx_output=$({sh(*cmd.nginx_test())} 2>&1); then",
-            f"        for name in {names}; do",
-            f"            if [ -e \"$backup/$name\" ]; then cp -p \"$backup/$name\" {shlex.quote(conf)}/\"$name\"; else rm -f {shlex.quote(conf)}/\"$name\"; fi",
+            f"        for path in {paths}; do",
+            "            if [ -e \"$backup/${path##*/}\" ]; then cp -p \"$backup/${path##*/}\" \"$path\"; else rm -f \"$path\"; fi",
             "        done",
             "        " + _fail("nginx", "nginx -t rejected the new files; previous files restored, nginx still serves the old configuration: $nginx_output"),
             "    fi",

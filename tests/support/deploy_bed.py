@@ -9,6 +9,8 @@
     GetAuthorizationToken and repository URIs name it, as AWS's name ECR's own endpoint (sandbox/ecr.py);
   * the emulated Elastic Beanstalk gives the instances it launches the test hosts' addresses as public IPs
     (control endpoint ``instance_addresses``), so converge's SSH reaches real sshd hosts;
+  * the platform's own deployment steps (prebuild hooks, installing .platform/nginx/conf.d): the bed does them
+    on the hosts before the deploy (``TestBed.deploy_bundle``), since the emulated EB has no instances to run them;
   * EFS: the test creates the file system first, with the CreationToken the deployer uses (the deployer
     adopts it and adds the mount targets and security groups), only so that the host's /etc/hosts can map
     that file system's DNS name to ganesha before the deploy runs;
@@ -40,6 +42,7 @@ def prepare_site(aws, bed, hosts, stack, registry, tmp_path) -> dict[str, str]:
     for host in hosts:
         with open(host.root / "etc-hosts", "a") as hosts_file:
             hosts_file.write(f"{EFS_ADDRESS} {efs_dns_name(fs_id, 'us-east-1')}\n")
+    bed.deploy_bundle(*hosts)
     overrides = tmp_path / "overrides.yml"
     overrides.write_text("eb:\n  poll_interval: 0.2\n")
     return {

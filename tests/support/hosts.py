@@ -145,6 +145,8 @@ mount --bind "$root/mnt" /mnt
 mount --bind "$root/home-root" /root
 mount --bind "$root/../../bin/mount.nfs" /sbin/mount.nfs
 mount --bind "$root/../../bin/local" /usr/local/bin
+mount --bind "$root/sbin-local" /usr/local/sbin
+mount --bind "$root/systemd-system" /etc/systemd/system
 nginx -g 'daemon off;' &
 echo ready > "$root/ready"
 while :; do
@@ -233,10 +235,26 @@ class Host:
         log = self.root / "log-nginx" / "error.log"
         return log.read_text().count("reconfiguring") if log.exists() else 0
 
+    def deploy_bundle(self, tree) -> subprocess.CompletedProcess:
+        """Stand-in for Elastic Beanstalk deploying a bundle's platform parts to this instance: run the prebuild
+        hooks (as root, in name order), then install .platform/nginx/conf.d/*.conf into /etc/nginx/conf.d and
+        reload nginx after `nginx -t` (as EB's proxy setup does). The postdeploy hooks are the tests' to run."""
+        prefix = "bundle/.platform/"
+        for path, f in tree.files.items():
+            if path.startswith(prefix + "hooks/prebuild/") or path.startswith(prefix + "nginx/conf.d/"):
+                target = self.root / "bundle" / path[len(prefix):]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(f.content)
+                target.chmod(f.mode)
+        bundle = self.root / "bundle"
+        return self.run(f"set -e; for hook in {bundle}/hooks/prebuild/*; do [ -e \"$hook\" ] && \"$hook\"; done; "
+                        f"cp {bundle}/nginx/conf.d/*.conf /etc/nginx/conf.d/ && nginx -t 2>&1 && nginx -s reload", check=False)
+
     # --- lifecycle -------------------------------------------------------------------------------
 
     def prepare(self) -> None:
-        for sub in ("etc-nginx/conf.d", "log-nginx", "lib-nginx", "mnt", "home-root", "container/disk"):
+        for sub in ("etc-nginx/conf.d", "log-nginx", "lib-nginx", "mnt", "home-root", "container/disk", "sbin-local",
+                    "systemd-system", "bundle"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         (self.root / "name").write_text(self.name)
         shutil.copy("/etc/nginx/mime.types", self.root / "etc-nginx" / "mime.types")
@@ -446,6 +464,17 @@ class TestBed:
         }
         environ.update({f"DEPLOY__{k.upper().replace('.', '__')}": str(v) for k, v in overrides.items()})
         return load(environ=environ).settings, environ
+
+    def deploy_bundle(self, *hosts: Host, **overrides) -> None:
+        """As Elastic Beanstalk would before the postdeploy hooks: the bundle's prebuild hooks, then its nginx files."""
+        from deployer import render
+
+        s, _ = self.settings(**overrides)
+        tree = render.render_all(s, render.Facts(file_system_id=self.file_system_id, offline=False), validate=False)
+        for host in hosts:
+            done = host.deploy_bundle(tree)
+            if done.returncode != 0:
+                raise RuntimeError(f"{host.name}: deploying the bundle failed: {done.stdout}{done.stderr}")
 
     def _empty_overrides(self) -> Path:
         path = self.dir / "overrides.yml"

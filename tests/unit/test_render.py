@@ -90,7 +90,7 @@ def test_one_port_setting_changes_every_file_that_mentions_it_and_nothing_else(s
         assert before[path].content.replace(str(old_port), str(new_port)) == after[path].content, path
     # every consumer named in DESIGN §3 follows the setting
     expected = {"bundle/Dockerrun.aws.json", "eb/option-settings.yml",
-                "bundle/.ebextensions/01-resources.config", f"nginx/{service}.conf"}
+                "bundle/.ebextensions/01-resources.config", f"bundle/.platform/nginx/conf.d/sifu-{service}.conf"}
     expected.add("image/supervisord.conf" if service == "sifu" else "image/jupyter_server_config.py")
     assert expected <= changed
 

@@ -11,6 +11,7 @@ The tests share one bed and run in file order: fresh converge, re-run, broken ng
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,9 @@ from tests.support.netns import SUBNET
 pytestmark = pytest.mark.integration
 
 FABRIC_HOSTS = slice(0, 3)  # h1..h3 are converged over SSH; h4 by its hook; h5 on S3 (test_s3fs.py)
-NGINX_FILES = ("sifu-upstream.conf", "sifu-sifu.conf", "sifu-jupyter.conf")
+# The vhosts and upstreams come with the bundle; converge writes only the servers files.
+NGINX_FILES = ("conf.d/sifu-upstream.conf", "conf.d/sifu-sifu.conf", "conf.d/sifu-jupyter.conf",
+               "sifu/sifu.servers", "sifu/jupyter.servers")
 
 
 def inv(bed, *args, **overrides):
@@ -34,8 +37,9 @@ def inv(bed, *args, **overrides):
 
 
 def conf_files(host) -> dict[str, str]:
-    return {name: (host.root / "etc-nginx" / "conf.d" / name).read_text() for name in NGINX_FILES
-            if (host.root / "etc-nginx" / "conf.d" / name).exists()}
+    return {name: (host.root / "etc-nginx" / name).read_text() for name in NGINX_FILES
+            if (host.root / "etc-nginx" / name).exists()}
+
 
 
 def assert_converged(bed, host):
@@ -51,15 +55,19 @@ def assert_converged(bed, host):
     probe = f"{bed.mount_point}/.probe-{host.name}"
     host.run(f"setpriv --reuid=1000 --regid=1000 --clear-groups sh -c 'echo ok > {probe} && cat {probe} && rm {probe}'")
     for port in bed.ports:  # through the host's nginx, from outside the host
-        status, body = curl(host.address, port, "/notebooks/x")
-        assert (status, body) == (200, f"app {host.app_address}:{port} /notebooks/x\n")
+        # A reload is graceful: for a moment a worker with the placeholder servers (502) may still answer.
+        deadline = time.monotonic() + 3
+        while (status_body := curl(host.address, port, "/notebooks/x"))[0] == 502 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert status_body == (200, f"app {host.app_address}:{port} /notebooks/x\n")
 
 
 def test_converge_fresh_hosts(remote_bed):
     bed = remote_bed
     hosts = bed.hosts[FABRIC_HOSTS]
-    for host in hosts:  # fresh: nginx answers but has no app, nothing is mounted
-        assert curl(host.address, bed.ports[0])[0] == 0
+    bed.deploy_bundle(*hosts)
+    for host in hosts:  # fresh: the bundle's vhosts answer 502 (placeholder servers), nothing is mounted
+        assert curl(host.address, bed.ports[0])[0] == 502
         assert not host.mounted_source(bed.mount_point)
     result = inv(bed, "converge", "--hosts", ",".join(h.address for h in hosts))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -93,7 +101,7 @@ def test_nginx_rejecting_the_files_restores_them_and_keeps_serving(remote_bed):
     s, _ = bed.settings()
     before = [conf_files(h) for h in hosts]
     reloads = [h.nginx_reloads() for h in hosts]
-    broken = hooks.Templates(vhost="tests/integration/remote/broken-vhost.conf.j2")
+    broken = hooks.Templates(servers="tests/integration/remote/broken-servers.j2")
     result = executor.converge([h.address for h in hosts], s, render.Facts(offline=False), templates=broken)
     assert [h.status for h in result.hosts] == ["failed"] * 3
     for h in result.hosts:
@@ -110,6 +118,7 @@ def test_one_host_down_others_converge_and_the_table_names_it(remote_bed):
     h1, h2, h3 = bed.hosts[FABRIC_HOSTS]
     h1.reset()
     h3.reset()
+    bed.deploy_bundle(h1, h3)
     h2.stop_ssh()
     try:
         result = inv(bed, "converge", "--hosts", ",".join(h.address for h in (h1, h2, h3)))
@@ -146,12 +155,14 @@ def test_container_on_the_instance_disk_gets_no_traffic_until_restarted(remote_b
     mount-efs restarts that container (only it), then configure-nginx goes ahead."""
     bed = remote_bed
     host = bed.hosts[0]
+    bed.deploy_bundle(host)
+    placeholders = conf_files(host)
     assert inv(bed, "mount-efs", "--hosts", host.address).returncode == 0
     (host.root / "container" / "view").write_text("disk\n")  # as if it had started before the mount
     refused = inv(bed, "configure-nginx", "--hosts", host.address)
     assert refused.returncode != 0
     assert "does not see fs-0123456789abcdef0 at its notebook root" in refused.stdout
-    assert conf_files(host) == {}
+    assert conf_files(host) == placeholders
     restarts = len(host.restarts())
     again = inv(bed, "mount-efs", "--hosts", host.address)
     assert again.returncode == 0 and "restarted container" in again.stdout
@@ -169,6 +180,7 @@ def test_platform_hook_on_a_fresh_host_reaches_the_same_state(remote_bed):
     hook = bed.dir / "10-converge.sh"
     hook.write_text(tree.files[f"bundle/.platform/hooks/postdeploy/{render.HOOK_NAME}"].content)
     hook.chmod(0o755)
+    bed.deploy_bundle(hook_host)
     run = hook_host.run(str(hook), check=False, timeout=120)  # as Elastic Beanstalk does: no arguments
     assert run.returncode == 0, run.stdout + run.stderr
     assert_converged(bed, hook_host)
