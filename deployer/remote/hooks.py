@@ -30,6 +30,11 @@ SERVERS_DIR = "/etc/nginx/sifu"
 # Until converge knows the container: a servers file that lets `nginx -t` pass (nothing listens there).
 PLACEHOLDER_ADDRESS = "127.0.0.1"
 HEALTHD_LOG_DIR = "/var/log/nginx/healthd"
+# The instance metadata service's addresses (IPv6: Nitro instances, when its endpoint is turned on).
+IMDS_IPV4 = "169.254.169.254/32"
+IMDS_IPV6 = "fd00:ec2::254/128"
+IMDS_UNIT = "sifu-block-imds"
+EFS_UTILS_PACKAGE = "amazon-efs-utils"
 # Offline renders (`inv render` before deploy has created the file system) show this stand-in id;
 # deploy renders the bundle with the real one.
 OFFLINE_FILE_SYSTEM_ID = "fs-00000000"
@@ -109,6 +114,17 @@ def placeholder_context(s: Settings, templates: Templates = Templates()) -> dict
     files = servers_files(s, PLACEHOLDER_ADDRESS, templates, placeholder=True)
     return {"servers_dir": shlex.quote(SERVERS_DIR),
             "files": [{"path": shlex.quote(path), "content": shlex.quote(content)} for path, content in files.items()]}
+
+
+def block_imds_context() -> dict:
+    """The context of .platform/block-imds.sh.j2 (constants: the metadata addresses and where it installs itself)."""
+    return {"ipv4": IMDS_IPV4, "ipv6": IMDS_IPV6, "installed": shlex.quote(f"/usr/local/sbin/{IMDS_UNIT}"),
+            "unit_file": shlex.quote(f"/etc/systemd/system/{IMDS_UNIT}.service"),
+            "unit_name": shlex.quote(f"{IMDS_UNIT}.service")}
+
+
+def efs_utils_context() -> dict:
+    return {"package": EFS_UTILS_PACKAGE}
 
 
 def _escape(text: str, allow_vars: bool) -> str:

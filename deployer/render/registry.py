@@ -40,7 +40,9 @@ from deployer.templating.context import (
 from deployer.templating.engine import render_template
 
 HOOK_NAME = "10-converge.sh"
+EFS_UTILS_HOOK_NAME = "01-efs-utils.sh"
 SERVERS_HOOK_NAME = "02-nginx-servers.sh"
+IMDS_HOOK_NAME = "05-block-imds.sh"
 NGINX_CONF_D = "bundle/.platform/nginx/conf.d"
 
 
@@ -79,8 +81,14 @@ def outputs(s: Settings, facts: Facts) -> list[Output]:
                         lambda: hooks.upstream_include_context(s)))
     hook = lambda: hooks.script_context(s, facts)  # noqa: E731
     for phase in ("hooks", "confighooks"):
-        files.append(Output(f"bundle/.platform/{phase}/prebuild/{SERVERS_HOOK_NAME}", ".platform/nginx-servers.sh.j2",
-                            "shell", lambda: hooks.placeholder_context(s), 0o755))
+        prebuild = f"bundle/.platform/{phase}/prebuild"
+        if s.storage.kind == "efs":
+            files.append(Output(f"{prebuild}/{EFS_UTILS_HOOK_NAME}", ".platform/efs-utils.sh.j2", "shell",
+                                hooks.efs_utils_context, 0o755))
+        files.append(Output(f"{prebuild}/{SERVERS_HOOK_NAME}", ".platform/nginx-servers.sh.j2", "shell",
+                            lambda: hooks.placeholder_context(s), 0o755))
+        files.append(Output(f"{prebuild}/{IMDS_HOOK_NAME}", ".platform/block-imds.sh.j2", "shell",
+                            hooks.block_imds_context, 0o755))
         files.append(Output(f"bundle/.platform/{phase}/postdeploy/{HOOK_NAME}", ".platform/converge.sh.j2", "shell",
                             hook, 0o755))
     return files

@@ -28,7 +28,8 @@ def test_every_file_renders_and_validates(settings):
         "eb/option-settings.yml", "bundle/.ebextensions/01-resources.config",
         "bundle/.platform/nginx/conf.d/sifu-sifu.conf", "bundle/.platform/nginx/conf.d/sifu-jupyter.conf",
         "bundle/.platform/nginx/conf.d/sifu-upstream.conf",
-        "bundle/.platform/hooks/prebuild/02-nginx-servers.sh", "bundle/.platform/confighooks/prebuild/02-nginx-servers.sh",
+        *(f"bundle/.platform/{phase}/prebuild/{hook}" for phase in ("hooks", "confighooks")
+          for hook in ("01-efs-utils.sh", "02-nginx-servers.sh", "05-block-imds.sh")),
         "bundle/.platform/hooks/postdeploy/10-converge.sh", "bundle/.platform/confighooks/postdeploy/10-converge.sh",
     }
     assert any("nginx -t passed" in v for v in tree.validations), tree.validations
