@@ -465,11 +465,13 @@ class TestBed:
         environ.update({f"DEPLOY__{k.upper().replace('.', '__')}": str(v) for k, v in overrides.items()})
         return load(environ=environ).settings, environ
 
-    def deploy_bundle(self, *hosts: Host, **overrides) -> None:
-        """As Elastic Beanstalk would before the postdeploy hooks: the bundle's prebuild hooks, then its nginx files."""
+    def deploy_bundle(self, *hosts: Host, environ: dict[str, str] | None = None, **overrides) -> None:
+        """As Elastic Beanstalk would before the postdeploy hooks: the bundle's prebuild hooks, then its nginx files.
+        The bundle is rendered from this bed's settings with overrides, or from a deploy's whole environ."""
         from deployer import render
+        from deployer.config import load
 
-        s, _ = self.settings(**overrides)
+        s = load(environ=environ).settings if environ is not None else self.settings(**overrides)[0]
         tree = render.render_all(s, render.Facts(file_system_id=self.file_system_id, offline=False), validate=False)
         for host in hosts:
             done = host.deploy_bundle(tree)

@@ -41,7 +41,7 @@ def test_options_carry_ports_listeners_processes_and_secret_references(settings)
     assert options["aws:elasticbeanstalk:environment:process:sifu"]["HealthCheckPath"] == "/health"
     assert options["aws:autoscaling:launchconfiguration"]["EC2KeyName"] == "ops"
     secrets = options["aws:elasticbeanstalk:application:environmentsecrets"]
-    assert set(secrets) == {"SIFU_SECRET_KEY", "EDX_OAUTH2_CLIENT_SECRET", "RDS_PASSWORD"}
+    assert set(secrets) == {"SIFU_SECRET_KEY", "SIFU_SERVICE_TOKEN", "EDX_OAUTH2_CLIENT_SECRET", "RDS_PASSWORD"}
     assert all(arn.startswith("arn:aws:ssm:us-east-1:") for arn in secrets.values())
     env = options["aws:elasticbeanstalk:application:environment"]
     assert env["SIFU_FRAME_ANCESTORS"].split() == [
