@@ -27,7 +27,8 @@ ADDRESS_PLACEHOLDER = "__SIFU_CONTAINER_ADDRESS__"
 # upstream includes its run-time servers file, the only nginx file converge writes.
 UPSTREAM_FILE = "sifu-upstream.conf"
 SERVERS_DIR = "/etc/nginx/sifu"
-# Until converge knows the container: a servers file that lets `nginx -t` pass (nothing listens there).
+# Until converge knows the container: a servers file that lets `nginx -t` pass; its server is marked down,
+# so nginx answers 502 and never proxies to itself (it listens on the same ports).
 PLACEHOLDER_ADDRESS = "127.0.0.1"
 HEALTHD_LOG_DIR = "/var/log/nginx/healthd"
 # The instance metadata service's addresses (IPv6: Nitro instances, when its endpoint is turned on).
