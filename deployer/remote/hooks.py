@@ -366,9 +366,20 @@ def nginx_steps(s: Settings, facts, templates: Templates = Templates()) -> list[
             "        done",
             "        " + _fail("nginx", "nginx -t rejected the new files; previous files restored, nginx still serves the old configuration: $nginx_output"),
             "    fi",
+            "    old_workers=$(pgrep -f 'nginx: worker process' || true)",
             f"    if ! nginx_output=$({sh(*cmd.nginx_reload())} 2>&1); then",
             "        " + _fail("nginx", "nginx -s reload failed (is nginx running?): $nginx_output"),
             "    fi",
+            # A reload is graceful: until an old worker is told to shut down it still accepts connections with the
+            # old servers. Wait (bounded) for that; its open connections (kernel websockets) may go on.
+            "    for ((tries = 0; tries < 50; tries++)); do",
+            "        serving_old=''",
+            "        for pid in $old_workers; do",
+            "            if [ -r \"/proc/$pid/cmdline\" ] && ! grep -qa 'shutting down' \"/proc/$pid/cmdline\"; then serving_old=$pid; fi",
+            "        done",
+            "        if [ -z \"$serving_old\" ]; then break; fi",
+            "        sleep 0.1",
+            "    done",
             # nginx -s reload only signals the master: wait (bounded) until it listens on both ports.
             f"    for port in {' '.join(str(getattr(s.ports, svc)) for svc in ('sifu', 'jupyter'))}; do",
             "        for ((tries = 0; tries < 50; tries++)); do",
