@@ -45,6 +45,7 @@ COPY image/supervisord.conf image/jupyter_server_config.py /etc/sifu/
 
 ENV SIFU_HEALTH_URLS="http://127.0.0.1:${SIFU_PORT}/health http://127.0.0.1:${JUPYTER_PORT}/api"
 EXPOSE ${SIFU_PORT} ${JUPYTER_PORT}
+LABEL sifu.role=app
 
 # supervisord runs as root so that each program runs as its own service user with only its own
 # environment (sifu/launch.py drops to sifu or jupyter before exec); nothing else runs as root.

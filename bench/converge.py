@@ -39,6 +39,7 @@ def main() -> int:
                     hosts = bed.hosts[:n]
                     for host in hosts:
                         host.reset()
+                    bed.deploy_bundle(*hosts)  # EB's part before converge: prebuild hooks, the bundle's vhosts
                     result = executor.converge([h.address for h in hosts], s, facts, serial=(mode == "serial"))
                     bad = [h for h in result.hosts if not h.ok or "nginx" not in h.changed]
                     if bad:

@@ -61,6 +61,8 @@ class Settings:
     frame_ancestors: tuple[str, ...]
     cookie_secure: bool
     edx_timeout: float = 10.0
+    # SIFU_SERVICE_TOKEN: a bearer token that acts as staff (the deploy's smoke check); empty: none.
+    service_token: str = field(default="", repr=False)
 
     @property
     def edx_base_url(self) -> str:
@@ -126,6 +128,9 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     if not ttl_raw.isdigit() or not 60 <= int(ttl_raw) <= 30 * 86400:
         raise SettingError(f"SIFU_TOKEN_TTL={ttl_raw!r} must be a number of seconds between 60 and 2592000")
     state_dir = Path(env.get("SIFU_STATE_DIR", "/var/lib/sifu"))
+    service_token = env.get("SIFU_SERVICE_TOKEN", "").strip()
+    if service_token and len(service_token) < 32:
+        raise SettingError("SIFU_SERVICE_TOKEN is shorter than 32 characters; the deploy generates one")
     return Settings(
         edx_hostname=hostname,
         edx_client_id=required("EDX_OAUTH2_CLIENT_ID"),
@@ -141,4 +146,5 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         token_ttl=int(ttl_raw),
         frame_ancestors=tuple(parse_origins("SIFU_FRAME_ANCESTORS", env.get("SIFU_FRAME_ANCESTORS", ""))),
         cookie_secure=parse_bool("SIFU_COOKIE_SECURE", env.get("SIFU_COOKIE_SECURE", "false")),
+        service_token=service_token,
     )

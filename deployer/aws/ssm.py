@@ -17,6 +17,14 @@ def parameter_matches(client: Any, name: str, value: str) -> bool | None:
     return found["Type"] == "SecureString" and found["Value"] == value
 
 
+def secure_value(client: Any, name: str) -> str | None:
+    """The decrypted value of a SecureString (None if missing). The caller registers it as a secret."""
+    try:
+        return client.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+    except client.exceptions.ParameterNotFound:
+        return None
+
+
 def parameter_arn(client: Any, name: str) -> str | None:
     try:
         return client.get_parameter(Name=name)["Parameter"]["ARN"]

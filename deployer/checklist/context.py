@@ -64,7 +64,7 @@ class Facts:
 
     def for_converge(self) -> render.Facts:
         """What the converge script needs on the instances."""
-        return render.Facts(account_id=self.account_id or render.Facts.account_id,
+        return render.Facts(account_id=self.account_id or render.Facts.account_id, image_uri=self.image_uri,
                             file_system_id=self.file_system_id, offline=False)
 
 

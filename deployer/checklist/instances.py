@@ -3,12 +3,16 @@ through the environment's URL)."""
 
 from __future__ import annotations
 
+import json
+import secrets
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
-from deployer.checklist.aws_calls import live_environment
+from deployer import names, ui
+from deployer.aws import ssm
+from deployer.checklist.aws_calls import live_environment, plain_aws_errors
 from deployer.checklist.context import Context
 from deployer.remote import executor, hooks, targets
 from deployer.steps import Action, Check, StepError, Unchanged
@@ -57,34 +61,45 @@ class ConvergeInstances:
         return f"converged {len(hosts)} instance(s); changed: {'; '.join(changed)}"
 
 
+# The smoke check's base notebook: created, found and deleted through Sifu's API (a course no edX course key
+# looks like, so it never meets a real one).
+SMOKE_COURSE = "sifu-smoke"
+BASE_NOTEBOOKS = "/v1/api/notebooks/courses/files/"
+SMOKE_NOTEBOOK = json.dumps({"cells": [], "metadata": {"sifu-smoke": True}, "nbformat": 4, "nbformat_minor": 5})
+
+
 @dataclass
 class SmokeCheck:
-    """Seed step 14 (smoke): through the environment's URL, Sifu's /health answers and Jupyter refuses a
-    request without identity. Read-only, so it is the check itself; a failure fails the deploy."""
+    """Seed step 14 (smoke): through the environment's URL, Sifu's /health answers, Jupyter refuses a request
+    without identity, and Sifu writes, reads back and deletes a base notebook on the shared volume (as the
+    service token from SSM, i.e. as staff). It leaves nothing behind; a failure fails the deploy."""
 
     number: int | str = "14f"
     name: str = "Smoke check"
 
-    def urls(self, ctx: Context, cname: str) -> tuple[str, str]:
+    def urls(self, ctx: Context, cname: str) -> tuple[str, str, str]:
         s = ctx.settings
         sifu = (s.smoke.sifu_url or f"http://{cname}:{s.ports.sifu}").rstrip("/")
         jupyter = (s.smoke.jupyter_url or f"http://{cname}:{s.ports.jupyter}").rstrip("/")
-        return f"{sifu}/health", f"{jupyter}/api/contents"
+        return f"{sifu}/health", f"{jupyter}/api/contents", f"{sifu}{BASE_NOTEBOOKS}"
 
     def check(self, ctx: Context) -> Check:
         if ctx.dry_run:
-            return Check.ok("runs after the deploy: Sifu /health answers, Jupyter refuses a request without identity")
+            return Check.ok("runs after the deploy: Sifu /health answers, Jupyter refuses a request without identity, "
+                            "Sifu writes, reads back and deletes a notebook")
         if not ctx.wait:
             return Check.ok("not waiting (--no-wait): no smoke check")
         env = live_environment(ctx)
         if env is None or env.get("Status") != "Ready" or not env.get("CNAME"):
             raise StepError("the environment is not Ready, so there is nothing to smoke-check; see `inv status`")
-        health, contents = self.urls(ctx, env["CNAME"])
+        health, contents, notebooks = self.urls(ctx, env["CNAME"])
+        token = self._service_token(ctx)
         deadline = time.monotonic() + ctx.settings.smoke.timeout
         while True:
-            problem = self._problem(health, contents)
+            problem = self._problem(health, contents) or self._round_trip(notebooks, token)
             if problem is None:
-                return Check.ok(f"{health} answers 200; {contents} refuses a request without identity")
+                return Check.ok(f"{health} answers 200; {contents} refuses a request without identity; "
+                                f"Sifu wrote, read back and deleted a notebook in course {SMOKE_COURSE}")
             if time.monotonic() >= deadline:
                 raise StepError(f"smoke check failed after {ctx.settings.smoke.timeout:.0f} s: {problem}. "
                                 "See `inv logs` and `inv status`")
@@ -104,19 +119,54 @@ class SmokeCheck:
             return f"{contents} did not answer"
         return None
 
+    @staticmethod
+    def _service_token(ctx: Context) -> str:
+        name = names.secret_parameter(ctx.settings, "SIFU_SERVICE_TOKEN")
+        with plain_aws_errors():
+            token = ssm.secure_value(ctx.aws().client("ssm"), name)
+        if not token:
+            raise StepError(f"SSM parameter {name} is missing: step 14a generates it; run the deploy again")
+        ui.register_secret(token)
+        return token
+
+    @staticmethod
+    def _round_trip(url: str, token: str) -> str | None:
+        """Create, find and delete one base notebook through Sifu; what went wrong, or None."""
+        notebook = {"course": SMOKE_COURSE, "file": f"smoke-{secrets.token_hex(6)}.ipynb"}
+        calls = [("POST", {**notebook, "data": SMOKE_NOTEBOOK}, True, "write"), ("GET", notebook, True, "read back"),
+                 ("DELETE", notebook, True, "delete"), ("GET", notebook, False, "find deleted")]
+        for method, params, expected, what in calls:
+            status, body = _get(url, method=method, token=token, payload={"notey_notey": params})
+            if status != 200 or _result(body) is not expected:
+                return (f"Sifu could not {what} {SMOKE_COURSE}/{params['file']} ({method} {url} answered "
+                        f"{status or 'nothing'}: {body[:200]}); is the notebook root writable by the app user?")
+        return None
+
     def apply(self, ctx: Context, check: Check) -> str | None:
         return None
 
 
-def _get(url: str, timeout: float = 10) -> tuple[int, str]:
-    """(status, body) of a GET without following redirects; status 0 when nothing answered."""
+def _result(body: str) -> bool | None:
+    try:
+        return json.loads(body).get("result")
+    except (ValueError, AttributeError):
+        return None
+
+
+def _get(url: str, timeout: float = 10, method: str = "GET", token: str = "", payload: dict | None = None) -> tuple[int, str]:
+    """(status, body) of a request without following redirects; status 0 when nothing answered. With a token,
+    as `Authorization: Bearer`; with a payload, a JSON body (Sifu takes one on GET and DELETE too)."""
     class NoRedirect(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *args, **kwargs):
             return None
 
     opener = urllib.request.build_opener(NoRedirect)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    data = None
+    if payload is not None:
+        data, headers["Content-Type"] = json.dumps(payload).encode(), "application/json"
     try:
-        with opener.open(url, timeout=timeout) as response:
+        with opener.open(urllib.request.Request(url, data=data, headers=headers, method=method), timeout=timeout) as response:
             return response.status, response.read(2000).decode(errors="replace")
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read(2000).decode(errors="replace")

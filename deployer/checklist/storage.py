@@ -197,6 +197,11 @@ class ManagedDatabase:
         return "; ".join(done) or "already in place"
 
 
+# Secrets the deploy generates once and keeps in SSM: Sifu's signing key, and the service token the smoke
+# check (step 14f) reads back to act as staff through Sifu's API.
+GENERATED_SECRETS = ("SIFU_SECRET_KEY", "SIFU_SERVICE_TOKEN")
+
+
 @dataclass
 class Secrets:
     """Secrets go to SSM Parameter Store as SecureString; EB gets their ARNs, never their values."""
@@ -223,7 +228,7 @@ class Secrets:
                 if arn:
                     arns[var] = arn
                 if value is None:
-                    if arn is None and var != "SIFU_SECRET_KEY":
+                    if arn is None and var not in GENERATED_SECRETS:
                         setting = {"EDX_OAUTH2_CLIENT_SECRET": "edx.oauth2_client_secret (EDX_OAUTH2_CLIENT_SECRET)",
                                    "RDS_PASSWORD": "rds.password (RDS_PASSWORD)"}[var]
                         raise StepError(f"{setting} is empty and SSM parameter {name} does not exist: set it once; "
@@ -249,7 +254,7 @@ class Secrets:
             for var, (name, value) in self._wanted(ctx).items():
                 if value is None:
                     if ssm.parameter_arn(client, name) is not None:
-                        continue  # kept as stored; the signing key is generated once (rotating signs everyone out)
+                        continue  # kept as stored; generated once (a new signing key signs everyone out)
                     value = secrets.token_urlsafe(48)
                 ui.register_secret(value)
                 done += ssm.ensure_secure_parameter(client, name, value, tags=names.tags(ctx.settings))

@@ -159,6 +159,8 @@ class Eb(Section):
 class Storage(Section):
     kind: Literal["efs", "s3"]
     s3_bucket: Annotated[str, _pattern(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", "must be an S3 bucket name (3-63 lowercase letters, digits, '.', '-'), or empty")]
+    owner_uid: Annotated[int, Field(ge=1, le=2**31 - 1)]
+    owner_gid: Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 
 class Efs(Section):
@@ -234,7 +236,7 @@ class Ssh(Section):
 
 
 class Remote(Section):
-    container_filter: Annotated[str, _pattern(r"[a-z]+=[A-Za-z0-9_./:-]+", "must be a docker ps filter such as ancestor=aws_beanstalk/current-app")]
+    container_filter: Annotated[str, _pattern(r"[a-z]+=[A-Za-z0-9_./:=-]+", "must be a docker ps filter such as label=sifu.role=app")]
     container_wait: Annotated[int, Field(ge=1, le=3600)]
 
 

@@ -25,6 +25,8 @@ INSPECT_ADDRESS = "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"
 # Source directories of the container's bind mounts, one per line.
 INSPECT_MOUNT_SOURCES = "{{range .Mounts}}{{println .Source}}{{end}}"
 LINE_FORMAT = "%s\\n"
+# One line per container in the "not exactly one app container" message.
+LIST_FORMAT = "{{.ID}} {{.Image}} {{.Status}}"
 IPV4 = r"^[0-9]{1,3}(\.[0-9]{1,3}){3}$"
 
 
@@ -145,6 +147,20 @@ def write_marker(mount_point: str, volume_id: str) -> str:
             f" && {sh('mv', '-f', Var('marker_tmp'), path)}")
 
 
+def owner_and_mode(path: str) -> list[str]:
+    """Prints 'UID:GID MODE' (octal, e.g. 1000:1000 755) of path."""
+    return ["stat", "-c", "%u:%g %a", path]
+
+
+def chown(owner: str, path: str) -> list[str]:
+    """Only path itself: never recursive (files below keep their owners)."""
+    return ["chown", owner, path]
+
+
+def chmod(mode: str, path: str) -> list[str]:
+    return ["chmod", mode, path]
+
+
 def has_fstab_line(line: str) -> list[str]:
     return ["grep", "-qxF", "--", line, FSTAB]
 
@@ -161,8 +177,24 @@ def replace_fstab_line(mount_point: str, line: Arg) -> str:
 
 
 def find_container(container_filter: str) -> list[str]:
-    """Ids of running containers matching the filter (EB tags the app image aws_beanstalk/current-app)."""
+    """Ids of running containers matching the filter: by default our image's label sifu.role=app (no AWS
+    document names the Docker platform's container or image, so we find it by what we own)."""
     return ["docker", "ps", "-q", "--filter", container_filter]
+
+
+def list_containers(container_filter: str) -> list[str]:
+    """Every container matching the filter, running or not, for the message when there is not exactly one."""
+    return ["docker", "ps", "-a", "--filter", container_filter, "--format", LIST_FORMAT]
+
+
+def container_image_id(container: Arg) -> list[Arg]:
+    """The id of the image the container runs."""
+    return ["docker", "inspect", "-f", "{{.Image}}", container]
+
+
+def image_id(image_uri: str) -> list[str]:
+    """The id of the local image the deployed version names (fails when it is not pulled here)."""
+    return ["docker", "image", "inspect", "-f", "{{.Id}}", image_uri]
 
 
 def container_address(container: Arg) -> list[Arg]:
@@ -182,8 +214,9 @@ def container_logs(container_filter: str, tail: int, sudo: bool) -> str:
     """The shell line `inv logs` sends: the app container's last `tail` log lines (stdout and stderr)."""
     docker = ["sudo", "-n", "--", "docker"] if sudo else ["docker"]
     find = sh(*docker, *find_container(container_filter)[1:])
-    missing = sh("printf", "no running app container matches %s\\n", container_filter)
-    return (f"c=$({find} | head -n 1); if [ -z \"$c\" ]; then {missing} >&2; exit 3; fi; "
+    wrong = sh("printf", "expected exactly one running app container matching %s, found %s: %s\\n", container_filter)
+    return (f"c=$({find}); n=$(printf %s \"$c\" | grep -c . || true); "
+            f"if [ \"$n\" != 1 ]; then {wrong} \"$n\" \"$(echo $c)\" >&2; exit 3; fi; "
             f"{sh(*docker, 'logs', '--tail', str(int(tail)), Var('c'))} 2>&1")
 
 

@@ -17,19 +17,34 @@ from dataclasses import dataclass
 from deployer.config import Settings
 from deployer.remote import commands as cmd
 from deployer.remote.commands import Var, sh
-from deployer.templating.context import CONTAINER_NOTEBOOK_ROOT, SERVICES, upstream_context, vhost_context
+from deployer.templating.context import CONTAINER_NOTEBOOK_ROOT, SERVICES, upstream_name, vhost_context
 from deployer.templating.engine import render_template
 
 PHASES = ("mount", "nginx")
 REPORT_PREFIX = "sifu-converge"
 ADDRESS_PLACEHOLDER = "__SIFU_CONTAINER_ADDRESS__"
+# The vhosts and upstreams come with the bundle (.platform/nginx/conf.d, in nginx's http context); each
+# upstream includes its run-time servers file, the only nginx file converge writes.
 UPSTREAM_FILE = "sifu-upstream.conf"
+SERVERS_DIR = "/etc/nginx/sifu"
+# Until converge knows the container: a servers file that lets `nginx -t` pass; its server is marked down,
+# so nginx answers 502 and never proxies to itself (it listens on the same ports).
+PLACEHOLDER_ADDRESS = "127.0.0.1"
 HEALTHD_LOG_DIR = "/var/log/nginx/healthd"
+# The instance metadata service's addresses (IPv6: Nitro instances, when its endpoint is turned on).
+IMDS_IPV4 = "169.254.169.254/32"
+IMDS_IPV6 = "fd00:ec2::254/128"
+IMDS_UNIT = "sifu-block-imds"
+EFS_UTILS_PACKAGE = "amazon-efs-utils"
 # Offline renders (`inv render` before deploy has created the file system) show this stand-in id;
 # deploy renders the bundle with the real one.
 OFFLINE_FILE_SYSTEM_ID = "fs-00000000"
 DEFAULT_VHOST_TEMPLATE = ".nginx/vhost.conf.j2"
 DEFAULT_UPSTREAM_TEMPLATE = ".nginx/upstream.conf.j2"
+DEFAULT_SERVERS_TEMPLATE = ".nginx/upstream.servers.j2"
+# The notebook root: the app user writes, others read; the marker: root writes, everyone reads.
+ROOT_MODE = "755"
+MARKER_MODE = "644"
 
 
 class ConvergeError(Exception):
@@ -51,6 +66,7 @@ class Templates:
 
     vhost: str = DEFAULT_VHOST_TEMPLATE
     upstream: str = DEFAULT_UPSTREAM_TEMPLATE
+    servers: str = DEFAULT_SERVERS_TEMPLATE
 
 
 def volume_id(s: Settings, facts) -> str:
@@ -70,12 +86,46 @@ def vhost_file(service: str) -> str:
     return f"sifu-{service}.conf"
 
 
-def nginx_files(s: Settings, templates: Templates = Templates()) -> dict[str, str]:
-    """conf.d file name -> content; the upstream still holds ADDRESS_PLACEHOLDER."""
-    files = {UPSTREAM_FILE: render_template(templates.upstream, upstream_context(s, ADDRESS_PLACEHOLDER))}
+def servers_file(service: str) -> str:
+    return f"{SERVERS_DIR}/{service}.servers"
+
+
+def upstream_include_context(s: Settings) -> dict:
+    """The bundle's upstream blocks: each includes its servers file instead of naming an address."""
+    return {"upstreams": [{"name": upstream_name(svc), "include": servers_file(svc)} for svc in SERVICES]}
+
+
+def bundle_nginx_files(s: Settings, templates: Templates = Templates()) -> dict[str, str]:
+    """conf.d file name -> content: what the bundle ships in .platform/nginx/conf.d (static per config)."""
+    files = {UPSTREAM_FILE: render_template(templates.upstream, upstream_include_context(s))}
     for service in SERVICES:
         files[vhost_file(service)] = render_template(templates.vhost, vhost_context(s, service))
     return files
+
+
+def servers_files(s: Settings, address: str, templates: Templates = Templates(), placeholder: bool = False) -> dict[str, str]:
+    """servers file path -> content, for the container at address (or ADDRESS_PLACEHOLDER)."""
+    return {servers_file(svc): render_template(templates.servers, {"address": address, "port": getattr(s.ports, svc),
+                                                                   "placeholder": placeholder})
+            for svc in SERVICES}
+
+
+def placeholder_context(s: Settings, templates: Templates = Templates()) -> dict:
+    """The context of .platform/nginx-servers.sh.j2: the servers files with the placeholder address, quoted."""
+    files = servers_files(s, PLACEHOLDER_ADDRESS, templates, placeholder=True)
+    return {"servers_dir": shlex.quote(SERVERS_DIR),
+            "files": [{"path": shlex.quote(path), "content": shlex.quote(content)} for path, content in files.items()]}
+
+
+def block_imds_context() -> dict:
+    """The context of .platform/block-imds.sh.j2 (constants: the metadata addresses and where it installs itself)."""
+    return {"ipv4": IMDS_IPV4, "ipv6": IMDS_IPV6, "installed": shlex.quote(f"/usr/local/sbin/{IMDS_UNIT}"),
+            "unit_file": shlex.quote(f"/etc/systemd/system/{IMDS_UNIT}.service"),
+            "unit_name": shlex.quote(f"{IMDS_UNIT}.service")}
+
+
+def efs_utils_context() -> dict:
+    return {"package": EFS_UTILS_PACKAGE}
 
 
 def _escape(text: str, allow_vars: bool) -> str:
@@ -168,8 +218,10 @@ def mount_steps(s: Settings, facts, access: cmd.S3Access | None = None) -> list[
             f"if [ \"{read_marker}\" = {shlex.quote(vid)} ]; then {_report('marker', 'ok', '{marker} holds {vid}', marker=marker, vid=vid)}",
             f"else {cmd.write_marker(mp, vid)} && {_report('marker', 'changed', 'wrote {vid} to {marker}', vid=vid, marker=marker)}; fi",
         ]), "mount"),
+        *([_owner_step(s)] if s.storage.kind == "efs" else []),
         ScriptStep("Restart the app container (only it) when its notebook root does not show the volume yet.",
                    _container_lookup(s, wait=False) + "\n" + "\n".join([
+            _not_one_container(s, "app-container"),
             "if [ -z \"$cid\" ]; then " + _report("app-container", "ok", "no app container running yet"),
             f"elif [ \"$(docker exec \"$cid\" cat {shlex.quote(_container_marker())} 2>/dev/null || true)\" = {shlex.quote(vid)} ]; then "
             + _report("app-container", "ok", "container $cid sees {vid}", vid=vid),
@@ -184,13 +236,33 @@ def mount_steps(s: Settings, facts, access: cmd.S3Access | None = None) -> list[
     return steps
 
 
+def _owner_step(s: Settings) -> ScriptStep:
+    """A new EFS root is root:root 0755: only root could write. The app user gets the root directory (not
+    recursively: per-user directories may belong to other uids later); the marker stays root's, read-only."""
+    mp, marker = s.efs.mount_point, cmd.marker_path(s.efs.mount_point)
+    owner = f"{s.storage.owner_uid}:{s.storage.owner_gid} {ROOT_MODE}"
+    return ScriptStep(f"Give the notebook root to the app user ({owner}); the marker stays root's (0:0 {MARKER_MODE}).", "\n".join([
+        f"root_now=$({sh(*cmd.owner_and_mode(mp))} || true); marker_now=$({sh(*cmd.owner_and_mode(marker))} || true)",
+        f"if [ \"$root_now\" = {shlex.quote(owner)} ] && [ \"$marker_now\" = {shlex.quote(f'0:0 {MARKER_MODE}')} ]; then "
+        + _report("owner", "ok", "{mp} is {owner}", mp=mp, owner=owner),
+        f"elif {sh(*cmd.chown(f'{s.storage.owner_uid}:{s.storage.owner_gid}', mp))} && {sh(*cmd.chmod(ROOT_MODE, mp))}"
+        f" && {sh(*cmd.chown('0:0', marker))} && {sh(*cmd.chmod(MARKER_MODE, marker))}; then "
+        + _report("owner", "changed", "{mp} was $root_now, now {owner}; marker was $marker_now", mp=mp, owner=owner),
+        "else " + _fail("owner", "could not give {mp} to {owner} (was $root_now); is the volume read-only or root-squashed?",
+                        mp=mp, owner=owner),
+        "fi",
+    ]), "mount")
+
+
 def _container_marker() -> str:
     return cmd.marker_path(CONTAINER_NOTEBOOK_ROOT)
 
 
 def _container_lookup(s: Settings, wait: bool) -> str:
-    """Sets $cid (first running app container) and, when waiting, $addr; bounded by remote.container_wait."""
-    find = f"cid=$({sh(*cmd.find_container(s.remote.container_filter))} 2>/dev/null | head -n 1 || true)"
+    """Sets $cid when exactly one running container matches remote.container_filter ($count says how many)
+    and, when waiting, $addr; the wait for one with an address is bounded by remote.container_wait."""
+    find = (f"cids=$({sh(*cmd.find_container(s.remote.container_filter))} 2>/dev/null || true); "
+            "count=$(grep -c . <<<\"$cids\" || true); cid=''; if [ \"$count\" = 1 ]; then cid=$cids; fi")
     if not wait:
         return find
     return "\n".join([
@@ -204,23 +276,47 @@ def _container_lookup(s: Settings, wait: bool) -> str:
     ])
 
 
+def _not_one_container(s: Settings, step: str) -> str:
+    """Fails when more than one container matches: which one gets traffic would be a guess."""
+    # Our own shell text inside the message: its braces are not format slots.
+    listing = f"$({sh(*cmd.list_containers(s.remote.container_filter))} 2>&1 || true)".replace("{", "{{").replace("}", "}}")
+    return (f"if [ \"$count\" -gt 1 ]; then " + _fail(
+        step, "$count running containers match {filter}, expected exactly one: " + listing,
+        filter=s.remote.container_filter) + "; fi")
+
+
+def _image_check(image_uri: str) -> str:
+    """Fails when the container runs another image than the one the deployed version names (compared by
+    image id, when that image is on the instance)."""
+    if not image_uri:
+        return "image_note=' (deployed image not known here: not compared)'"
+    want = f"$({sh(*cmd.image_id(image_uri))} 2>/dev/null || true)"
+    have = f"$({sh(*cmd.container_image_id(Var('cid')))} 2>/dev/null || true)"
+    return "\n".join([
+        f"want_image={want}; have_image={have}",
+        "if [ -z \"$want_image\" ]; then image_note=" + _dq(" (image {uri} not on this instance: not compared)", uri=image_uri),
+        "elif [ \"$have_image\" != \"$want_image\" ]; then " + _fail(
+            "container", "running container $cid is image $have_image, the deployed version names {uri} ($want_image)",
+            uri=image_uri),
+        "else image_note=" + _dq(" runs {uri}", uri=image_uri),
+        "fi",
+    ])
+
+
 # --- nginx phase ---------------------------------------------------------------------------------------
 
 
 def nginx_steps(s: Settings, facts, templates: Templates = Templates()) -> list[ScriptStep]:
     mp = s.efs.mount_point
     vid = volume_id(s, facts)
-    files = nginx_files(s, templates)
-    conf = cmd.NGINX_CONF_DIR
-    names = " ".join(shlex.quote(name) for name in files)
+    files = servers_files(s, ADDRESS_PLACEHOLDER, templates)
+    paths = " ".join(shlex.quote(path) for path in files)
+    vhosts = " ".join(shlex.quote(f"{cmd.NGINX_CONF_DIR}/{name}") for name in bundle_nginx_files(s, templates))
     stage = []
-    for name, content in files.items():
-        if name == UPSTREAM_FILE:
-            stage.append(f"upstream_text={shlex.quote(content)}")
-            # $addr passed the IPv4 check before it is put into the file.
-            stage.append(f'printf %s "${{upstream_text//{ADDRESS_PLACEHOLDER}/$addr}}" > "$staged_upstream"')
-        else:
-            stage.append(f"{sh('printf', '%s', content)} > \"$staging\"/{shlex.quote(name)}")
+    for path, content in files.items():
+        # $addr passed the IPv4 check before it is put into the file.
+        stage.append(f"servers_text={shlex.quote(content)}")
+        stage.append(f'printf %s "${{servers_text//{ADDRESS_PLACEHOLDER}/$addr}}" > "$staging"/{shlex.quote(path.rsplit("/", 1)[1])}')
     marker = cmd.marker_path(mp)
     return [
         ScriptStep("Refuse to send traffic to notebooks on the instance's own disk.", "\n".join([
@@ -231,43 +327,59 @@ def nginx_steps(s: Settings, facts, templates: Templates = Templates()) -> list[
         ])),
         ScriptStep(f"Find the app container (waiting up to {s.remote.container_wait}s) and check it sees the volume.", "\n".join([
             _container_lookup(s, wait=True),
+            _not_one_container(s, "container"),
             "if [ -z \"$cid\" ]; then " + _fail("container", "no running container matched {filter} within {wait}s; check docker ps -a and the app's logs", filter=s.remote.container_filter, wait=s.remote.container_wait),
             "elif ! [[ $addr =~ $ipv4 ]]; then " + _fail("container", "docker inspect gave no IPv4 address for container $cid (got: $addr)"),
             "fi",
             f"if [ \"$(docker exec \"$cid\" cat {shlex.quote(_container_marker())} 2>/dev/null || true)\" != {shlex.quote(vid)} ]; then",
             "    " + _fail("container", "container $cid does not see {vid} at its notebook root (it would write to the instance's disk); nginx left as it was. Run inv mount-efs, which restarts it", vid=vid),
             "fi",
-            _report("container", "ok", "container $cid at $addr"),
+            _image_check(getattr(facts, "image_uri", "")),
+            _report("container", "ok", "container $cid at $addr$image_note"),
         ])),
-        ScriptStep("Write the vhosts and the upstream; nginx -t, then reload. On failure restore the previous files.", "\n".join([
-            f"mkdir -p {shlex.quote(HEALTHD_LOG_DIR)}",
+        ScriptStep("Write the upstreams' servers files (the vhosts come with the bundle); nginx -t, then reload. "
+                   "On failure restore the previous files.", "\n".join([
+            f"for vhost in {vhosts}; do",
+            "    if [ ! -e \"$vhost\" ]; then " + _fail("nginx", "$vhost is missing: the vhosts come with the bundle (.platform/nginx/conf.d); deploy it (inv deploy) before converging") + "; fi",
+            "done",
+            f"mkdir -p {shlex.quote(HEALTHD_LOG_DIR)} {shlex.quote(SERVERS_DIR)}",
             "staging=$(mktemp -d); backup=$(mktemp -d)",
             "trap 'rm -rf \"$staging\" \"$backup\"' EXIT",
-            "staged_upstream=\"$staging\"/" + shlex.quote(UPSTREAM_FILE),
             *stage,
             "changed_files=()",
-            f"for name in {names}; do",
-            f"    cmp -s \"$staging/$name\" {shlex.quote(conf)}/\"$name\" || changed_files+=(\"$name\")",
+            f"for path in {paths}; do",
+            "    cmp -s \"$staging/${path##*/}\" \"$path\" || changed_files+=(\"$path\")",
             "done",
             "if [ ${#changed_files[@]} -eq 0 ]; then",
             "    " + _report("nginx", "ok", "files unchanged (upstream $addr); not reloaded"),
             "else",
-            f"    for name in {names}; do",
-            f"        if [ -e {shlex.quote(conf)}/\"$name\" ]; then cp -p {shlex.quote(conf)}/\"$name\" \"$backup/$name\"; fi",
+            f"    for path in {paths}; do",
+            "        if [ -e \"$path\" ]; then cp -p \"$path\" \"$backup/${path##*/}\"; fi",
             "    done",
-            "    for name in \"${changed_files[@]}\"; do",
-            f"        install -m 0644 \"$staging/$name\" {shlex.quote(conf)}/\"$name\"",
+            "    for path in \"${changed_files[@]}\"; do",
+            "        install -m 0644 \"$staging/${path##*/}\" \"$path\"",
             "    done",
             "    changed_list=\"${changed_files[*]}\"",
             f"    if ! nginx_output=$({sh(*cmd.nginx_test())} 2>&1); then",
-            f"        for name in {names}; do",
-            f"            if [ -e \"$backup/$name\" ]; then cp -p \"$backup/$name\" {shlex.quote(conf)}/\"$name\"; else rm -f {shlex.quote(conf)}/\"$name\"; fi",
+            f"        for path in {paths}; do",
+            "            if [ -e \"$backup/${path##*/}\" ]; then cp -p \"$backup/${path##*/}\" \"$path\"; else rm -f \"$path\"; fi",
             "        done",
             "        " + _fail("nginx", "nginx -t rejected the new files; previous files restored, nginx still serves the old configuration: $nginx_output"),
             "    fi",
+            "    old_workers=$(pgrep -f 'nginx: worker process' || true)",
             f"    if ! nginx_output=$({sh(*cmd.nginx_reload())} 2>&1); then",
             "        " + _fail("nginx", "nginx -s reload failed (is nginx running?): $nginx_output"),
             "    fi",
+            # A reload is graceful: until an old worker is told to shut down it still accepts connections with the
+            # old servers. Wait (bounded) for that; its open connections (kernel websockets) may go on.
+            "    for ((tries = 0; tries < 50; tries++)); do",
+            "        serving_old=''",
+            "        for pid in $old_workers; do",
+            "            if [ -r \"/proc/$pid/cmdline\" ] && ! grep -qa 'shutting down' \"/proc/$pid/cmdline\"; then serving_old=$pid; fi",
+            "        done",
+            "        if [ -z \"$serving_old\" ]; then break; fi",
+            "        sleep 0.1",
+            "    done",
             # nginx -s reload only signals the master: wait (bounded) until it listens on both ports.
             f"    for port in {' '.join(str(getattr(s.ports, svc)) for svc in ('sifu', 'jupyter'))}; do",
             "        for ((tries = 0; tries < 50; tries++)); do",

@@ -1,10 +1,11 @@
 """Every generated file: one jinja2 template each, rendered strictly, validated, then written.
 
-The render tree has four parts:
+The render tree has three parts:
   bundle/  what goes into the Elastic Beanstalk source bundle (Dockerrun, .ebextensions, .platform)
   image/   what the Dockerfile copies into the image (supervisord.conf, jupyter_server_config.py)
   eb/      the environment's option settings, applied through the API by `inv deploy`
-  nginx/   the vhosts, as the converge script writes them on each instance
+The nginx vhosts and upstreams ship in the bundle (.platform/nginx/conf.d); converge writes only the
+upstreams' servers files on each instance.
 
 This registry sits above both the shared template context and the converge script
 (deployer/remote/hooks.py), whose text it renders into the bundle's .platform hooks.
@@ -40,6 +41,10 @@ from deployer.templating.context import (
 from deployer.templating.engine import render_template
 
 HOOK_NAME = "10-converge.sh"
+EFS_UTILS_HOOK_NAME = "01-efs-utils.sh"
+SERVERS_HOOK_NAME = "02-nginx-servers.sh"
+IMDS_HOOK_NAME = "05-block-imds.sh"
+NGINX_CONF_D = "bundle/.platform/nginx/conf.d"
 
 
 @dataclass(frozen=True)
@@ -69,14 +74,25 @@ def outputs(s: Settings, facts: Facts) -> list[Output]:
         Output("bundle/.ebextensions/01-resources.config", ".ebextensions/resources.config.j2", "cloudformation",
                lambda: {"processes": procs}),
     ]
+    # Elastic Beanstalk's nginx includes .platform/nginx/conf.d/*.conf in its http context; kind "nginx" files
+    # pass `nginx -t` here (with a fixed upstream) before anything is deployed.
     for service in SERVICES:
-        # The converge script carries these to the instances; rendered here too so `nginx -t`
-        # checks them before anything is deployed.
-        files.append(Output(f"nginx/{service}.conf", ".nginx/vhost.conf.j2", "nginx",
+        files.append(Output(f"{NGINX_CONF_D}/{hooks.vhost_file(service)}", ".nginx/vhost.conf.j2", "nginx",
                             lambda service=service: vhost_context(s, service)))
+    files.append(Output(f"{NGINX_CONF_D}/{hooks.UPSTREAM_FILE}", ".nginx/upstream.conf.j2", "text",
+                        lambda: hooks.upstream_include_context(s)))
     hook = lambda: hooks.script_context(s, facts)  # noqa: E731
-    for directory in (".platform/hooks/postdeploy", ".platform/confighooks/postdeploy"):
-        files.append(Output(f"bundle/{directory}/{HOOK_NAME}", ".platform/converge.sh.j2", "shell", hook, 0o755))
+    for phase in ("hooks", "confighooks"):
+        prebuild = f"bundle/.platform/{phase}/prebuild"
+        if s.storage.kind == "efs":
+            files.append(Output(f"{prebuild}/{EFS_UTILS_HOOK_NAME}", ".platform/efs-utils.sh.j2", "shell",
+                                hooks.efs_utils_context, 0o755))
+        files.append(Output(f"{prebuild}/{SERVERS_HOOK_NAME}", ".platform/nginx-servers.sh.j2", "shell",
+                            lambda: hooks.placeholder_context(s), 0o755))
+        files.append(Output(f"{prebuild}/{IMDS_HOOK_NAME}", ".platform/block-imds.sh.j2", "shell",
+                            hooks.block_imds_context, 0o755))
+        files.append(Output(f"bundle/.platform/{phase}/postdeploy/{HOOK_NAME}", ".platform/converge.sh.j2", "shell",
+                            hook, 0o755))
     return files
 
 

@@ -72,7 +72,7 @@ def jupyter_url(s: Settings) -> str:
 
 def secret_parameter_names(s: Settings) -> dict[str, str]:
     """Container variable -> SSM parameter name for every secret the container needs."""
-    variables = ["SIFU_SECRET_KEY", "EDX_OAUTH2_CLIENT_SECRET"]
+    variables = ["SIFU_SECRET_KEY", "SIFU_SERVICE_TOKEN", "EDX_OAUTH2_CLIENT_SECRET"]
     if s.rds.mode != "none":
         variables.append("RDS_PASSWORD")
     return {variable: names.secret_parameter(s, variable) for variable in variables}

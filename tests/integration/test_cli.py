@@ -133,7 +133,7 @@ def test_render_flag_overrides_port_everywhere(tmp_path):
     out = tmp_path / "out"
     result = inv("render", "--out", str(out), "--sifu-port", "4334", overrides=SITE, tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "listen 4334;" in (out / "nginx/sifu.conf").read_text()
+    assert "listen 4334;" in (out / "bundle/.platform/nginx/conf.d/sifu-sifu.conf").read_text()
     assert "--port 4334" in (out / "image/supervisord.conf").read_text()
 
 

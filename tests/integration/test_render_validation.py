@@ -26,7 +26,10 @@ def test_every_file_renders_and_validates(settings):
     assert set(tree.files) == {
         "image/supervisord.conf", "image/jupyter_server_config.py", "bundle/Dockerrun.aws.json",
         "eb/option-settings.yml", "bundle/.ebextensions/01-resources.config",
-        "nginx/sifu.conf", "nginx/jupyter.conf",
+        "bundle/.platform/nginx/conf.d/sifu-sifu.conf", "bundle/.platform/nginx/conf.d/sifu-jupyter.conf",
+        "bundle/.platform/nginx/conf.d/sifu-upstream.conf",
+        *(f"bundle/.platform/{phase}/prebuild/{hook}" for phase in ("hooks", "confighooks")
+          for hook in ("01-efs-utils.sh", "02-nginx-servers.sh", "05-block-imds.sh")),
         "bundle/.platform/hooks/postdeploy/10-converge.sh", "bundle/.platform/confighooks/postdeploy/10-converge.sh",
     }
     assert any("nginx -t passed" in v for v in tree.validations), tree.validations

@@ -9,6 +9,8 @@
     GetAuthorizationToken and repository URIs name it, as AWS's name ECR's own endpoint (sandbox/ecr.py);
   * the emulated Elastic Beanstalk gives the instances it launches the test hosts' addresses as public IPs
     (control endpoint ``instance_addresses``), so converge's SSH reaches real sshd hosts;
+  * the platform's own deployment steps (prebuild hooks, installing .platform/nginx/conf.d): the bed does them
+    on the hosts before the deploy (``TestBed.deploy_bundle``), since the emulated EB has no instances to run them;
   * EFS: the test creates the file system first, with the CreationToken the deployer uses (the deployer
     adopts it and adds the mount targets and security groups), only so that the host's /etc/hosts can map
     that file system's DNS name to ganesha before the deploy runs;
@@ -30,6 +32,7 @@ def prepare_site(aws, bed, hosts, stack, registry, tmp_path) -> dict[str, str]:
     """Key pair, address pool, ECR's registry, EFS name -> ganesha; returns the deploy's environment (config)."""
     from deployer.remote.commands import efs_dns_name
     from tests.support.hosts import EFS_ADDRESS
+    from tests.support.sifu_stack import SERVICE_TOKEN
 
     aws.client("ec2").create_key_pair(KeyName=KEY_PAIR)
     aws.give_instances_addresses([host.address for host in hosts])
@@ -40,9 +43,13 @@ def prepare_site(aws, bed, hosts, stack, registry, tmp_path) -> dict[str, str]:
     for host in hosts:
         with open(host.root / "etc-hosts", "a") as hosts_file:
             hosts_file.write(f"{EFS_ADDRESS} {efs_dns_name(fs_id, 'us-east-1')}\n")
+    # The local Sifu runs with the test service token: as after an earlier deploy, SSM already holds it (the
+    # deploy keeps it), and the smoke check reads it from there to write a notebook through Sifu.
+    aws.client("ssm").put_parameter(Name="/sifu-notebooks/sifu-notebooks-env/SIFU_SERVICE_TOKEN", Value=SERVICE_TOKEN,
+                                     Type="SecureString")
     overrides = tmp_path / "overrides.yml"
     overrides.write_text("eb:\n  poll_interval: 0.2\n")
-    return {
+    environ = {
         "OVERRIDES": str(overrides),
         "DEPLOY__EB__KEY_NAME": KEY_PAIR,
         "EDX_OAUTH2_CLIENT_SECRET": "oauth-secret",
@@ -55,6 +62,8 @@ def prepare_site(aws, bed, hosts, stack, registry, tmp_path) -> dict[str, str]:
         "DEPLOY__SMOKE__JUPYTER_URL": stack.jupyter.url,
         "DEPLOY__SMOKE__TIMEOUT": "5",
     }
+    bed.deploy_bundle(*hosts, environ=environ)
+    return environ
 
 
 @pytest.fixture

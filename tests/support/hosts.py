@@ -39,7 +39,11 @@ from tests.support.nfs import Ganesha
 
 EFS_ADDRESS = f"{SUBNET}.2"
 APPS_NAMESPACE = f"{PREFIX}-apps"
-APP_IMAGE = "aws_beanstalk/current-app"
+# The app container is found by our own label (the Dockerfile's LABEL sifu.role=app), never by a name the
+# platform gives its image; the stand-in's image is a made-up local reference with a made-up id.
+APP_LABEL = "sifu.role=app"
+APP_IMAGE = "sifu-testbed/app:current"
+APP_IMAGE_ID = "sha256:" + "5f" * 32
 FIRST_HOST = 11
 FIRST_APP = 101
 MAX_HOSTS = 80
@@ -82,14 +86,25 @@ id=$(<"$c/id")
 echo "docker $*" >> "$state/docker.log"
 case ${1:-} in
 ps)
-    filter=""
-    while [ $# -gt 0 ]; do case $1 in --filter) filter=$2; shift 2 ;; *) shift ;; esac; done
-    if [ -e "$c/running" ] && { [ -z "$filter" ] || [ "$filter" = "ancestor=$(<"$c/image")" ]; }; then echo "$id"; fi ;;
+    filter=""; all=""
+    while [ $# -gt 0 ]; do case $1 in --filter) filter=$2; shift 2 ;; -a) all=1; shift ;; --format) shift 2 ;; *) shift ;; esac; done
+    if [ -z "$filter" ] || [ "$filter" = "label=$(<"$c/label")" ]; then
+        # container/others: ids of more containers with the same label (one per line), to test "not exactly one".
+        if [ -e "$c/running" ] || [ -n "$all" ]; then echo "$id"; fi
+        if [ -e "$c/others" ]; then cat "$c/others"; fi
+    fi ;;
+image)
+    # docker image inspect -f {{.Id}} REF: the id of a local image (images file: "REF ID" lines).
+    ref=$5
+    line=$(grep -F -- "$ref " "$state/images" 2>/dev/null | head -n 1 || true)
+    if [ -z "$line" ]; then echo "Error: No such image: $ref" >&2; exit 1; fi
+    echo "${line#* }" ;;
 inspect)
     format=$3; which=$4
     if [ "$which" != "$id" ] || [ ! -e "$c/running" ]; then echo "Error: No such object: $which" >&2; exit 1; fi
     case $format in
     *IPAddress*) echo "$(<"$c/address")" ;;
+    "{{.Image}}") echo "$(<"$c/image-id")" ;;
     *Mounts*) echo "$(<"$c/mount-source")" ;;
     *) echo "docker stand-in: format not supported: $format" >&2; exit 2 ;;
     esac ;;
@@ -130,6 +145,8 @@ mount --bind "$root/mnt" /mnt
 mount --bind "$root/home-root" /root
 mount --bind "$root/../../bin/mount.nfs" /sbin/mount.nfs
 mount --bind "$root/../../bin/local" /usr/local/bin
+mount --bind "$root/sbin-local" /usr/local/sbin
+mount --bind "$root/systemd-system" /etc/systemd/system
 nginx -g 'daemon off;' &
 echo ready > "$root/ready"
 while :; do
@@ -218,10 +235,26 @@ class Host:
         log = self.root / "log-nginx" / "error.log"
         return log.read_text().count("reconfiguring") if log.exists() else 0
 
+    def deploy_bundle(self, tree) -> subprocess.CompletedProcess:
+        """Stand-in for Elastic Beanstalk deploying a bundle's platform parts to this instance: run the prebuild
+        hooks (as root, in name order), then install .platform/nginx/conf.d/*.conf into /etc/nginx/conf.d and
+        reload nginx after `nginx -t` (as EB's proxy setup does). The postdeploy hooks are the tests' to run."""
+        prefix = "bundle/.platform/"
+        for path, f in tree.files.items():
+            if path.startswith(prefix + "hooks/prebuild/") or path.startswith(prefix + "nginx/conf.d/"):
+                target = self.root / "bundle" / path[len(prefix):]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(f.content)
+                target.chmod(f.mode)
+        bundle = self.root / "bundle"
+        return self.run(f"set -e; for hook in {bundle}/hooks/prebuild/*; do [ -e \"$hook\" ] && \"$hook\"; done; "
+                        f"cp {bundle}/nginx/conf.d/*.conf /etc/nginx/conf.d/ && nginx -t 2>&1 && nginx -s reload", check=False)
+
     # --- lifecycle -------------------------------------------------------------------------------
 
     def prepare(self) -> None:
-        for sub in ("etc-nginx/conf.d", "log-nginx", "lib-nginx", "mnt", "home-root", "container/disk"):
+        for sub in ("etc-nginx/conf.d", "log-nginx", "lib-nginx", "mnt", "home-root", "container/disk", "sbin-local",
+                    "systemd-system", "bundle"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         (self.root / "name").write_text(self.name)
         shutil.copy("/etc/nginx/mime.types", self.root / "etc-nginx" / "mime.types")
@@ -234,7 +267,9 @@ class Host:
             address=self.address, host_key=self.bed.host_key, authorized_keys=self.bed.authorized_keys))
         c = self.root / "container"
         (c / "id").write_text(f"c0ffee{self.index:06d}\n")
-        (c / "image").write_text(APP_IMAGE)
+        (c / "label").write_text(APP_LABEL)
+        (c / "image-id").write_text(APP_IMAGE_ID + "\n")
+        (self.root / "images").write_text(f"{APP_IMAGE} {APP_IMAGE_ID}\n")
         (c / "address").write_text(self.app_address + "\n")
         (c / "mount-source").write_text(f"{self.bed.mount_point}\n")
         (c / "view").write_text("disk\n")  # started before any volume was mounted
@@ -429,6 +464,19 @@ class TestBed:
         }
         environ.update({f"DEPLOY__{k.upper().replace('.', '__')}": str(v) for k, v in overrides.items()})
         return load(environ=environ).settings, environ
+
+    def deploy_bundle(self, *hosts: Host, environ: dict[str, str] | None = None, **overrides) -> None:
+        """As Elastic Beanstalk would before the postdeploy hooks: the bundle's prebuild hooks, then its nginx files.
+        The bundle is rendered from this bed's settings with overrides, or from a deploy's whole environ."""
+        from deployer import render
+        from deployer.config import load
+
+        s = load(environ=environ).settings if environ is not None else self.settings(**overrides)[0]
+        tree = render.render_all(s, render.Facts(file_system_id=self.file_system_id, offline=False), validate=False)
+        for host in hosts:
+            done = host.deploy_bundle(tree)
+            if done.returncode != 0:
+                raise RuntimeError(f"{host.name}: deploying the bundle failed: {done.stdout}{done.stderr}")
 
     def _empty_overrides(self) -> Path:
         path = self.dir / "overrides.yml"

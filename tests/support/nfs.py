@@ -56,6 +56,9 @@ class Ganesha:
     def start(self, timeout: float = 20.0) -> Ganesha:
         (self.state / "recovery").mkdir(parents=True, exist_ok=True)
         self.export.mkdir(parents=True, exist_ok=True)
+        # Like a new EFS file system: its root is root:root rwxr-xr-x, writable by root only.
+        os.chown(self.export, 0, 0)
+        self.export.chmod(0o755)
         conf = self.state / "ganesha.conf"
         conf.write_text(GANESHA_CONF.format(address=self.address, state=self.state, export=self.export))
         self.bridge.add_namespace(self.namespace, self.address)

@@ -43,6 +43,8 @@ REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 CLIENT_ID = "sifu-dev"
 STAFF_USERNAMES = ("instructor",)
+# The deploy's service credential (SIFU_SERVICE_TOKEN; generated once and kept in SSM on AWS): a fixed test value.
+SERVICE_TOKEN = "test-service-token-" + "5" * 32
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
@@ -174,6 +176,7 @@ def sifu_env(workdir: Path, root: Path, edx: DevLms, secret: str, jupyter_url: s
         "SIFU_STAFF_USERNAMES": ",".join(STAFF_USERNAMES),
         "SIFU_FRAME_ANCESTORS": edx.url,
         "SIFU_COOKIE_SECURE": "false",
+        "SIFU_SERVICE_TOKEN": SERVICE_TOKEN,
     }
     if database_url:
         env["SIFU_DATABASE_URL"] = database_url

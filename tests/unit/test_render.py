@@ -41,7 +41,7 @@ def test_options_carry_ports_listeners_processes_and_secret_references(settings)
     assert options["aws:elasticbeanstalk:environment:process:sifu"]["HealthCheckPath"] == "/health"
     assert options["aws:autoscaling:launchconfiguration"]["EC2KeyName"] == "ops"
     secrets = options["aws:elasticbeanstalk:application:environmentsecrets"]
-    assert set(secrets) == {"SIFU_SECRET_KEY", "EDX_OAUTH2_CLIENT_SECRET", "RDS_PASSWORD"}
+    assert set(secrets) == {"SIFU_SECRET_KEY", "SIFU_SERVICE_TOKEN", "EDX_OAUTH2_CLIENT_SECRET", "RDS_PASSWORD"}
     assert all(arn.startswith("arn:aws:ssm:us-east-1:") for arn in secrets.values())
     env = options["aws:elasticbeanstalk:application:environment"]
     assert env["SIFU_FRAME_ANCESTORS"].split() == [
@@ -90,7 +90,7 @@ def test_one_port_setting_changes_every_file_that_mentions_it_and_nothing_else(s
         assert before[path].content.replace(str(old_port), str(new_port)) == after[path].content, path
     # every consumer named in DESIGN §3 follows the setting
     expected = {"bundle/Dockerrun.aws.json", "eb/option-settings.yml",
-                "bundle/.ebextensions/01-resources.config", f"nginx/{service}.conf"}
+                "bundle/.ebextensions/01-resources.config", f"bundle/.platform/nginx/conf.d/sifu-{service}.conf"}
     expected.add("image/supervisord.conf" if service == "sifu" else "image/jupyter_server_config.py")
     assert expected <= changed
 

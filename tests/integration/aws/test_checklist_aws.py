@@ -158,13 +158,18 @@ def test_secrets_are_secure_strings_and_the_signing_key_is_generated_once(aws, l
     name = "/sifu-notebooks/sifu-notebooks-env/SIFU_SECRET_KEY"
     key = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]
     assert key["Type"] == "SecureString" and len(key["Value"]) >= 48
-    assert set(ctx.facts.secret_arns) == {"SIFU_SECRET_KEY", "EDX_OAUTH2_CLIENT_SECRET"}
+    # The smoke check's service token: generated once like the signing key.
+    service = "/sifu-notebooks/sifu-notebooks-env/SIFU_SERVICE_TOKEN"
+    service_token = ssm.get_parameter(Name=service, WithDecryption=True)["Parameter"]
+    assert service_token["Type"] == "SecureString" and len(service_token["Value"]) >= 48
+    assert set(ctx.facts.secret_arns) == {"SIFU_SECRET_KEY", "SIFU_SERVICE_TOKEN", "EDX_OAUTH2_CLIENT_SECRET"}
     # A new OAuth secret updates its parameter only; the signing key stays.
     report = run(load(EDX_OAUTH2_CLIENT_SECRET="rotated-secret"), dry_run=False)
     changed = [s for s in report.steps if s.status == "changed"]
     assert [s.name for s in changed] == ["Secrets in SSM"]
     assert changed[0].actions == ["update SecureString /sifu-notebooks/sifu-notebooks-env/EDX_OAUTH2_CLIENT_SECRET"]
     assert ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"] == key["Value"]
+    assert ssm.get_parameter(Name=service, WithDecryption=True)["Parameter"]["Value"] == service_token["Value"]
     assert "rotated-secret" not in json.dumps(report.as_json())
 
 

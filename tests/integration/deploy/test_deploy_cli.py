@@ -25,7 +25,7 @@ ENV = "sifu-notebooks-env"
 
 
 @pytest.fixture
-def cli_env(deploy_site, app_image, docker_engine, tmp_path):
+def cli_env(deploy_site, app_image, docker_engine, remote_bed, tmp_path):
     """The deploy's whole environment: emulated AWS (inherited; its ECR names the registry), site config, image
     config, dockerd."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("EDX_", "RDS_", "DEPLOY__", "EFS_"))}
@@ -33,6 +33,7 @@ def cli_env(deploy_site, app_image, docker_engine, tmp_path):
     env.update(app_image.environ)
     env.update(docker_engine.env())
     env.update(DEPLOY_ANSWERS_FILE=str(tmp_path / "answers.yml"))
+    remote_bed.deploy_bundle(remote_bed.hosts[DEPLOY_HOST], environ=env)  # the image's ports are the deploy's
     return env
 
 
@@ -123,6 +124,7 @@ def test_killed_after_each_step_a_rerun_converges_to_the_same_resources(aws, cli
         aws.reset()
         host.reset()
         cli_env.update(prepare_site(aws, remote_bed, [host], sifu_stack, registry, tmp_path))
+        remote_bed.deploy_bundle(host, environ=cli_env)
         _deploy_killed_after(cli_env, marker)
         resumed = inv(cli_env, "deploy", "--yes")
         assert resumed.returncode == 0, (marker, resumed.stdout + resumed.stderr)

@@ -43,7 +43,7 @@ def run_deploy(deploy_site, tmp_path, monkeypatch, request):
 
 
 def test_deploy_creates_everything_converges_and_smoke_checks_then_changes_nothing(aws, run_deploy, remote_bed,
-                                                                                   tmp_path):
+                                                                                   sifu_stack, tmp_path):
     host = remote_bed.hosts[DEPLOY_HOST]
     report, ctx, lines = run_deploy()
     assert report.failed is None, report.summary()
@@ -56,6 +56,9 @@ def test_deploy_creates_everything_converges_and_smoke_checks_then_changes_nothi
     assert (status_code, body) == (200, f"app {host.app_address}:3334 /health\n")
     smoke = next(s for s in report.steps if s.number == "14f")
     assert "/health answers 200" in smoke.summary and "refuses a request without identity" in smoke.summary
+    # Sifu wrote, read back and deleted a notebook as the service token from SSM; nothing is left.
+    assert "Sifu wrote, read back and deleted a notebook in course sifu-smoke" in smoke.summary
+    assert not list((sifu_stack.root / "courses" / "sifu-smoke").glob("*"))
 
     # The eb CLI would target the same application and environment.
     eb_cli = yaml.safe_load((tmp_path / ".elasticbeanstalk" / "config.yml").read_text())
@@ -100,7 +103,8 @@ def test_logs_shows_the_app_container_log_of_each_instance(aws, run_deploy, depl
     (host.root / "container" / "running").unlink()
     result = _inv(["logs"], deploy_site, tmp_path)
     assert result.returncode == 1
-    assert f"{host.address}: no running app container matches ancestor=aws_beanstalk/current-app" in result.stderr
+    assert (f"{host.address}: expected exactly one running app container matching label=sifu.role=app, found 0"
+            in result.stderr)
 
 
 def test_no_secret_in_the_bundle_rendered_tree_json_or_log_of_a_whole_deploy(aws, run_deploy, monkeypatch):
@@ -123,7 +127,7 @@ def test_no_secret_in_the_bundle_rendered_tree_json_or_log_of_a_whole_deploy(aws
     stored = {var: ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
               for var, name in ctx.facts.secret_parameters.items()}
     assert stored["EDX_OAUTH2_CLIENT_SECRET"] == known["client secret"] and stored["RDS_PASSWORD"] == known["RDS password"]
-    secrets = {**known, "signing key": stored["SIFU_SECRET_KEY"]}
+    secrets = {**known, "signing key": stored["SIFU_SECRET_KEY"], "service token": stored["SIFU_SERVICE_TOKEN"]}
     assert len(secrets["signing key"]) >= 32
 
     produced: dict[str, bytes] = {"--json report": json.dumps(report.as_json()).encode(),

@@ -23,7 +23,9 @@ from tests.support.netns import SUBNET
 pytestmark = pytest.mark.integration
 
 FABRIC_HOSTS = slice(0, 3)  # h1..h3 are converged over SSH; h4 by its hook; h5 on S3 (test_s3fs.py)
-NGINX_FILES = ("sifu-upstream.conf", "sifu-sifu.conf", "sifu-jupyter.conf")
+# The vhosts and upstreams come with the bundle; converge writes only the servers files.
+NGINX_FILES = ("conf.d/sifu-upstream.conf", "conf.d/sifu-sifu.conf", "conf.d/sifu-jupyter.conf",
+               "sifu/sifu.servers", "sifu/jupyter.servers")
 
 
 def inv(bed, *args, **overrides):
@@ -34,8 +36,9 @@ def inv(bed, *args, **overrides):
 
 
 def conf_files(host) -> dict[str, str]:
-    return {name: (host.root / "etc-nginx" / "conf.d" / name).read_text() for name in NGINX_FILES
-            if (host.root / "etc-nginx" / "conf.d" / name).exists()}
+    return {name: (host.root / "etc-nginx" / name).read_text() for name in NGINX_FILES
+            if (host.root / "etc-nginx" / name).exists()}
+
 
 
 def assert_converged(bed, host):
@@ -44,7 +47,13 @@ def assert_converged(bed, host):
     fstab = host.read("/etc/fstab")
     assert (f"{bed.efs_names[0]}:/ {bed.mount_point} nfs4 nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,"
             "retrans=2,noresvport,_netdev,nofail 0 0") in fstab.splitlines()
-    for port in bed.ports:  # through the host's nginx, from outside the host
+    # The export started root:root 0755 like a new EFS; converge gave its root to the app user (uid 1000),
+    # who can now write there, and left the marker root's.
+    assert host.run(f"stat -c '%u:%g %a' {bed.mount_point} {bed.mount_point}/.sifu-volume").stdout.split("\n")[:2] == \
+        ["1000:1000 755", "0:0 644"]
+    probe = f"{bed.mount_point}/.probe-{host.name}"
+    host.run(f"setpriv --reuid=1000 --regid=1000 --clear-groups sh -c 'echo ok > {probe} && cat {probe} && rm {probe}'")
+    for port in bed.ports:  # through the host's nginx, from outside the host (converge waited out the old workers)
         status, body = curl(host.address, port, "/notebooks/x")
         assert (status, body) == (200, f"app {host.app_address}:{port} /notebooks/x\n")
 
@@ -52,8 +61,9 @@ def assert_converged(bed, host):
 def test_converge_fresh_hosts(remote_bed):
     bed = remote_bed
     hosts = bed.hosts[FABRIC_HOSTS]
-    for host in hosts:  # fresh: nginx answers but has no app, nothing is mounted
-        assert curl(host.address, bed.ports[0])[0] == 0
+    bed.deploy_bundle(*hosts)
+    for host in hosts:  # fresh: the bundle's vhosts answer 502 (placeholder servers), nothing is mounted
+        assert curl(host.address, bed.ports[0])[0] == 502
         assert not host.mounted_source(bed.mount_point)
     result = inv(bed, "converge", "--hosts", ",".join(h.address for h in hosts))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -87,7 +97,7 @@ def test_nginx_rejecting_the_files_restores_them_and_keeps_serving(remote_bed):
     s, _ = bed.settings()
     before = [conf_files(h) for h in hosts]
     reloads = [h.nginx_reloads() for h in hosts]
-    broken = hooks.Templates(vhost="tests/integration/remote/broken-vhost.conf.j2")
+    broken = hooks.Templates(servers="tests/integration/remote/broken-servers.j2")
     result = executor.converge([h.address for h in hosts], s, render.Facts(offline=False), templates=broken)
     assert [h.status for h in result.hosts] == ["failed"] * 3
     for h in result.hosts:
@@ -104,6 +114,7 @@ def test_one_host_down_others_converge_and_the_table_names_it(remote_bed):
     h1, h2, h3 = bed.hosts[FABRIC_HOSTS]
     h1.reset()
     h3.reset()
+    bed.deploy_bundle(h1, h3)
     h2.stop_ssh()
     try:
         result = inv(bed, "converge", "--hosts", ",".join(h.address for h in (h1, h2, h3)))
@@ -140,12 +151,14 @@ def test_container_on_the_instance_disk_gets_no_traffic_until_restarted(remote_b
     mount-efs restarts that container (only it), then configure-nginx goes ahead."""
     bed = remote_bed
     host = bed.hosts[0]
+    bed.deploy_bundle(host)
+    placeholders = conf_files(host)
     assert inv(bed, "mount-efs", "--hosts", host.address).returncode == 0
     (host.root / "container" / "view").write_text("disk\n")  # as if it had started before the mount
     refused = inv(bed, "configure-nginx", "--hosts", host.address)
     assert refused.returncode != 0
     assert "does not see fs-0123456789abcdef0 at its notebook root" in refused.stdout
-    assert conf_files(host) == {}
+    assert conf_files(host) == placeholders
     restarts = len(host.restarts())
     again = inv(bed, "mount-efs", "--hosts", host.address)
     assert again.returncode == 0 and "restarted container" in again.stdout
@@ -163,6 +176,7 @@ def test_platform_hook_on_a_fresh_host_reaches_the_same_state(remote_bed):
     hook = bed.dir / "10-converge.sh"
     hook.write_text(tree.files[f"bundle/.platform/hooks/postdeploy/{render.HOOK_NAME}"].content)
     hook.chmod(0o755)
+    bed.deploy_bundle(hook_host)
     run = hook_host.run(str(hook), check=False, timeout=120)  # as Elastic Beanstalk does: no arguments
     assert run.returncode == 0, run.stdout + run.stderr
     assert_converged(bed, hook_host)
@@ -220,5 +234,33 @@ def test_container_that_never_comes_fails_after_the_bounded_wait(remote_bed):
     finally:
         running.write_text("")
     assert result.returncode != 0
-    assert "no running container matched ancestor=aws_beanstalk/current-app within 2s" in result.stdout
+    assert "no running container matched label=sifu.role=app within 2s" in result.stdout
     assert conf_files(host) == before
+
+
+def test_two_app_containers_or_the_wrong_image_get_no_traffic(remote_bed):
+    """Exactly one container labelled sifu.role=app, running the image the deployed version names."""
+    bed = remote_bed
+    host = bed.hosts[2]
+    s, _ = bed.settings(**{"remote.container_wait": 2})
+    before = conf_files(host)
+    others = host.root / "container" / "others"
+    others.write_text("c0ffee999999\n")
+    try:
+        result = executor.converge([host.address], s, render.Facts(offline=False), phases=["nginx"])
+    finally:
+        others.unlink()
+    assert result.hosts[0].error.startswith("container: 2 running containers match label=sifu.role=app, "
+                                            "expected exactly one"), result.hosts[0].error
+    assert conf_files(host) == before
+    images = host.root / "images"
+    kept = images.read_text()
+    images.write_text(kept + f"sifu-testbed/app:next sha256:{'ab' * 32}\n")
+    try:
+        wrong = executor.converge([host.address], s, render.Facts(offline=False, image_uri="sifu-testbed/app:next"),
+                                  phases=["nginx"])
+    finally:
+        images.write_text(kept)
+    assert conf_files(host) == before
+    assert "running container c0ffee000003 is image sha256:5f" in wrong.hosts[0].error
+    assert f"the deployed version names sifu-testbed/app:next (sha256:{'ab' * 32})" in wrong.hosts[0].error

@@ -34,6 +34,7 @@ def test_s3fs_mount_through_converge(remote_bed, moto_s3):
     passwd.chmod(0o600)
     access = S3Access(region="us-east-1", endpoint=moto_s3.endpoint, passwd_file=str(passwd))
     s, _ = bed.settings(**{"storage.kind": "s3", "storage.s3_bucket": BUCKET})
+    bed.deploy_bundle(host, **{"storage.kind": "s3", "storage.s3_bucket": BUCKET})
 
     result = executor.converge([host.address], s, render.Facts(offline=False), access=access)
     assert result.hosts[0].ok, result.hosts[0].error

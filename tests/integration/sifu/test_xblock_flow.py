@@ -115,6 +115,23 @@ def test_base_notebook_replacement_needs_staff(sifu_stack):
     assert not (sifu_stack.root / "courses" / COURSE / file).exists()
 
 
+def test_service_token_acts_as_staff_on_base_notebooks(sifu_stack):
+    """SIFU_SERVICE_TOKEN (the deploy's smoke check) creates, finds and deletes a base notebook like staff."""
+    from tests.support.sifu_stack import SERVICE_TOKEN
+
+    file, course = "smoke.ipynb", "sifu-smoke"
+    url = sifu_stack.sifu.url + "/v1/api/notebooks/courses/files/"
+    assert base_create(sifu_stack.sifu.url, SERVICE_TOKEN, course, file).json() == {"result": True}
+    assert base_exists(sifu_stack.sifu.url, SERVICE_TOKEN, course, file).json() == {"result": True}
+    delete = {"notey_notey": {"course": course, "file": file}}
+    assert httpx.request("DELETE", url, headers={"Authorization": f"Bearer {SERVICE_TOKEN}"}, json=delete).json() == \
+        {"result": True}
+    assert base_exists(sifu_stack.sifu.url, SERVICE_TOKEN, course, file).json() == {"result": False}
+    # A token one character off is nobody.
+    wrong = SERVICE_TOKEN[:-1] + "6"
+    assert base_exists(sifu_stack.sifu.url, wrong, course, file).status_code == 401
+
+
 def test_missing_base_is_404_with_result_false(sifu_stack):
     token = sifu_stack.token("alice")
     reply = user_call("POST", sifu_stack.sifu.url, token, "alice", COURSE, "no-such-base.ipynb")

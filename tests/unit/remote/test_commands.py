@@ -72,8 +72,12 @@ def test_fstab_and_marker_edits_whole_lines():
 
 
 def test_container_and_nginx_commands():
-    assert sh(*cmd.find_container("ancestor=aws_beanstalk/current-app")) == \
-        "docker ps -q --filter ancestor=aws_beanstalk/current-app"
+    assert sh(*cmd.find_container("label=sifu.role=app")) == "docker ps -q --filter label=sifu.role=app"
+    assert sh(*cmd.list_containers("label=sifu.role=app")) == \
+        "docker ps -a --filter label=sifu.role=app --format '{{.ID}} {{.Image}} {{.Status}}'"
+    assert sh(*cmd.container_image_id(Var("cid"))) == "docker inspect -f '{{.Image}}' \"$cid\""
+    assert sh(*cmd.image_id("1.dkr.ecr.us-east-1.amazonaws.com/r:t")) == \
+        "docker image inspect -f '{{.Id}}' 1.dkr.ecr.us-east-1.amazonaws.com/r:t"
     assert sh(*cmd.container_address(Var("cid"))) == \
         "docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' \"$cid\""
     assert sh(*cmd.container_mount_sources(Var("cid"))) == \
@@ -130,9 +134,9 @@ def test_var_names_are_checked():
 def test_container_logs_line_quotes_the_filter_and_uses_sudo_when_not_root():
     from deployer.remote import commands
 
-    assert commands.container_logs("ancestor=aws_beanstalk/current-app", 50, sudo=False) == (
-        "c=$(docker ps -q --filter ancestor=aws_beanstalk/current-app | head -n 1); "
-        "if [ -z \"$c\" ]; then printf 'no running app container matches %s\\n' ancestor=aws_beanstalk/current-app >&2; "
-        "exit 3; fi; docker logs --tail 50 \"$c\" 2>&1")
+    assert commands.container_logs("label=sifu.role=app", 50, sudo=False) == (
+        "c=$(docker ps -q --filter label=sifu.role=app); n=$(printf %s \"$c\" | grep -c . || true); "
+        "if [ \"$n\" != 1 ]; then printf 'expected exactly one running app container matching %s, found %s: %s\\n' "
+        "label=sifu.role=app \"$n\" \"$(echo $c)\" >&2; exit 3; fi; docker logs --tail 50 \"$c\" 2>&1")
     hostile = commands.container_logs("ancestor=x$(reboot)", 5, sudo=True)
     assert "--filter 'ancestor=x$(reboot)'" in hostile and "sudo -n -- docker logs --tail 5" in hostile

@@ -73,3 +73,32 @@ def test_messages_keep_values_literal(tmp_path):
     out = subprocess.run(["bash", "-c", f"printf %s {word}"], capture_output=True, text=True, env={"HOME": "/h"}).stdout
     assert out == f"value {hostile} and /h"
     assert not canary.exists()
+
+
+@pytest.mark.parametrize("rpm, dnf, expected", [
+    (0, 1, "amazon-efs-utils\tok: installed"),
+    (1, 0, "amazon-efs-utils\tchanged: installed with dnf"),
+    (1, 1, "amazon-efs-utils\tnot installed (No match for argument: amazon-efs-utils): converge mounts with the NFS client"),
+])
+def test_efs_utils_hook_installs_when_missing_and_never_fails_the_deploy(tmp_path, rpm, dnf, expected):
+    tree = render.render_all(settings(), render.Facts(), validate=False)
+    for phase in ("hooks", "confighooks"):
+        hook = tree.files[f"bundle/.platform/{phase}/prebuild/01-efs-utils.sh"]
+        assert hook.mode == 0o755
+    (tmp_path / "hook.sh").write_text(hook.content)
+    for tool, code in (("rpm", rpm), ("dnf", dnf)):  # stand-ins: what the tools answer, and a log of the calls
+        (tmp_path / tool).write_text(f"#!/bin/bash\necho \"{tool} $*\" >> {tmp_path}/calls\n"
+                                     f"[ {code} = 0 ] || echo 'No match for argument: amazon-efs-utils' >&2\nexit {code}\n")
+        (tmp_path / tool).chmod(0o755)
+    out = subprocess.run(["bash", str(tmp_path / "hook.sh")], capture_output=True, text=True,
+                         env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
+    assert out.returncode == 0 and out.stdout == expected + "\n", out
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert calls == ["rpm -q amazon-efs-utils"] + (["dnf install -y amazon-efs-utils"] if rpm else [])
+
+
+def test_s3_storage_has_no_efs_utils_hook():
+    tree = render.render_all(settings(DEPLOY__STORAGE__KIND="s3", DEPLOY__STORAGE__S3_BUCKET="notebooks-bucket"),
+                             render.Facts(), validate=False)
+    assert not [path for path in tree.files if "efs-utils" in path]
+    assert "bundle/.platform/hooks/prebuild/05-block-imds.sh" in tree.files
