@@ -146,7 +146,9 @@ def _purge(access: Aws, s: Settings, sleep: Callable[[float], None]) -> list[str
         done.append(f"deleted EFS {fs['FileSystemId']} and its mount targets")
     ec2_client = access.client("ec2")
     vpc = ec2.default_vpc_id(ec2_client)
-    for group_name in (names.efs_security_group(s), names.instances_security_group(s)):
+    # The instances' group admits the load balancer's: delete it first.
+    for group_name in (names.efs_security_group(s), names.instances_security_group(s),
+                       names.load_balancer_security_group(s)):
         group = ec2.find_security_group(ec2_client, vpc, group_name) if vpc else None
         if group:
             ec2.delete_security_group(ec2_client, group["GroupId"])
