@@ -43,7 +43,7 @@ def _wait(client: Any, s: Settings, since: datetime, request: dict[str, Any], un
 
     eb.wait_for_environment(client, s.eb.environment, since, show, until=until, expect_version=expect_version,
                             request_id=request["ResponseMetadata"]["RequestId"], timeout=s.eb.wait_timeout,
-                            interval=s.eb.poll_interval)
+                            health_grace=s.eb.health_grace, interval=s.eb.poll_interval)
 
 
 def _file_system(client: Any, s: Settings) -> dict[str, Any] | None:

@@ -1,20 +1,8 @@
 """Tasks that run the deployment checklist."""
 
-from invoke import Collection, task
+from invoke import Collection, Exit, task
 
 from deployer.cli.common import ENV_HELP, JSON_HELP, is_tty, load_config
-
-
-def require_for_deploy(loaded) -> None:
-    """The LMS settings a deployed Sifu needs, refused (exit 2) before any AWS call."""
-    from invoke.exceptions import Exit
-
-    from deployer.config import DEPLOY_REQUIRED, ConfigError, require
-
-    try:
-        require(loaded, list(DEPLOY_REQUIRED), "deploy (Sifu logs students in through the LMS)")
-    except ConfigError as exc:
-        raise Exit(str(exc), code=2) from None
 
 DEPLOY_HELP = {
     "env": ENV_HELP,
@@ -23,6 +11,17 @@ DEPLOY_HELP = {
     "yes": "answer yes to every confirmation (required without a TTY)",
     "no_wait": "do not wait for the environment to become Ready",
 }
+
+
+def require_for_deploy(loaded) -> None:
+    """The LMS settings a deployed Sifu needs, refused (exit 2) before any AWS call; `inv render` and a local
+    run do without them."""
+    from deployer.config import DEPLOY_REQUIRED, ConfigError, require
+
+    try:
+        require(loaded, list(DEPLOY_REQUIRED), "deploy (Sifu logs students in through the LMS)")
+    except ConfigError as exc:
+        raise Exit(str(exc), code=2) from None
 
 
 def _run(env, json, dry_run, yes=False, no_wait=False):
