@@ -151,12 +151,12 @@ def test_the_second_deploy_is_a_no_op_with_resource_named_options(aws, deploy):
     assert deploy()[0].failed is None
     options = _options(aws)
     assert options[("aws:autoscaling:asg", "MaxSize")]["ResourceName"] == "AWSEBAutoScalingGroup"
+    again, _, _ = deploy()
+    assert again.counters.aws_mutate == 0 and again.summary() == "no changes", again.counters.mutating_calls
     # DisableIMDSv1 moved the environment to a launch template (item 7, EB-LAUNCH-TEMPLATE).
     assert options[("aws:autoscaling:launchconfiguration", "DisableIMDSv1")] == {
         "ResourceName": "AWSEBEC2LaunchTemplate", "Namespace": "aws:autoscaling:launchconfiguration",
         "OptionName": "DisableIMDSv1", "Value": "true"}
-    again, _, _ = deploy()
-    assert again.counters.aws_mutate == 0 and again.summary() == "no changes"
 
 
 def test_current_options_are_the_deployed_ones_while_an_update_runs(aws, deploy):
