@@ -43,7 +43,7 @@ def _wait(client: Any, s: Settings, since: datetime, request: dict[str, Any], un
 
     eb.wait_for_environment(client, s.eb.environment, since, show, until=until, expect_version=expect_version,
                             request_id=request["ResponseMetadata"]["RequestId"], timeout=s.eb.wait_timeout,
-                            interval=s.eb.poll_interval)
+                            health_grace=s.eb.health_grace, interval=s.eb.poll_interval)
 
 
 def _file_system(client: Any, s: Settings) -> dict[str, Any] | None:
@@ -146,7 +146,9 @@ def _purge(access: Aws, s: Settings, sleep: Callable[[float], None]) -> list[str
         done.append(f"deleted EFS {fs['FileSystemId']} and its mount targets")
     ec2_client = access.client("ec2")
     vpc = ec2.default_vpc_id(ec2_client)
-    for group_name in (names.efs_security_group(s), names.instances_security_group(s)):
+    # The instances' group admits the load balancer's: delete it first.
+    for group_name in (names.efs_security_group(s), names.instances_security_group(s),
+                       names.load_balancer_security_group(s)):
         group = ec2.find_security_group(ec2_client, vpc, group_name) if vpc else None
         if group:
             ec2.delete_security_group(ec2_client, group["GroupId"])

@@ -34,6 +34,17 @@ def database_identifier(s: Settings) -> str:
     return f"{_prefix(s)}-db"
 
 
+def cname_prefix(s: Settings) -> str:
+    """The CNAME prefix a new environment is created with: eb.cname_prefix, else "{project}-{environment}"
+    (lowercase, at most 63 characters, as CheckDNSAvailability accepts)."""
+    return s.eb.cname_prefix or _prefix(s).lower()[:63].rstrip("-")
+
+
+def load_balancer_security_group(s: Settings) -> str:
+    """Our security group on the load balancer: the listener ports from anywhere; the instances admit it."""
+    return f"{_prefix(s)}-lb"
+
+
 def secret_parameter(s: Settings, variable: str) -> str:
     """The SSM parameter holding the container variable ``variable``."""
     return f"/{s.project.name}/{s.eb.environment}/{variable}"

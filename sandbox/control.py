@@ -6,6 +6,8 @@ POST body (JSON), every key optional::
     {"account_id": "123456789012", "region": "us-east-1",
      "fail_next_deploy": {"environment_name": "name, or null for any", "message": "why"},
      "polls_per_stage": 1,                          # describe calls each lifecycle stage takes
+     "health_lag_polls": 3,                         # polls health stays Grey/Pending after Ready (EB-HEALTH-LAG)
+     "degrade_health": {"environment_name": "name, or null for any", "causes": ["why", ...]},  # next Ready: Red
      "instance_addresses": ["10.232.0.11", ...],    # public IPs for the instances EB launches next, in order
      "registry": {"endpoint": "http://127.0.0.1:PORT", "username": "AWS", "password": "..."}}  # ECR's registry
 
@@ -21,7 +23,7 @@ from moto.elasticbeanstalk.models import eb_backends
 from moto.moto_api._internal import urls as moto_api_urls
 
 from sandbox import ecr
-from sandbox.model import LOCK, Failure, state_of
+from sandbox.model import LOCK, Failure, HealthFault, state_of
 
 PATH = "/moto-api/sandbox/control"
 DEFAULT_ACCOUNT = "123456789012"
@@ -43,6 +45,12 @@ def control(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, s
                                               message=fail.get("message") or "Injected deployment failure"))
             if "polls_per_stage" in params:
                 state.polls_per_stage = max(1, int(params["polls_per_stage"]))
+            if "health_lag_polls" in params:
+                state.health_lag_polls = max(0, int(params["health_lag_polls"]))
+            degrade = params.get("degrade_health")
+            if degrade is not None:
+                state.health_faults.append(HealthFault(environment=degrade.get("environment_name"),
+                                                       causes=list(degrade.get("causes") or ["Injected health fault"])))
             if "instance_addresses" in params:
                 state.address_pool = [str(a) for a in params["instance_addresses"]]
                 state.pooled = set(state.address_pool)
@@ -50,6 +58,7 @@ def control(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, s
                 ecr.bind_registry(account, region, params["registry"])
         bound = ecr.bound_registry(account, region)
         out = {"failures": [f.__dict__ for f in state.failures], "polls_per_stage": state.polls_per_stage,
+               "health_lag_polls": state.health_lag_polls,
                "instance_addresses": state.address_pool, "registry": bound.endpoint if bound else None}
     return 200, {"Content-Type": "application/json"}, json.dumps(out)
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from moto.core.responses import ActionResult, EmptyResult
+from moto.core.exceptions import ServiceException
 from moto.elasticbeanstalk.exceptions import InvalidParameterValueError, ResourceNotFoundException
 from moto.elasticbeanstalk.responses import EBResponse
 from moto.utilities.aws_headers import gen_amzn_requestid_long
@@ -23,7 +24,21 @@ from moto.utilities.aws_headers import gen_amzn_requestid_long
 from sandbox import lifecycle, platforms
 from sandbox.lifecycle import ec2_backend, poll, s3_backend, storage_bucket
 from sandbox.model import LOCK, SEVERITY_ORDER, AppVersion, Application, EBState, Environment, now, rand, state_of
-from sandbox.options import DEFAULT_OPTIONS, REPLACING_OPTIONS, OptionKey, parse_options
+
+
+class InvalidParameterCombinationError(ServiceException):
+    code = "InvalidParameterCombination"
+from sandbox.options import DEFAULT_OPTIONS, REPLACING_OPTIONS, OptionKey, check_listeners, parse_options
+
+PLATFORM_PAGE = 2
+
+# Options DescribeConfigurationSettings reports against a resource of the environment's stack
+# (EB-OPTIONS-RESOURCENAME); launch options belong to the launch template once one is in use.
+ASG_RESOURCE = "AWSEBAutoScalingGroup"
+LAUNCH_RESOURCE = {False: "AWSEBAutoScalingLaunchConfiguration", True: "AWSEBEC2LaunchTemplate"}
+# Options that move an environment to a launch template for good (EB-LAUNCH-TEMPLATE).
+LAUNCH_TEMPLATE_OPTIONS = {("aws:autoscaling:launchconfiguration", "DisableIMDSv1"),
+                           ("aws:autoscaling:launchconfiguration", "RootVolumeType")}
 
 # --------------------------------------------------------------------------------------------------
 # Request helpers
@@ -85,10 +100,16 @@ def create_storage_location(self: EBResponse) -> ActionResult:
 
 
 def list_platform_versions(self: EBResponse) -> ActionResult:
-    """The catalogue, through every filter given (EB-PLATFORM-FILTERS)."""
+    """The catalogue, through every filter given (EB-PLATFORM-FILTERS), in pages of at most two summaries
+    whatever MaxRecords asks, so a caller that reads one page misses the rest (EB-PLATFORM-LIST-PAGINATED)."""
     filters = _p(self, "Filters", []) or []
     found = [s for s in platforms.platforms(self.region) if all(platforms.matches_filter(s, f) for f in filters)]
-    return ActionResult({"PlatformSummaryList": found})
+    size = min(int(_p(self, "MaxRecords") or PLATFORM_PAGE), PLATFORM_PAGE)
+    offset = int(_p(self, "NextToken") or 0)
+    result: dict[str, Any] = {"PlatformSummaryList": found[offset: offset + size]}
+    if offset + size < len(found):
+        result["NextToken"] = str(offset + size)
+    return ActionResult(result)
 
 
 def describe_platform_version(self: EBResponse) -> ActionResult:
@@ -147,7 +168,7 @@ def delete_application(self: EBResponse) -> ActionResult:
 
 
 def create_application_version(self: EBResponse) -> ActionResult:
-    """The source bundle must already be in S3 (EB-VERSION-SOURCE-S3)."""
+    """The source bundle must already be in S3 (EB-APPVERSION-BUNDLE)."""
     state = state_of(self.elasticbeanstalk_backend)
     app_name, label = _p(self, "ApplicationName"), _p(self, "VersionLabel")
     bundle = _p(self, "SourceBundle") or {}
@@ -239,6 +260,7 @@ def create_environment(self: EBResponse) -> ActionResult:
         if label and (app_name, label) not in state.versions:
             raise InvalidParameterValueError(f"No Application Version named '{label}' found.")
         options = parse_options(_p(self, "OptionSettings"))
+        check_listeners(options)
         prefix = _p(self, "CNAMEPrefix")
         if prefix:
             cname = f"{prefix}.{state.region}.elasticbeanstalk.com"
@@ -258,7 +280,7 @@ def create_environment(self: EBResponse) -> ActionResult:
             options=options, description=_p(self, "Description", "") or "", version_label=label,
             tags={**_tags(_p(self, "Tags")), "elasticbeanstalk:environment-name": name,
                   "elasticbeanstalk:environment-id": env_id},
-            load_balancer=lb, request_id=request_id,
+            load_balancer=lb, request_id=request_id, launch_template=_moves_to_launch_template(options),
         )
         state.environments.append(env)
         state.emit(env, "INFO", "createEnvironment is starting.")
@@ -267,7 +289,7 @@ def create_environment(self: EBResponse) -> ActionResult:
 
 
 def describe_environments(self: EBResponse) -> ActionResult:
-    """Every environment it returns is polled: its running operation advances a stage (EB-LIFECYCLE-STATUS)."""
+    """Every environment it returns is polled: its running operation advances a stage (EB-STATUS)."""
     state = state_of(self.elasticbeanstalk_backend)
     app_name, label = _p(self, "ApplicationName"), _p(self, "VersionLabel")
     ids, names = _p(self, "EnvironmentIds") or [], _p(self, "EnvironmentNames") or []
@@ -291,8 +313,15 @@ def describe_environments(self: EBResponse) -> ActionResult:
     return ActionResult({"Environments": out})
 
 
+def _moves_to_launch_template(options: dict[OptionKey, str]) -> bool:
+    return any(value.lower() == "true" for (_, ns, opt), value in options.items()
+               if (ns, opt) in LAUNCH_TEMPLATE_OPTIONS)
+
+
 def update_environment(self: EBResponse) -> ActionResult:
-    """Only from Ready; launch-configuration changes replace the instances (EB-OPTION-REPLACES-INSTANCES)."""
+    """Only from Ready; a new version and new settings in one call are refused (EB-UPDATE-VERSION-AND-OPTIONS);
+    launch-configuration changes replace the instances (EB-CONFIG-REPLACES); while it runs, the old settings stay
+    "deployed" next to the "pending" new ones (EB-OPTIONS-DRAFT)."""
     state = state_of(self.elasticbeanstalk_backend)
     request_id = _new_request(self)
     with LOCK:
@@ -304,6 +333,9 @@ def update_environment(self: EBResponse) -> ActionResult:
         if label and (env.application, label) not in state.versions:
             raise InvalidParameterValueError(f"No Application Version named '{label}' found.")
         changes = parse_options(_p(self, "OptionSettings"))
+        if label and label != env.version_label and (changes or _p(self, "TemplateName")):
+            raise InvalidParameterCombinationError(
+                "Attempting to update both the release and configuration is not allowed.")
         removals = {(r.get("ResourceName") or "", r["Namespace"], r["OptionName"])
                     for r in _p(self, "OptionsToRemove") or []}
         new_options = {k: v for k, v in env.options.items() if k not in removals}
@@ -312,7 +344,10 @@ def update_environment(self: EBResponse) -> ActionResult:
                         if env.options.get(k) != new_options.get(k)}
         replace = any((ns, opt) in REPLACING_OPTIONS for _, ns, opt in changed_keys)
         resize = any(ns == "aws:autoscaling:asg" and opt == "MinSize" for _, ns, opt in changed_keys)
+        check_listeners(new_options)
+        env.deployed_options = dict(env.options) if changed_keys else None
         env.options = new_options
+        env.launch_template = env.launch_template or _moves_to_launch_template(new_options)
         if _p(self, "Description") is not None:
             env.description = _p(self, "Description")
         if _p(self, "PlatformArn") or _p(self, "SolutionStackName"):
@@ -407,18 +442,20 @@ def describe_environment_resources(self: EBResponse) -> ActionResult:
 
 
 def describe_environment_health(self: EBResponse) -> ActionResult:
-    """Status, color and causes from the lifecycle (EB-RESOURCES-HEALTH, EB-HEALTH-COLORS). A poll."""
+    """Status, colour, causes and instance counts from the lifecycle (EB-HEALTH-STATUSES); only the environment's
+    name unless AttributeNames asks for more (EB-HEALTH-CAUSES). A poll."""
     state = state_of(self.elasticbeanstalk_backend)
+    wanted = set(_p(self, "AttributeNames") or [])
     with LOCK:
         env = state.find_env(_p(self, "EnvironmentName"), _p(self, "EnvironmentId"))
         poll(state, env)
         counts = {k: 0 for k in ("NoData", "Unknown", "Pending", "Ok", "Info", "Warning", "Degraded", "Severe")}
         bucket = env.health_status if env.health_status in counts else "NoData"
         counts[bucket] = len(env.instance_ids)
-        causes = []
-        if env.health == "Red":
+        causes = list(env.causes)
+        if not causes and env.health == "Red":
             causes = ["Command failed on all instances."]
-        elif env.status != "Ready":
+        elif not causes and env.status != "Ready":
             causes = [f"Environment is {env.status.lower()}."]
         result = {
             "EnvironmentName": env.name,
@@ -429,6 +466,8 @@ def describe_environment_health(self: EBResponse) -> ActionResult:
             "InstancesHealth": counts,
             "RefreshedAt": now(),
         }
+    if "All" not in wanted:
+        result = {k: v for k, v in result.items() if k == "EnvironmentName" or k in wanted}
     return ActionResult(result)
 
 
@@ -455,6 +494,9 @@ def describe_instances_health(self: EBResponse) -> ActionResult:
 
 
 def describe_configuration_settings(self: EBResponse) -> ActionResult:
+    """Options of the auto scaling group and launch template/configuration carry a ResourceName
+    (EB-OPTIONS-RESOURCENAME); while an update runs, the "pending" draft comes first, then the "deployed" set
+    (EB-OPTIONS-DRAFT)."""
     state = state_of(self.elasticbeanstalk_backend)
     app_name, env_name = _p(self, "ApplicationName"), _p(self, "EnvironmentName")
     if _p(self, "TemplateName"):
@@ -463,30 +505,47 @@ def describe_configuration_settings(self: EBResponse) -> ActionResult:
         env = state.find_env(env_name)
         if env.application != app_name:
             raise InvalidParameterValueError(f"No Environment found for EnvironmentName = '{env_name}'.")
-        merged: dict[OptionKey, str] = {("", ns, opt): v for (ns, opt), v in DEFAULT_OPTIONS.items()}
-        merged.update(env.options)
-        if env.security_group_id:
-            # As AWS shows it: the group EB created for the instances first, then the operator's.
-            key = ("", "aws:autoscaling:launchconfiguration", "SecurityGroups")
-            extra = [g for g in merged.get(key, "").split(",") if g.strip()]
-            merged[key] = ",".join([env.security_group_id, *extra])
-        settings = [
-            {**({"ResourceName": r} if r else {}), "Namespace": ns, "OptionName": opt, "Value": v}
-            for (r, ns, opt), v in sorted(merged.items())
-        ]
-        result = {
-            "SolutionStackName": env.solution_stack,
-            "PlatformArn": env.platform_arn,
-            "ApplicationName": env.application,
-            "EnvironmentName": env.name,
-            "DeploymentStatus": "deployed",
-            "DateCreated": env.created,
-            "DateUpdated": env.updated,
-            "OptionSettings": settings,
-        }
-        if env.description:
-            result["Description"] = env.description
-    return ActionResult({"ConfigurationSettings": [result]})
+        described = [_settings_description(env, env.options, "deployed")]
+        if env.busy and env.deployed_options is not None:
+            described = [_settings_description(env, env.options, "pending"),
+                         _settings_description(env, env.deployed_options, "deployed")]
+    return ActionResult({"ConfigurationSettings": described})
+
+
+def _settings_description(env: Environment, options: dict[OptionKey, str], status: str) -> dict[str, Any]:
+    merged: dict[OptionKey, str] = {("", ns, opt): v for (ns, opt), v in DEFAULT_OPTIONS.items()}
+    merged.update(options)
+    if env.security_group_id:
+        # As AWS shows it: the group EB created for the instances first, then the operator's.
+        key = ("", "aws:autoscaling:launchconfiguration", "SecurityGroups")
+        extra = [g for g in merged.get(key, "").split(",") if g.strip()]
+        merged[key] = ",".join([env.security_group_id, *extra])
+    settings = [
+        {**({"ResourceName": r} if (r := resource or _resource_of(env, ns)) else {}),
+         "Namespace": ns, "OptionName": opt, "Value": v}
+        for (resource, ns, opt), v in sorted(merged.items())
+    ]
+    result = {
+        "SolutionStackName": env.solution_stack,
+        "PlatformArn": env.platform_arn,
+        "ApplicationName": env.application,
+        "EnvironmentName": env.name,
+        "DeploymentStatus": status,
+        "DateCreated": env.created,
+        "DateUpdated": env.updated,
+        "OptionSettings": settings,
+    }
+    if env.description:
+        result["Description"] = env.description
+    return result
+
+
+def _resource_of(env: Environment, namespace: str) -> str:
+    if namespace == "aws:autoscaling:asg":
+        return ASG_RESOURCE
+    if namespace == "aws:autoscaling:launchconfiguration":
+        return LAUNCH_RESOURCE[env.launch_template]
+    return ""
 
 
 def _taggable(state: EBState, arn: str) -> dict[str, str]:

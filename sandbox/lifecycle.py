@@ -3,11 +3,12 @@
 An operation (create, update, terminate) is a list of ``Stage``s. Every describe call that covers an environment
 is a poll, and a poll runs the next stage: its action (launch or replace instances in moto's EC2), its events, its
 status and health. So Launching -> Ready, Updating -> Ready and Terminating -> Terminated each take several polls,
-as in AWS, without depending on wall time (EB-LIFECYCLE-STATUS, EB-EVENTS). An injected failure (control endpoint)
+as in AWS, without depending on wall time (EB-STATUS, EB-EVENTS). An injected failure (control endpoint)
 makes the next deployment fail with ERROR events and, for an update, roll back to the previous version
 (EB-DEPLOY-FAILURE-ROLLBACK). Instances carry the ``elasticbeanstalk:environment-name`` tag and sit in a security
 group made for the environment (EB-INSTANCE-TAGS). Health goes Grey -> Green, or Red on a failure
-(EB-HEALTH-COLORS).
+(EB-HEALTH-STATUSES); Green comes some polls after Ready, not with it (EB-HEALTH-LAG), and an injected health fault
+turns it Red/Severe with causes instead (EB-HEALTH-CAUSES).
 """
 
 from __future__ import annotations
@@ -279,8 +280,9 @@ def terminate_stages(state: EBState, env: Environment) -> list[Stage]:
 
 
 def poll(state: EBState, env: Environment) -> None:
-    """A describe call looked at ``env``: advance its running operation by one stage."""
+    """A describe call looked at ``env``: advance its running operation by one stage, or its health lag."""
     if not env.stages:
+        _settle_health(env)
         return
     env.polls += 1
     if env.polls < state.polls_per_stage:
@@ -300,7 +302,28 @@ def _run_stage(state: EBState, env: Environment, stage: Stage) -> None:
     if stage.status:
         env.status = stage.status
     if stage.health:
-        env.health = stage.health
+        env.health, env.causes = stage.health, []
     if stage.health_status:
         env.health_status = stage.health_status
+    if stage.status == "Ready" and stage.health == "Green":
+        _lag_health(state, env)
     env.updated = now()
+
+
+def _lag_health(state: EBState, env: Environment) -> None:
+    """Ready, but health is still Pending: it turns Green (or Red, when a fault was injected) later."""
+    fault = state.take_health_fault(env.name)
+    env.health_target = ("Red", "Severe", fault.causes) if fault else ("Green", "Ok", [])
+    env.health_lag = state.health_lag_polls
+    env.health, env.health_status, env.causes = "Grey", "Pending", ["Initialization in progress."]
+    _settle_health(env, polled=False)
+
+
+def _settle_health(env: Environment, polled: bool = True) -> None:
+    if env.health_target is None:
+        return
+    if polled:
+        env.health_lag -= 1
+    if env.health_lag <= 0:
+        env.health, env.health_status, env.causes = env.health_target
+        env.health_target = None

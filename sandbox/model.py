@@ -116,6 +116,16 @@ class Environment:
     request_id: str = ""
     polls: int = 0
     terminated_at: datetime | None = None
+    # After Ready, health stays Grey/Pending for this many more polls, then turns to ``health_target``
+    # (colour, status, causes) (EB-HEALTH-LAG).
+    health_lag: int = 0
+    health_target: tuple[str, str, list[str]] | None = None
+    causes: list[str] = field(default_factory=list)
+    # The settings in force while an update runs: DescribeConfigurationSettings shows them as "deployed"
+    # next to the "pending" new ones (EB-OPTIONS-DRAFT).
+    deployed_options: dict[OptionKey, str] | None = None
+    # DisableIMDSv1 (and friends) move the environment to a launch template for good (EB-LAUNCH-TEMPLATE).
+    launch_template: bool = False
 
     def option(self, namespace: str, name: str, resource: str = "") -> str:
         return self.options.get((resource, namespace, name), DEFAULT_OPTIONS.get((namespace, name), ""))
@@ -173,6 +183,14 @@ class Event:
 
 
 @dataclass
+class HealthFault:
+    """An injected health outcome: the next environment to become Ready turns Red/Severe with these causes."""
+
+    environment: str | None
+    causes: list[str]
+
+
+@dataclass
 class Failure:
     """An injected deployment failure, consumed by the next matching create/update."""
 
@@ -195,6 +213,9 @@ class EBState:
         self.events: list[Event] = []
         self.failures: list[Failure] = []
         self.polls_per_stage = 1
+        # Polls health stays Grey/Pending after an operation reaches Ready (EB-HEALTH-LAG); control: health_lag_polls.
+        self.health_lag_polls = 3
+        self.health_faults: list[HealthFault] = []
         # Addresses given to launched instances as their public IP (control: instance_addresses), so a
         # test can point them at real SSH hosts; empty: moto's random addresses (nothing answers there).
         self.address_pool: list[str] = []
@@ -246,10 +267,18 @@ class EBState:
 
     # -- injected failures ------------------------------------------------------------------------
     def take_failure(self, env_name: str) -> Failure | None:
-        for i, failure in enumerate(self.failures):
-            if failure.environment in (None, env_name):
-                return self.failures.pop(i)
-        return None
+        return _take(self.failures, env_name)
+
+    def take_health_fault(self, env_name: str) -> HealthFault | None:
+        return _take(self.health_faults, env_name)
+
+
+def _take(pending: list[Any], env_name: str) -> Any:
+    """Remove and return the first injection meant for ``env_name`` (or for any environment)."""
+    for i, item in enumerate(pending):
+        if item.environment in (None, env_name):
+            return pending.pop(i)
+    return None
 
 
 def state_of(backend: EBBackend) -> EBState:

@@ -3,7 +3,8 @@ and which changes replace the instances.
 
 EB refuses an option it does not know with InvalidParameterValue (EB-OPTION-UNKNOWN); a change to the launch
 configuration (instance type, key pair, instance profile, security groups) replaces every instance
-(EB-OPTION-REPLACES-INSTANCES). Only the namespaces a web-server environment of ours can use are listed.
+(EB-CONFIG-REPLACES). An HTTPS listener needs a certificate (ALB-LISTENER-PORT). Only the namespaces a web-server
+environment of ours can use are listed.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ DEFAULT_OPTIONS: dict[tuple[str, str], str] = {
     ("aws:ec2:instances", "InstanceTypes"): "t3.micro, t3.small",
     ("aws:elasticbeanstalk:environment", "EnvironmentType"): "LoadBalanced",
     ("aws:elasticbeanstalk:environment", "LoadBalancerType"): "application",
-    ("aws:elasticbeanstalk:environment", "ServiceRole"): "aws-elasticbeanstalk-service-role",
     ("aws:elasticbeanstalk:command", "DeploymentPolicy"): "AllAtOnce",
     ("aws:elasticbeanstalk:command", "BatchSizeType"): "Percentage",
     ("aws:elasticbeanstalk:command", "BatchSize"): "100",
@@ -73,6 +73,7 @@ REPLACING_OPTIONS = {
     ("aws:autoscaling:launchconfiguration", "IamInstanceProfile"),
     ("aws:autoscaling:launchconfiguration", "SecurityGroups"),
     ("aws:ec2:instances", "InstanceTypes"),
+    ("aws:autoscaling:launchconfiguration", "DisableIMDSv1"),
 }
 
 
@@ -113,3 +114,20 @@ def parse_options(settings: list[dict[str, Any]] | None) -> dict[OptionKey, str]
             item["Value"]
         )
     return out
+
+
+def check_listeners(options: dict[OptionKey, str]) -> None:
+    """Refuse an HTTPS listener without a certificate, or a certificate on an HTTP one, as EB's validation does
+    (ALB-LISTENER-PORT)."""
+    listeners = {ns for (_, ns, _) in options if ns.startswith("aws:elbv2:listener:")}
+    for ns in sorted(listeners):
+        protocol = options.get(("", ns, "Protocol"), "HTTP").upper()
+        certificate = options.get(("", ns, "SSLCertificateArns"), "")
+        if protocol == "HTTPS" and not certificate:
+            raise InvalidParameterValueError(
+                f"Invalid option specification (Namespace: '{ns}', OptionName: 'SSLCertificateArns'): "
+                "an HTTPS listener requires a certificate.")
+        if protocol == "HTTP" and (certificate or options.get(("", ns, "SSLPolicy"))):
+            raise InvalidParameterValueError(
+                f"Invalid option specification (Namespace: '{ns}', OptionName: 'Protocol'): SSLCertificateArns "
+                "and SSLPolicy apply to HTTPS listeners only.")

@@ -117,7 +117,8 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     jupyter_url = required("SIFU_JUPYTER_URL").rstrip("/")
     if not _URL.fullmatch(jupyter_url):
         raise SettingError(f"SIFU_JUPYTER_URL={jupyter_url!r} must be an http(s) URL such as https://host:3335")
-    staff = frozenset(u.strip() for u in env.get("SIFU_STAFF_USERNAMES", "").split(",") if u.strip())
+    # Space-separated as the deployer writes it (EB refuses commas in environment properties); commas still work.
+    staff = frozenset(u for u in re.split(r"[\s,]+", env.get("SIFU_STAFF_USERNAMES", "")) if u)
     for name in staff:
         if not _USERNAME.fullmatch(name):
             raise SettingError(f"SIFU_STAFF_USERNAMES: {name!r} is not a valid edX username")

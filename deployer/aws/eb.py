@@ -81,22 +81,40 @@ def docker_platform_arn(client: Any, version: str | None = None) -> str:
     filters = [{"Type": "PlatformBranchName", "Operator": "=", "Values": [DOCKER_AL2023_BRANCH]}]
     if version:
         filters.append({"Type": "PlatformVersion", "Operator": "=", "Values": [version]})
-    found = client.list_platform_versions(Filters=filters)["PlatformSummaryList"]
+    pages = client.get_paginator("list_platform_versions").paginate(Filters=filters)
+    found = [summary for page in pages for summary in page["PlatformSummaryList"]]
     if not found:
         raise AwsError(f"no '{DOCKER_AL2023_BRANCH}' platform{' ' + version if version else ''} in this region; "
                        "list them with `aws elasticbeanstalk list-platform-versions`")
-    recommended = [p for p in found if p.get("PlatformLifecycleState") == "Recommended"]
+    # The API reference spells the state "recommended"; compare without case.
+    recommended = [p for p in found if (p.get("PlatformLifecycleState") or "").lower() == "recommended"]
     pick = recommended or sorted(found, key=lambda p: [int(x) for x in p["PlatformVersion"].split(".")
                                                        if x.isdigit()])
     return pick[-1]["PlatformArn"]
 
 
 def current_options(client: Any, application: str, environment: str) -> dict[Option, str]:
-    """The environment's effective option settings as {(namespace, name): value}."""
-    settings = client.describe_configuration_settings(ApplicationName=application,
-                                                      EnvironmentName=environment)["ConfigurationSettings"][0]
-    return {(o["Namespace"], o["OptionName"]): o.get("Value", "") for o in settings["OptionSettings"]
-            if not o.get("ResourceName")}
+    """The environment's effective option settings as {(namespace, name): value}.
+
+    While an update runs EB describes a "pending" draft next to the "deployed" settings: take the deployed ones.
+    Options of the auto scaling group and launch template carry a ResourceName; they are the same options, so
+    the name is ignored (an entry without one wins if both appear)."""
+    described = client.describe_configuration_settings(ApplicationName=application,
+                                                       EnvironmentName=environment)["ConfigurationSettings"]
+    settings = next((d for d in described if d.get("DeploymentStatus") == "deployed"), described[0])
+    options = sorted(settings["OptionSettings"], key=lambda o: not o.get("ResourceName"))
+    return {(o["Namespace"], o["OptionName"]): o.get("Value", "") for o in options}
+
+
+def environment_health(client: Any, environment: str) -> dict[str, Any]:
+    """Enhanced health with its causes and instance counts (without AttributeNames EB returns only the name)."""
+    return client.describe_environment_health(EnvironmentName=environment, AttributeNames=["All"])
+
+
+def cname_availability(client: Any, prefix: str) -> tuple[bool, str]:
+    """(free?, the FullyQualifiedCNAME CreateEnvironment reserves for ``prefix``)."""
+    found = client.check_dns_availability(CNAMEPrefix=prefix)
+    return bool(found["Available"]), found.get("FullyQualifiedCNAME", "")
 
 
 def instance_ids(client: Any, environment: str) -> list[str]:
@@ -207,14 +225,17 @@ def wait_for_environment(
     expect_version: str | None = None,
     request_id: str | None = None,
     timeout: float = 1800.0,
+    health_grace: float = 600.0,
     interval: float = 5.0,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> WaitResult:
     """Poll EB events after ``since`` (exclusive; streaming each new one to ``on_event``) until the environment's status
-    is in ``until``. Then require no ERROR/FATAL events, the ``expect_version`` label, and Green health.
+    is in ``until``. Then require no ERROR/FATAL events and the ``expect_version`` label, and, for Ready, wait up to
+    ``health_grace`` seconds for Green: EB turns health Green some time after Ready, not with it.
 
-    Raises EnvironmentFailed (with EB's error events) or WaitTimeout. ``sleep`` and ``clock`` are injectable.
+    Raises EnvironmentFailed (with EB's error events, or the health causes) or WaitTimeout. ``sleep`` and
+    ``clock`` are injectable.
     """
     seen: set[tuple[Any, ...]] = set()
     streamed: list[dict[str, Any]] = []
@@ -235,11 +256,20 @@ def wait_for_environment(
             streamed.append(event)
             on_event(event)
 
-    while True:
+    def describe() -> dict[str, Any] | None:
+        nonlocal polls
         polls += 1
         pull()
         found = client.describe_environments(EnvironmentNames=[environment])["Environments"]
-        env = found[0] if found else None
+        return found[0] if found else None
+
+    def pause() -> None:
+        nonlocal waited
+        sleep(interval)
+        waited += interval
+
+    while True:
+        env = describe()
         if env and env["Status"] in until:
             pull()  # events written in the same instant as the final status
             break
@@ -247,8 +277,7 @@ def wait_for_environment(
             state = f"still {env['Status']}" if env else "not found"
             raise WaitTimeout(f"gave up waiting for {environment} after {timeout:.0f} s ({state}); it may still be "
                               f"working: watch it with `inv status` or `eb events`, then run the deploy again")
-        sleep(interval)
-        waited += interval
+        pause()
 
     errors = [e for e in streamed if e["Severity"] in FAILED_SEVERITIES]
     if errors:
@@ -257,7 +286,21 @@ def wait_for_environment(
         if expect_version and env.get("VersionLabel") != expect_version:
             raise EnvironmentFailed(f"{environment} runs version {env.get('VersionLabel')!r}, not "
                                     f"{expect_version!r}: the deployment was rolled back", [], env)
-        if env.get("Health") != "Green":
-            raise EnvironmentFailed(f"{environment} is Ready but its health is {env.get('Health')} "
-                                    f"({env.get('HealthStatus')}); see `inv status` and `inv logs`", [], env)
+        ready_at = clock()
+        while env.get("Health") != "Green":
+            if env.get("Health") == "Red" or clock() - ready_at >= health_grace:
+                raise _unhealthy(client, environment, env, health_grace)
+            pause()
+            env = describe() or env
     return WaitResult(environment=env, events=streamed, polls=polls, waited_seconds=waited)
+
+
+def _unhealthy(client: Any, environment: str, env: dict[str, Any], grace: float) -> EnvironmentFailed:
+    """Red, or not Green within the grace period: EB's causes and how many instances are in which state."""
+    health = environment_health(client, environment)
+    counts = ", ".join(f"{n} {state}" for state, n in (health.get("InstancesHealth") or {}).items() if n)
+    causes = "; ".join(health.get("Causes") or []) or "EB gives no cause"
+    why = "turned Red" if env.get("Health") == "Red" else f"did not turn Green within {grace:.0f} s (eb.health_grace)"
+    return EnvironmentFailed(f"{environment} is Ready but {why}: health {env.get('Health')} "
+                             f"({health.get('HealthStatus', env.get('HealthStatus'))}); causes: {causes}; "
+                             f"instances: {counts or 'none'}. See `inv status` and `inv logs`", [], env)

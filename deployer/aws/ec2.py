@@ -67,6 +67,14 @@ def allows_from_group(group: dict[str, Any], port: int, source_group_id: str) ->
     return False
 
 
+def admits_world(group: dict[str, Any], port: int) -> bool:
+    """Whether ``group`` lets TCP ``port`` in from 0.0.0.0/0 and ::/0 (pure, on a describe result)."""
+    perms = [p for p in group.get("IpPermissions", []) if p.get("IpProtocol") == "tcp"
+             and p.get("FromPort", 0) <= port <= p.get("ToPort", 65535)]
+    return any(r.get("CidrIp") == "0.0.0.0/0" for p in perms for r in p.get("IpRanges", [])) \
+        and any(r.get("CidrIpv6") == "::/0" for p in perms for r in p.get("Ipv6Ranges", []))
+
+
 def open_to_world(group: dict[str, Any]) -> bool:
     """Whether any ingress rule of ``group`` admits 0.0.0.0/0 or ::/0."""
     return any(r.get("CidrIp") == "0.0.0.0/0" for p in group.get("IpPermissions", []) for r in p.get("IpRanges", [])) \
@@ -118,6 +126,14 @@ def allow_from_group(client: Any, group_id: str, port: int, source_group_id: str
         pair["Description"] = description
     client.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[
         {"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "UserIdGroupPairs": [pair]}])
+
+
+def allow_from_world(client: Any, group_id: str, port: int, description: str = "") -> None:
+    """TCP ``port`` from any IPv4 and IPv6 address (a load balancer's listener)."""
+    client.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": port, "ToPort": port,
+         "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": description}],
+         "Ipv6Ranges": [{"CidrIpv6": "::/0", "Description": description}]}])
 
 
 def delete_security_group(client: Any, group_id: str) -> None:

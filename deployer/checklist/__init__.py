@@ -30,6 +30,7 @@ def deploy_steps(network: str | None = None) -> list[Step]:
         storage.EfsStorage(),               # 14a EFS file system
         storage.ManagedDatabase(),          # 14a managed database
         storage.Secrets(),                  # 14a secrets in SSM
+        beanstalk.LoadBalancerGroup(),      # 14a the load balancer's security group
         bundle.RenderBundle(),              # 13 render the bundle
         beanstalk.ApplicationVersion(),     # 14b application version
         beanstalk.DeployEnvironment(),      # 14c create or update the environment

@@ -1,6 +1,6 @@
-"""Elastic Beanstalk: seed steps 8 (application) and 9 (environment and platform, the eb CLI's configuration)
-before the bundle is rendered; 14b (application version), 14c (create or update the environment) and 14d (wait
-for Ready) after it."""
+"""Elastic Beanstalk: seed steps 8 (application), 9 (environment, its CNAME and platform, the eb CLI's
+configuration) and 14a (the load balancer's security group) before the bundle is rendered; 14b (application
+version), 14c (create or update the environment) and 14d (wait for Ready, then Green) after it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from deployer import REPO_ROOT, names, render
-from deployer.aws import eb, s3
+from deployer.aws import eb, ec2, s3
 from deployer.checklist.aws_calls import plain_aws_errors
 from deployer.checklist.context import Context, EbRequest
 from deployer.steps import Action, Check, StepError
@@ -42,7 +42,9 @@ class EbApplication:
 @dataclass
 class EbEnvironment:
     """Seed step 9: the environment (eb.environment) and its platform, Docker on Amazon Linux 2023,
-    resolved once through list_platform_versions and pinned in the saved answers."""
+    resolved once through list_platform_versions and pinned in the saved answers; and its CNAME, which the
+    bundle's URLs name: an existing environment's own, or for a new one the name CheckDNSAvailability gives
+    for our prefix (the environment is created with that prefix, so the URL is known before it exists)."""
 
     number: int = 9
     name: str = "Elastic Beanstalk environment"
@@ -58,12 +60,86 @@ class EbEnvironment:
             ctx.facts.answers_to_save["eb.platform_arn"] = platform  # so the next run reuses it
         branch_version = platform.split("platform/", 1)[-1]
         if env:
+            ctx.facts.cname = env["CNAME"]
             return Check.ok(f"{s.eb.environment}: {env['Status']}, health {env.get('Health')}, version "
                             f"{env.get('VersionLabel', '-')}, {env.get('CNAME', '')}; platform {branch_version}")
-        return Check.ok(f"{s.eb.environment} does not exist yet: step 14c creates it on {branch_version}")
+        prefix = names.cname_prefix(s)
+        with plain_aws_errors():
+            available, cname = eb.cname_availability(client, prefix)
+        if not available:
+            raise StepError(f"the CNAME {cname} is taken (CNAME prefix {prefix!r}): set eb.cname_prefix to another "
+                            "prefix (4-63 lowercase letters, digits and dashes) for the new environment")
+        ctx.facts.cname = cname
+        return Check.ok(f"{s.eb.environment} does not exist yet: step 14c creates it on {branch_version} at {cname}")
 
     def apply(self, ctx: Context, check: Check) -> str | None:
         return None
+
+
+@dataclass
+class LoadBalancerGroup:
+    """Seed step 14 (network): our security group for the load balancer, the listener ports open to anyone, and
+    the service ports admitted from it into our instances' group. EB's own load-balancer group exists in custom
+    VPCs only, and nothing documents that EB opens extra listener ports, so we own both sides."""
+
+    number: int | str = "14a"
+    name: str = "Load balancer security group"
+
+    def _ports(self, ctx: Context) -> list[int]:
+        s = ctx.settings
+        return [s.ports.sifu, s.ports.jupyter, 80] + ([443] if s.eb.certificate_arn else [])
+
+    def _groups(self, ctx: Context) -> tuple[str, dict | None, dict | None]:
+        client = ctx.aws().client("ec2")
+        vpc = ec2.default_vpc_id(client)
+        if not vpc:
+            raise StepError(f"no default VPC in {ctx.settings.eb.region}: create one (`aws ec2 create-default-vpc`)")
+        return (vpc, ec2.find_security_group(client, vpc, names.load_balancer_security_group(ctx.settings)),
+                ec2.find_security_group(client, vpc, names.instances_security_group(ctx.settings)))
+
+    def _missing(self, ctx: Context, lb: dict | None, instances: dict | None) -> list[Action]:
+        s = ctx.settings
+        lb_name, inst_name = names.load_balancer_security_group(s), names.instances_security_group(s)
+        actions = [Action("create", f"security group {n}") for n, g in ((lb_name, lb), (inst_name, instances)) if g is None]
+        actions += [Action("allow", f"{port}/tcp into {lb_name}", "from anywhere") for port in self._ports(ctx)
+                    if lb is None or not ec2.admits_world(lb, port)]
+        actions += [Action("allow", f"{port}/tcp into {inst_name}", f"from {lb_name}")
+                    for port in (s.ports.sifu, s.ports.jupyter)
+                    if lb is None or instances is None or not ec2.allows_from_group(instances, port, lb["GroupId"])]
+        return actions
+
+    def check(self, ctx: Context) -> Check:
+        with plain_aws_errors():
+            _, lb, instances = self._groups(ctx)
+        if lb:
+            ctx.facts.load_balancer_security_group = lb["GroupId"]
+        actions = self._missing(ctx, lb, instances)
+        if not actions:
+            return Check.ok(f"{names.load_balancer_security_group(ctx.settings)} admits ports "
+                            f"{', '.join(map(str, self._ports(ctx)))}; the instances admit the services from it")
+        return Check.change(f"{len(actions)} change(s) to the load balancer's access", *actions)
+
+    def apply(self, ctx: Context, check: Check) -> str | None:
+        s = ctx.settings
+        client = ctx.aws().client("ec2")
+        with plain_aws_errors():
+            vpc, lb, instances = self._groups(ctx)
+            if lb is None:
+                ec2.create_security_group(client, vpc, names.load_balancer_security_group(s),
+                                          "Sifu load balancer (listener ports from anywhere)", names.tags(s))
+            if instances is None:
+                ec2.create_security_group(client, vpc, names.instances_security_group(s), "Sifu Elastic Beanstalk "
+                                          "instances (EFS and RDS admit traffic from this group only)", names.tags(s))
+            _, lb, instances = self._groups(ctx)
+            for port in self._ports(ctx):
+                if not ec2.admits_world(lb, port):
+                    ec2.allow_from_world(client, lb["GroupId"], port, "load balancer listener")
+            for port in (s.ports.sifu, s.ports.jupyter):
+                if not ec2.allows_from_group(instances, port, lb["GroupId"]):
+                    ec2.allow_from_group(client, instances["GroupId"], port, lb["GroupId"], "load balancer")
+        ctx.facts.load_balancer_security_group = lb["GroupId"]
+        ctx.facts.instance_security_group = instances["GroupId"]
+        return f"{len(check.actions)} change(s): {', '.join(a.target for a in check.actions)}"
 
 
 EB_CLI_CONFIG = ".elasticbeanstalk/config.yml"
@@ -157,7 +233,8 @@ def desired_options(ctx: Context) -> dict[tuple[str, str], str]:
 
 @dataclass
 class DeployEnvironment:
-    """Seed step 14: create the environment, or update it with only what differs (version, settings)."""
+    """Seed step 14: create the environment (with our CNAME prefix), or update it with only what differs (version,
+    settings); a new version with new settings is two updates, settings first, since EB refuses both at once."""
 
     number: int | str = "14c"
     name: str = "Create or update the environment"
@@ -193,24 +270,51 @@ class DeployEnvironment:
         s = ctx.settings
         label = ctx.facts.version_label
         client = ctx.aws().client("elasticbeanstalk")
+        created = any(a.verb == "create" for a in check.actions)
+        deploy = any(a.verb == "deploy" for a in check.actions)
         with plain_aws_errors():
             # Events after this instant (and carrying our request id) belong to this deployment.
             since = eb.latest_event_time(client, s.eb.environment)
-            if any(a.verb == "create" for a in check.actions):
+            if created:
                 found = eb.create_environment(client, s.eb.application, s.eb.environment, ctx.facts.platform_arn,
-                                              label, desired_options(ctx), s.eb.cname_prefix, names.tags(ctx.settings))
+                                              label, desired_options(ctx), names.cname_prefix(s), names.tags(s))
+            elif deploy and ctx.facts.option_changes:
+                # EB refuses a new version and new settings in one call (InvalidParameterCombination): settings
+                # first, then, once Ready again, the version.
+                found = eb.update_environment(client, s.eb.environment, options=ctx.facts.option_changes)
+                _wait(ctx, client, _request(found, since), expect_version=None)
+                since = eb.latest_event_time(client, s.eb.environment)
+                found = eb.update_environment(client, s.eb.environment, version_label=label)
             else:
-                deploy = any(a.verb == "deploy" for a in check.actions)
                 found = eb.update_environment(client, s.eb.environment, version_label=label if deploy else None,
                                               options=ctx.facts.option_changes or None)
-        ctx.facts.eb_request = EbRequest(found["ResponseMetadata"]["RequestId"],
-                                         since or datetime(1970, 1, 1, tzinfo=UTC))
-        return f"{'created' if any(a.verb == 'create' for a in check.actions) else 'updated'} {s.eb.environment}"
+        ctx.facts.eb_request = _request(found, since)
+        return f"{'created' if created else 'updated'} {s.eb.environment}"
+
+
+def _request(response: dict, since: datetime | None) -> EbRequest:
+    return EbRequest(response["ResponseMetadata"]["RequestId"], since or datetime(1970, 1, 1, tzinfo=UTC))
+
+
+def _wait(ctx: Context, client, request: EbRequest | None, expect_version: str | None) -> eb.WaitResult:
+    """Wait for Ready, then Green, streaming EB's events; the time slept counts as waiting, not work."""
+    s = ctx.settings
+
+    def show(event: dict) -> None:
+        ctx.emit(f"    {event['EventDate']:%H:%M:%S} {event['Severity']:<5} {event['Message']}")
+
+    result = eb.wait_for_environment(
+        client, s.eb.environment, request.since if request else datetime.now(UTC), show,
+        expect_version=expect_version, request_id=request.request_id if request else None,
+        timeout=s.eb.wait_timeout, health_grace=s.eb.health_grace, interval=s.eb.poll_interval, sleep=ctx.sleep)
+    ctx.counters.waited_seconds += result.waited_seconds
+    return result
 
 
 @dataclass
 class WaitReady:
-    """Seed step 14: wait for Ready while streaming EB's events; then require our version and Green health."""
+    """Seed step 14: wait for Ready while streaming EB's events; then require our version, and Green health within
+    eb.health_grace (Red, or the grace over, fails with EB's causes)."""
 
     number: int | str = "14d"
     name: str = "Wait for Ready"
@@ -227,25 +331,17 @@ class WaitReady:
         if env["Status"] != "Ready":
             return Check.change(f"{s.eb.environment} is {env['Status']}", Action("wait", f"{s.eb.environment} Ready"))
         if env.get("Health") != "Green":
-            return Check.change(f"{s.eb.environment} health is {env.get('Health')}",
-                                Action("check", f"{s.eb.environment} health"))
+            # Ready comes before Green: wait for it (up to eb.health_grace), or fail with EB's causes.
+            return Check.change(f"{s.eb.environment} is Ready, health {env.get('Health')}",
+                                Action("wait", f"{s.eb.environment} Green"))
         return Check.ok(f"{s.eb.environment} Ready and Green, version {env.get('VersionLabel')}")
 
     def apply(self, ctx: Context, check: Check) -> str | None:
         s = ctx.settings
         if not ctx.wait:
             return "not waiting (--no-wait): follow it with `inv status`"
-        request = ctx.facts.eb_request
         client = ctx.aws().client("elasticbeanstalk")
-
-        def show(event: dict) -> None:
-            ctx.emit(f"    {event['EventDate']:%H:%M:%S} {event['Severity']:<5} {event['Message']}")
-
         with plain_aws_errors():
-            result = eb.wait_for_environment(
-                client, s.eb.environment, request.since if request else datetime.now(UTC), show,
-                expect_version=ctx.facts.version_label or None, request_id=request.request_id if request else None,
-                timeout=s.eb.wait_timeout, interval=s.eb.poll_interval, sleep=ctx.sleep)
-        ctx.counters.waited_seconds += result.waited_seconds
+            result = _wait(ctx, client, ctx.facts.eb_request, ctx.facts.version_label or None)
         env = result.environment
         return f"{s.eb.environment} Ready, {env.get('Health')}, version {env.get('VersionLabel')}: http://{env.get('CNAME')}"

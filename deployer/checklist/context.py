@@ -41,10 +41,12 @@ class Facts:
     image_ref: str = ""                                 # 6, 7: the local image
     image_uri: str = ""                                 # 6, 7: the image in the registry
     platform_arn: str = ""                              # 9
+    cname: str = ""                                     # 9: the environment's CNAME, or the one it will get
     # Settings a step resolved that the next run should reuse (eb.platform_arn, step 9); step 13 saves them.
     answers_to_save: dict[str, Any] = field(default_factory=dict)
     file_system_id: str = ""                            # 14a
     instance_security_group: str = ""                   # 14a: EFS and RDS admit traffic only from it
+    load_balancer_security_group: str = ""              # 14a: the instances admit the service ports from it
     secret_parameters: dict[str, str] = field(default_factory=dict)  # 14a: container variable -> SSM name
     secret_arns: dict[str, str] = field(default_factory=dict)        # 14a: container variable -> ARN
     rds_endpoint: str | None = None                     # 14a (rds.mode managed), once RDS has one
@@ -60,6 +62,7 @@ class Facts:
         return render.Facts(account_id=self.account_id or render.Facts.account_id, image_uri=self.image_uri,
                             file_system_id=self.file_system_id, offline=not self.account_id,
                             instance_security_group=self.instance_security_group,
+                            load_balancer_security_group=self.load_balancer_security_group, cname=self.cname,
                             secret_arns=tuple(sorted(self.secret_arns.items())), rds_endpoint=self.rds_endpoint or "")
 
     def for_converge(self) -> render.Facts:

@@ -1,6 +1,6 @@
 """Tasks that run the deployment checklist."""
 
-from invoke import Collection, task
+from invoke import Collection, Exit, task
 
 from deployer.cli.common import ENV_HELP, JSON_HELP, is_tty, load_config
 
@@ -13,6 +13,17 @@ DEPLOY_HELP = {
 }
 
 
+def require_for_deploy(loaded) -> None:
+    """The LMS settings a deployed Sifu needs, refused (exit 2) before any AWS call; `inv render` and a local
+    run do without them."""
+    from deployer.config import DEPLOY_REQUIRED, ConfigError, require
+
+    try:
+        require(loaded, list(DEPLOY_REQUIRED), "deploy (Sifu logs students in through the LMS)")
+    except ConfigError as exc:
+        raise Exit(str(exc), code=2) from None
+
+
 def _run(env, json, dry_run, yes=False, no_wait=False):
     import json as jsonlib
     import sys
@@ -21,6 +32,8 @@ def _run(env, json, dry_run, yes=False, no_wait=False):
     from deployer.checklist.context import Context
 
     loaded = load_config(env)
+    if not dry_run:
+        require_for_deploy(loaded)
     for path in ("edx.oauth2_client_secret", "rds.password"):
         ui.register_secret(loaded.settings.get(path).get_secret_value())
     ctx = Context(loaded=loaded, dry_run=dry_run, assume_yes=yes, interactive=is_tty() and not json, wait=not no_wait)

@@ -8,11 +8,11 @@
 
 from deployer.config.answers import answers_file_path, save_answers
 from deployer.config.layers import DEFAULT_OVERRIDES, DEFAULTS_FILE, ENV_VARS, GENERIC_ENV_PREFIX, Layer, Loaded, load, require
-from deployer.config.problems import REDACTED, ConfigError, Problem, cross_checks, display_value
+from deployer.config.problems import DEPLOY_REQUIRED, REDACTED, ConfigError, Problem, cross_checks, display_value
 from deployer.config.schema import SECRET_PATHS, Settings, refuse_hostile
 
 __all__ = [
-    "DEFAULTS_FILE", "DEFAULT_OVERRIDES", "ENV_VARS", "GENERIC_ENV_PREFIX", "REDACTED", "SECRET_PATHS",
+    "DEFAULTS_FILE", "DEFAULT_OVERRIDES", "DEPLOY_REQUIRED", "ENV_VARS", "GENERIC_ENV_PREFIX", "REDACTED", "SECRET_PATHS",
     "ConfigError", "Layer", "Loaded", "Problem", "Settings",
     "answers_file_path", "cross_checks", "display_value", "load", "refuse_hostile", "require", "save_answers",
 ]

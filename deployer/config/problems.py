@@ -114,6 +114,19 @@ def cross_checks(s: Settings, sources: dict[str, str]) -> list[Problem]:
         add("rds.host", "is required when rds.mode is external; give the database host")
     if s.sifu.source == "git" and not s.sifu.git_url:
         add("sifu.git_url", "is required when sifu.source is git; give the https URL of the private repository")
-    if s.web.https and not s.eb.certificate_arn and not s.web.public_host:
-        add("web.https", "needs eb.certificate_arn (an ACM certificate for the load balancer) or your own TLS front with web.public_host")
+    if s.eb.max_instances > 1 and s.rds.mode == "none":
+        add("eb.max_instances", "above 1 needs a shared database (rds.mode managed or external): with rds.mode none "
+            "each instance keeps its own SQLite, so a token issued by one instance is unknown to the next; set "
+            "rds.mode or eb.max_instances: 1")
+    if s.web.https and not s.eb.certificate_arn:
+        add("web.https", "needs eb.certificate_arn: the load balancer's listeners serve https only with an ACM "
+            "certificate; set eb.certificate_arn, or web.https: false")
+    if s.eb.certificate_arn and not s.web.https:
+        add("eb.certificate_arn", "makes the listeners https, so web.https must be true (otherwise URLs and cookies "
+            "say http); set web.https: true, or empty eb.certificate_arn")
     return problems
+
+
+# Settings that may be empty for `inv render` and a local run but not for a deploy: without them the
+# deployed Sifu cannot log anyone in.
+DEPLOY_REQUIRED = ("edx.hostname", "edx.oauth2_client_id", "edx.oauth2_redirect_uri")

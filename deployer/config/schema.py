@@ -150,9 +150,11 @@ class Eb(Section):
     key_name: Annotated[str, _pattern(r"[A-Za-z0-9._-]{0,255}", "must be an EC2 key pair name (letters, digits, '.', '_', '-')")]
     instance_profile: RoleName
     certificate_arn: Arn
+    ssl_policy: Annotated[str, _pattern(r"ELBSecurityPolicy-[A-Za-z0-9-]+", "must be an ELB security policy name such as ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09")]
     idle_timeout: Annotated[int, Field(ge=1, le=4000)]
     cname_prefix: Annotated[str, _pattern(r"[a-z0-9][a-z0-9-]{2,61}[a-z0-9]", "must be 4-63 lowercase letters, digits and dashes, or empty")]
     wait_timeout: Annotated[int, Field(ge=30, le=86400)]
+    health_grace: Annotated[int, Field(ge=0, le=86400)]
     poll_interval: Annotated[float, Field(ge=0.1, le=300)]
 
 

@@ -70,9 +70,8 @@ def outputs(s: Settings, facts: Facts) -> list[Output]:
                         "container_notebook_root": CONTAINER_NOTEBOOK_ROOT}),
         Output("eb/option-settings.yml", ".ebextensions/option-settings.yml.j2", "ebextensions",
                lambda: {"eb": s.eb, "processes": procs, "environment": container_environment(s, facts), "secrets": secrets,
-                        "instance_security_group": facts.instance_security_group}),
-        Output("bundle/.ebextensions/01-resources.config", ".ebextensions/resources.config.j2", "cloudformation",
-               lambda: {"processes": procs}),
+                        "instance_security_group": facts.instance_security_group,
+                        "load_balancer_security_group": facts.load_balancer_security_group}),
     ]
     # Elastic Beanstalk's nginx includes .platform/nginx/conf.d/*.conf in its http context; kind "nginx" files
     # pass `nginx -t` here (with a fixed upstream) before anything is deployed.

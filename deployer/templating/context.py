@@ -5,11 +5,13 @@ of the templates. Shared by every generated file (deployer/render) and by the co
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from deployer import names
 from deployer.config import Settings
+from deployer.templating.engine import RenderError
 
 CONTAINER_NOTEBOOK_ROOT = "/notebooks"
 CONTAINER_VENV = "/opt/venv"
@@ -30,15 +32,22 @@ class Facts:
     offline: bool = True
     # Our security group for the EB instances (EFS and RDS admit traffic only from it).
     instance_security_group: str = ""
+    # Our security group for the load balancer (the instances admit the service ports from it).
+    load_balancer_security_group: str = ""
     # Container variable -> SSM parameter ARN, as step 14a stored them; offline renders build the ARNs.
     secret_arns: tuple[tuple[str, str], ...] = ()
     # The managed database's address (rds.mode managed), once RDS has given it one.
     rds_endpoint: str = ""
+    # The environment's CNAME: DescribeEnvironments' for an existing one, CheckDNSAvailability's
+    # FullyQualifiedCNAME for the prefix a new one will be created with (step 9).
+    cname: str = ""
 
 
-def public_host(s: Settings) -> str:
-    """The host students' browsers reach Sifu and Jupyter on."""
-    return s.web.public_host or f"{s.eb.cname_prefix or s.eb.environment}.{s.eb.region}.elasticbeanstalk.com"
+def public_host(s: Settings, facts: Facts = Facts()) -> str:
+    """The host students' browsers reach Sifu and Jupyter on: web.public_host, else the environment's CNAME as EB
+    reported it. EB's CNAMEs are not built here (without a prefix EB adds a random part); only an offline render
+    uses the form CheckDNSAvailability gives for our prefix, as a stand-in."""
+    return s.web.public_host or facts.cname or f"{names.cname_prefix(s)}.{s.eb.region}.elasticbeanstalk.com"
 
 
 def public_scheme(s: Settings) -> str:
@@ -49,7 +58,7 @@ def _origin(scheme: str, host_port: str) -> str:
     return f"{scheme}://{host_port}"
 
 
-def frame_ancestors(s: Settings) -> list[str]:
+def frame_ancestors(s: Settings, facts: Facts = Facts()) -> list[str]:
     """Origins allowed to frame notebooks: the LMS, Studio, Sifu itself, and any extras."""
     edx_scheme = "https" if s.edx.force_ssl else "http"
     origins = []
@@ -57,17 +66,17 @@ def frame_ancestors(s: Settings) -> list[str]:
         origins.append(_origin(edx_scheme, s.edx.hostname))
     if s.edx.studio_hostname:
         origins.append(_origin(edx_scheme, s.edx.studio_hostname))
-    origins.append(sifu_url(s))
+    origins.append(sifu_url(s, facts))
     origins += s.web.frame_ancestors
     return list(dict.fromkeys(origins))
 
 
-def sifu_url(s: Settings) -> str:
-    return f"{public_scheme(s)}://{public_host(s)}:{s.ports.sifu}"
+def sifu_url(s: Settings, facts: Facts = Facts()) -> str:
+    return f"{public_scheme(s)}://{public_host(s, facts)}:{s.ports.sifu}"
 
 
-def jupyter_url(s: Settings) -> str:
-    return f"{public_scheme(s)}://{public_host(s)}:{s.ports.jupyter}"
+def jupyter_url(s: Settings, facts: Facts = Facts()) -> str:
+    return f"{public_scheme(s)}://{public_host(s, facts)}:{s.ports.jupyter}"
 
 
 def secret_parameter_names(s: Settings) -> dict[str, str]:
@@ -86,10 +95,11 @@ def container_environment(s: Settings, facts: Facts) -> dict[str, str]:
         "EDX_OAUTH2_CLIENT_REDIRECT_URI": s.edx.oauth2_redirect_uri,
         "EDX_OAUTH2_FORCE_SSL": "true" if s.edx.force_ssl else "false",
         "SIFU_NOTEBOOK_ROOT": CONTAINER_NOTEBOOK_ROOT,
-        "SIFU_JUPYTER_URL": jupyter_url(s),
-        "SIFU_STAFF_USERNAMES": ",".join(s.sifu.staff_usernames),
+        "SIFU_JUPYTER_URL": jupyter_url(s, facts),
+        # Space-separated: EB refuses commas in environment property values (EB-ENV-PROPS-LIMITS).
+        "SIFU_STAFF_USERNAMES": " ".join(s.sifu.staff_usernames),
         "SIFU_TOKEN_TTL": str(s.sifu.token_ttl),
-        "SIFU_FRAME_ANCESTORS": " ".join(frame_ancestors(s)),
+        "SIFU_FRAME_ANCESTORS": " ".join(frame_ancestors(s, facts)),
         "SIFU_COOKIE_SECURE": "true" if s.web.https else "false",
     }
     volume_id = facts.file_system_id or s.efs.file_system_id
@@ -103,7 +113,34 @@ def container_environment(s: Settings, facts: Facts) -> dict[str, str]:
             env["RDS_HOSTNAME"] = s.rds.host.split(":")[0]
         elif facts.rds_endpoint:
             env["RDS_HOSTNAME"] = facts.rds_endpoint
+    check_environment_properties(env)
     return env
+
+
+# What EB accepts in an environment property value: at most 256 characters of letters, digits, white space
+# and _ . : / = + \ - @ ' " (no comma); all key=value strings together at most 4,096 bytes (EB-ENV-PROPS-LIMITS).
+PROPERTY_VALUE = re.compile(r"[A-Za-z0-9\s_.:/=+\\\-@'\"]*")
+PROPERTY_VALUE_MAX = 256
+PROPERTIES_MAX_BYTES = 4096
+_SETTING_OF = {"SIFU_FRAME_ANCESTORS": "web.frame_ancestors", "SIFU_STAFF_USERNAMES": "sifu.staff_usernames"}
+
+
+def check_environment_properties(env: dict[str, str]) -> None:
+    """Refuse, naming the variable, what EB would refuse or cut: a comma or other character outside its set, a
+    value over 256 characters, or more than 4,096 bytes in all."""
+    for name, value in env.items():
+        where = f"{name}" + (f" (from {_SETTING_OF[name]})" if name in _SETTING_OF else "")
+        if len(value) > PROPERTY_VALUE_MAX:
+            raise RenderError(f"{where} is {len(value)} characters; Elastic Beanstalk allows {PROPERTY_VALUE_MAX} "
+                              "per environment property: shorten it")
+        if not PROPERTY_VALUE.fullmatch(value):
+            bad = sorted({ch for ch in value if not PROPERTY_VALUE.fullmatch(ch)})
+            raise RenderError(f"{where} contains {' '.join(map(repr, bad))}, which Elastic Beanstalk does not "
+                              "allow in an environment property value")
+    total = sum(len(f"{k}={v}".encode()) for k, v in env.items())
+    if total > PROPERTIES_MAX_BYTES:
+        raise RenderError(f"the environment properties take {total} bytes; Elastic Beanstalk allows "
+                          f"{PROPERTIES_MAX_BYTES} in all: shorten web.frame_ancestors or sifu.staff_usernames")
 
 
 def secret_arns(s: Settings, facts: Facts) -> dict[str, str]:

@@ -143,6 +143,9 @@ def test_render_flag_overrides_port_everywhere(tmp_path):
     # Caught even earlier, by config validation (exit 2, before any AWS call).
     ("region mismatch", {"overrides": {"efs": {"region": "eu-west-1"}}}, 2,
      "efs.region = eu-west-1 (from"),
+    # Issue 12: what a deployed Sifu needs to log anyone in, refused before any AWS call (not for render).
+    ("missing LMS settings", {"overrides": {"edx": {"oauth2_client_secret": CLIENT_SECRET}}}, 2,
+     "edx.oauth2_client_id (from defaults): is required to deploy"),
     ("missing key pair", {"overrides": {"eb": {"key_name": "nobody-key"}}}, 1,
      "failed at step 1 (Tools and credentials): EC2 key pair 'nobody-key' does not exist in us-east-1"),
 ])

@@ -45,11 +45,41 @@ def test_options_carry_ports_listeners_processes_and_secret_references(settings)
     assert all(arn.startswith("arn:aws:ssm:us-east-1:") for arn in secrets.values())
     env = options["aws:elasticbeanstalk:application:environment"]
     assert env["SIFU_FRAME_ANCESTORS"].split() == [
-        "https://lms.example.org", "https://studio.example.org", "http://sifu-notebooks-env.us-east-1.elasticbeanstalk.com:3334"]
-    resources = yaml.safe_load(tree.files["bundle/.ebextensions/01-resources.config"].content)["Resources"]
-    assert sorted(r["Properties"]["FromPort"] for r in resources.values()) == [3334, 3335]
+        "https://lms.example.org", "https://studio.example.org",
+        "http://sifu-notebooks-sifu-notebooks-env.us-east-1.elasticbeanstalk.com:3334"]
+    assert options["aws:elbv2:listener:3334"]["Protocol"] == "HTTP" and "aws:elbv2:listener:443" not in options
+    assert options["aws:autoscaling:launchconfiguration"]["DisableIMDSv1"] is True
+    assert options["aws:elasticbeanstalk:command"]["DeploymentPolicy"] == "RollingWithAdditionalBatch"
+    assert options["aws:autoscaling:updatepolicy:rollingupdate"]["RollingUpdateType"] == "Immutable"
     dockerrun = json.loads(tree.files["bundle/Dockerrun.aws.json"].content)
     assert [p["ContainerPort"] for p in dockerrun["Ports"]] == [3334, 3335]
+
+
+CERT = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d"
+
+
+def test_a_certificate_makes_every_service_listener_https_with_a_current_policy(settings):
+    """Issue 11 item 4 (ALB-LISTENER-PORT, ALB-SSL-POLICY-DEFAULT): 3334/3335 too, not only 443."""
+    tls = with_changes(settings, eb={"certificate_arn": CERT}, web={"https": True})
+    options = yaml.safe_load(render.render_all(tls, validate=False).files["eb/option-settings.yml"].content)[
+        "option_settings"]
+    for port in (3334, 3335, 443):
+        listener = options[f"aws:elbv2:listener:{port}"]
+        assert (listener["Protocol"], listener["SSLCertificateArns"], listener["SSLPolicy"]) == (
+            "HTTPS", CERT, "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09")
+    assert options["aws:elasticbeanstalk:application:environment"]["SIFU_JUPYTER_URL"].startswith("https://")
+
+
+def test_urls_name_the_cname_eb_reported_and_properties_stay_within_ebs_limits(settings):
+    """Issue 11 item 3 (EB-CNAME-SUFFIX) and EB-ENV-PROPS-LIMITS."""
+    facts = render.Facts(cname="sifu-notebooks-env.eba-x7k2m9pq.us-east-1.elasticbeanstalk.com")
+    env = render.container_environment(with_changes(settings, sifu={"staff_usernames": ["ann", "bob"]}), facts)
+    assert env["SIFU_JUPYTER_URL"] == "http://sifu-notebooks-env.eba-x7k2m9pq.us-east-1.elasticbeanstalk.com:3335"
+    assert env["SIFU_FRAME_ANCESTORS"].endswith(" http://sifu-notebooks-env.eba-x7k2m9pq.us-east-1.elasticbeanstalk.com:3334")
+    assert env["SIFU_STAFF_USERNAMES"] == "ann bob"  # EB refuses commas
+    many = [f"https://course-{i}.example.org" for i in range(10)]
+    with pytest.raises(render.RenderError, match=r"SIFU_FRAME_ANCESTORS \(from web.frame_ancestors\) is \d+ characters"):
+        render.container_environment(with_changes(settings, web={"frame_ancestors": many}), facts)
 
 
 def test_no_secret_in_any_rendered_file_or_the_bundle(settings):
@@ -90,7 +120,7 @@ def test_one_port_setting_changes_every_file_that_mentions_it_and_nothing_else(s
         assert before[path].content.replace(str(old_port), str(new_port)) == after[path].content, path
     # every consumer named in DESIGN §3 follows the setting
     expected = {"bundle/Dockerrun.aws.json", "eb/option-settings.yml",
-                "bundle/.ebextensions/01-resources.config", f"bundle/.platform/nginx/conf.d/sifu-{service}.conf"}
+                f"bundle/.platform/nginx/conf.d/sifu-{service}.conf"}
     expected.add("image/supervisord.conf" if service == "sifu" else "image/jupyter_server_config.py")
     assert expected <= changed
 

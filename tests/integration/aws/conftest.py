@@ -21,7 +21,7 @@ def deploy_steps() -> list:
     those) and the instance steps (no instances here)."""
     return [registry.Credentials(), registry.RegistryStatus(), registry.RegistryAccess(), registry.RegistryLogin(),
             beanstalk.EbApplication(), beanstalk.EbEnvironment(), bundle.Ports(), storage.EfsStorage(),
-            storage.ManagedDatabase(), storage.Secrets(), bundle.RenderBundle(), beanstalk.ApplicationVersion(),
+            storage.ManagedDatabase(), storage.Secrets(), beanstalk.LoadBalancerGroup(), bundle.RenderBundle(), beanstalk.ApplicationVersion(),
             beanstalk.DeployEnvironment(), beanstalk.WaitReady()]
 
 

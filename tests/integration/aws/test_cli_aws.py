@@ -84,7 +84,9 @@ def test_converge_targets_are_the_environment_instances(aws, deploy, tmp_path):
     from deployer import config
     from deployer.remote import targets
 
-    report, ctx, _ = deploy(DEPLOY__EB__MIN_INSTANCES="2", DEPLOY__EB__MAX_INSTANCES="2")
+    # Two instances need a shared database (a token issued by one is unknown to the other).
+    report, ctx, _ = deploy(DEPLOY__EB__MIN_INSTANCES="2", DEPLOY__EB__MAX_INSTANCES="2", DEPLOY__RDS__MODE="external",
+                            DEPLOY__RDS__HOST="db.example.org", RDS_PASSWORD="db-password")
     assert report.failed is None
     ec2 = aws.client("ec2")
     running = [i for r in ec2.describe_instances(Filters=[

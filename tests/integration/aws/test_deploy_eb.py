@@ -133,3 +133,127 @@ def test_the_whole_checklist_plans_on_a_fresh_account_with_zero_mutations(aws, d
     assert {str(n) for n in range(1, 14)} - IMAGE_STEPS <= numbers and {"14a", "14b", "14c", "14d"} <= numbers
     assert not [s for s in data["steps"] if s["status"] == "pending"]
     assert data["result"] == "changes"
+
+
+# -- issue 11: the deploy against what AWS really does ----------------------------------------------------
+
+ENV = "sifu-notebooks-env"
+
+
+def _options(aws) -> dict:
+    described = aws.client("elasticbeanstalk").describe_configuration_settings(
+        ApplicationName="sifu-notebooks", EnvironmentName=ENV)["ConfigurationSettings"]
+    return {(o["Namespace"], o["OptionName"]): o for o in described[0]["OptionSettings"]}
+
+
+def test_the_second_deploy_is_a_no_op_with_resource_named_options(aws, deploy):
+    """Item 6 (EB-OPTIONS-RESOURCENAME): options described with a ResourceName are still ours."""
+    assert deploy()[0].failed is None
+    options = _options(aws)
+    assert options[("aws:autoscaling:asg", "MaxSize")]["ResourceName"] == "AWSEBAutoScalingGroup"
+    again, _, _ = deploy()
+    assert again.counters.aws_mutate == 0 and again.summary() == "no changes", again.counters.mutating_calls
+    # DisableIMDSv1 moved the environment to a launch template (item 7, EB-LAUNCH-TEMPLATE).
+    assert options[("aws:autoscaling:launchconfiguration", "DisableIMDSv1")] == {
+        "ResourceName": "AWSEBEC2LaunchTemplate", "Namespace": "aws:autoscaling:launchconfiguration",
+        "OptionName": "DisableIMDSv1", "Value": "true"}
+
+
+def test_current_options_are_the_deployed_ones_while_an_update_runs(aws, deploy):
+    """Item 6 (EB-OPTIONS-DRAFT): a pending draft is described first; the deployed set is what runs."""
+    from deployer.aws import eb as eb_api
+
+    assert deploy()[0].failed is None
+    eb = aws.client("elasticbeanstalk")
+    eb_api.update_environment(eb, ENV, options={("aws:ec2:instances", "InstanceTypes"): "t3.large"})
+    current = eb_api.current_options(eb, "sifu-notebooks", ENV)
+    assert current[("aws:ec2:instances", "InstanceTypes")] == "t3.small"
+    assert current[("aws:autoscaling:asg", "MinSize")] == "1"
+
+
+def test_the_wait_holds_for_green_and_red_fails_with_ebs_causes(aws, deploy):
+    """Item 5 (EB-HEALTH-LAG, EB-HEALTH-CAUSES): Ready is not yet Green; Red fails with the causes."""
+    aws.control(health_lag_polls=6)
+    report, _, events = deploy()
+    assert report.failed is None, report.summary()
+    assert "Successfully launched environment: sifu-notebooks-env" in "\n".join(events)
+    aws.control(degrade_health={"environment_name": ENV, "causes": ["100.0 % of the requests are failing with HTTP 5xx."]})
+    failed, _, _ = deploy(tag="bbbb")
+    assert failed.failed is not None and failed.failed.number == "14d"
+    assert "turned Red" in failed.failed.error
+    assert "100.0 % of the requests are failing with HTTP 5xx." in failed.failed.error
+    assert "1 Severe" in failed.failed.error
+
+
+def test_the_urls_name_the_environments_real_cname(aws, deploy):
+    """Item 3 (EB-CNAME-SUFFIX, EB-CNAME-CHECKDNS): a new environment is created with our prefix and the bundle
+    names what CheckDNSAvailability gave; an existing one (here: made without a prefix, so with EB's random part)
+    keeps its own CNAME, and the URLs follow it."""
+    report, ctx, _ = deploy()
+    assert report.failed is None
+    env = aws.client("elasticbeanstalk").describe_environments(EnvironmentNames=[ENV])["Environments"][0]
+    assert env["CNAME"] == "sifu-notebooks-sifu-notebooks-env.us-east-1.elasticbeanstalk.com" == ctx.facts.cname
+    properties = {k[1]: o["Value"] for k, o in _options(aws).items()
+                  if k[0] == "aws:elasticbeanstalk:application:environment"}
+    assert properties["SIFU_JUPYTER_URL"] == f"http://{env['CNAME']}:3335"
+
+    aws.reset()
+    aws.client("ec2").create_key_pair(KeyName="sifu-ops")
+    eb = aws.client("elasticbeanstalk")
+    eb.create_application(ApplicationName="sifu-notebooks")
+    from deployer.aws import eb as eb_api
+    eb.create_environment(ApplicationName="sifu-notebooks", EnvironmentName=ENV,
+                          PlatformArn=eb_api.docker_platform_arn(eb))
+    for _ in range(20):
+        eb.describe_environments(EnvironmentNames=[ENV])
+    cname = eb.describe_environments(EnvironmentNames=[ENV])["Environments"][0]["CNAME"]
+    assert ".eba-" in cname
+    report, ctx, _ = deploy()
+    assert report.failed is None, report.summary()
+    properties = {k[1]: o["Value"] for k, o in _options(aws).items()
+                  if k[0] == "aws:elasticbeanstalk:application:environment"}
+    assert properties["SIFU_JUPYTER_URL"] == f"http://{cname}:3335"
+    assert properties["SIFU_FRAME_ANCESTORS"].endswith(f"http://{cname}:3334")
+
+
+def test_a_taken_cname_prefix_stops_at_step_9_naming_the_setting(aws, deploy):
+    """Item 3 (EB-CNAME-CHECKDNS): checked before anything is created."""
+    eb = aws.client("elasticbeanstalk")
+    eb.create_application(ApplicationName="other")
+    from deployer.aws import eb as eb_api
+    eb.create_environment(ApplicationName="other", EnvironmentName="other-env",
+                          PlatformArn=eb_api.docker_platform_arn(eb), CNAMEPrefix="sifu-notebooks-sifu-notebooks-env")
+    report, _, _ = deploy(dry_run=True)
+    assert report.failed is not None and report.failed.number == 9
+    assert "eb.cname_prefix" in report.failed.error
+    assert deploy(DEPLOY__EB__CNAME_PREFIX="sifu-course-42")[0].failed is None
+    env = eb.describe_environments(EnvironmentNames=[ENV])["Environments"][0]
+    assert env["CNAME"] == "sifu-course-42.us-east-1.elasticbeanstalk.com"
+
+
+def test_a_new_version_with_new_settings_is_two_updates(aws, deploy):
+    """EB-UPDATE-VERSION-AND-OPTIONS: EB refuses both in one UpdateEnvironment; settings go first."""
+    assert deploy()[0].failed is None
+    report, ctx, _ = deploy(tag="bbbb", DEPLOY__EB__INSTANCE_TYPE="t3.large")
+    assert report.failed is None, report.summary()
+    assert report.counters.mutating_calls.count("elasticbeanstalk.UpdateEnvironment") == 2
+    env = aws.client("elasticbeanstalk").describe_environments(EnvironmentNames=[ENV])["Environments"][0]
+    assert env["VersionLabel"] == ctx.facts.version_label
+    assert _options(aws)[("aws:ec2:instances", "InstanceTypes")]["Value"] == "t3.large"
+
+
+def test_the_load_balancer_has_our_group_and_the_instances_admit_it(aws, deploy):
+    """Item 12 (EB-LB-SG, EB-LB-MANAGED-SG): no reliance on AWSEBLoadBalancerSecurityGroup (custom VPCs only)."""
+    report, ctx, _ = deploy()
+    assert report.failed is None
+    ec2 = aws.client("ec2")
+    lb_id = ctx.facts.load_balancer_security_group
+    lb = ec2.describe_security_groups(GroupIds=[lb_id])["SecurityGroups"][0]
+    assert lb["GroupName"] == "sifu-notebooks-sifu-notebooks-env-lb"
+    assert {p["FromPort"] for p in lb["IpPermissions"]} == {80, 3334, 3335}
+    instances = ec2.describe_security_groups(GroupIds=[ctx.facts.instance_security_group])["SecurityGroups"][0]
+    from_lb = {p["FromPort"] for p in instances["IpPermissions"] for g in p["UserIdGroupPairs"] if g["GroupId"] == lb_id}
+    assert from_lb == {3334, 3335}
+    options = _options(aws)
+    assert options[("aws:elbv2:loadbalancer", "SecurityGroups")]["Value"] == lb_id
+    assert options[("aws:elbv2:loadbalancer", "ManagedSecurityGroup")]["Value"] == lb_id

@@ -34,11 +34,12 @@ def _version(aws, eb, label: str, app: str = "sifu") -> None:
 
 
 def _poll_until_settled(eb, name: str, limit: int = 30) -> tuple[list[str], dict]:
+    """Poll until the status settles and, when Ready, health has left Pending (EB-HEALTH-LAG)."""
     seen = []
     for _ in range(limit):
         env = eb.describe_environments(EnvironmentNames=[name])["Environments"][0]
         seen.append(env["Status"])
-        if env["Status"] in ("Ready", "Terminated"):
+        if env["Status"] == "Terminated" or (env["Status"] == "Ready" and env["HealthStatus"] != "Pending"):
             return seen, env
     raise AssertionError(f"{name} never settled: {seen}")
 
@@ -328,3 +329,83 @@ def test_extra_instance_security_groups_are_attached(aws, eb):
                                              "Values": ["sifu-prod"]}])["Reservations"]
     groups = [g["GroupId"] for r in found for i in r["Instances"] for g in i["SecurityGroups"]]
     assert sg in groups and len(groups) == 2
+
+
+# -- issue 11: the emulator is as strict as AWS where our code depends on it -----------------------------
+
+def _until_ready(eb, name: str) -> dict:
+    for _ in range(30):
+        env = eb.describe_environments(EnvironmentNames=[name])["Environments"][0]
+        if env["Status"] == "Ready":
+            return env
+    raise AssertionError(f"{name} never became Ready")
+
+
+def test_health_lags_ready_then_turns_green(aws, eb):
+    """EB-HEALTH-LAG: Ready comes first, Green some polls later."""
+    _version(aws, eb, "v1")
+    eb.create_environment(ApplicationName="sifu", EnvironmentName="sifu-prod", PlatformArn=_docker_platform(eb),
+                          VersionLabel="v1")
+    env = _until_ready(eb, "sifu-prod")
+    assert (env["Health"], env["HealthStatus"]) == ("Grey", "Pending")
+    _, env = _poll_until_settled(eb, "sifu-prod")
+    assert (env["Health"], env["HealthStatus"]) == ("Green", "Ok")
+
+
+def test_environment_health_needs_attribute_names_and_reports_injected_causes(aws, eb):
+    """EB-HEALTH-CAUSES: only the name without AttributeNames; an injected fault turns Red/Severe with causes."""
+    aws.control(degrade_health={"environment_name": "sifu-prod", "causes": ["100 % of requests fail with 5xx."]})
+    _version(aws, eb, "v1")
+    eb.create_environment(ApplicationName="sifu", EnvironmentName="sifu-prod", PlatformArn=_docker_platform(eb),
+                          VersionLabel="v1")
+    _, env = _poll_until_settled(eb, "sifu-prod")
+    assert (env["Health"], env["HealthStatus"]) == ("Red", "Severe")
+    bare = eb.describe_environment_health(EnvironmentName="sifu-prod")
+    assert set(bare) - {"ResponseMetadata"} == {"EnvironmentName"}
+    full = eb.describe_environment_health(EnvironmentName="sifu-prod", AttributeNames=["All"])
+    assert full["Causes"] == ["100 % of requests fail with 5xx."] and full["InstancesHealth"]["Severe"] == 1
+
+
+def test_options_carry_resource_names_and_a_pending_draft_while_updating(eb, ready_env):
+    """EB-OPTIONS-RESOURCENAME, EB-OPTIONS-DRAFT, EB-LAUNCH-TEMPLATE."""
+    described = eb.describe_configuration_settings(ApplicationName="sifu", EnvironmentName=ready_env)
+    options = described["ConfigurationSettings"][0]["OptionSettings"]
+    by_key = {(o["Namespace"], o["OptionName"]): o.get("ResourceName") for o in options}
+    assert by_key[("aws:autoscaling:asg", "MinSize")] == "AWSEBAutoScalingGroup"
+    assert by_key[("aws:autoscaling:launchconfiguration", "InstanceType")] == "AWSEBAutoScalingLaunchConfiguration"
+    assert by_key[("aws:elasticbeanstalk:environment", "EnvironmentType")] is None
+    eb.update_environment(EnvironmentName=ready_env, OptionSettings=[
+        {"Namespace": "aws:autoscaling:launchconfiguration", "OptionName": "DisableIMDSv1", "Value": "true"}])
+    during = eb.describe_configuration_settings(ApplicationName="sifu", EnvironmentName=ready_env)
+    assert [c["DeploymentStatus"] for c in during["ConfigurationSettings"]] == ["pending", "deployed"]
+    _poll_until_settled(eb, ready_env)
+    after = eb.describe_configuration_settings(ApplicationName="sifu", EnvironmentName=ready_env)
+    [settings] = after["ConfigurationSettings"]
+    launch = {o.get("ResourceName") for o in settings["OptionSettings"]
+              if o["Namespace"] == "aws:autoscaling:launchconfiguration"}
+    assert launch == {"AWSEBEC2LaunchTemplate"}
+
+
+def test_update_with_a_new_version_and_settings_at_once_is_refused(aws, eb, ready_env):
+    """EB-UPDATE-VERSION-AND-OPTIONS: the API reference says InvalidParameterCombination."""
+    _version(aws, eb, "v2")
+    with pytest.raises(ClientError, match="InvalidParameterCombination"):
+        eb.update_environment(EnvironmentName=ready_env, VersionLabel="v2", OptionSettings=[
+            {"Namespace": "aws:autoscaling:asg", "OptionName": "MaxSize", "Value": "3"}])
+
+
+def test_an_https_listener_needs_a_certificate(aws, eb):
+    """ALB-LISTENER-PORT: Protocol HTTPS without SSLCertificateArns is refused."""
+    _version(aws, eb, "v1")
+    with pytest.raises(ClientError, match="requires a certificate"):
+        eb.create_environment(ApplicationName="sifu", EnvironmentName="sifu-prod", PlatformArn=_docker_platform(eb),
+                              VersionLabel="v1", OptionSettings=[
+                                  {"Namespace": "aws:elbv2:listener:3334", "OptionName": "Protocol", "Value": "HTTPS"}])
+
+
+def test_platforms_come_in_pages(eb):
+    """EB-PLATFORM-LIST-PAGINATED: one call returns a page and a NextToken, not the catalogue."""
+    first = eb.list_platform_versions()
+    assert len(first["PlatformSummaryList"]) <= 2 and first.get("NextToken")
+    pages = eb.get_paginator("list_platform_versions").paginate()
+    assert len([s for page in pages for s in page["PlatformSummaryList"]]) == 5

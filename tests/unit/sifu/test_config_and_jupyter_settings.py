@@ -40,7 +40,7 @@ def test_incomplete_rds_variables_are_named(tmp_path):
 @pytest.mark.parametrize("name, value", [
     ("EDX_HOSTNAME", None), ("EDX_HOSTNAME", "lms.example.org/path"), ("EDX_OAUTH2_CLIENT_ID", ""),
     ("SIFU_SECRET_KEY", "short"), ("SIFU_NOTEBOOK_ROOT", "/no/such/dir"), ("SIFU_JUPYTER_URL", "javascript:alert(1)"),
-    ("SIFU_STAFF_USERNAMES", "ok,bad name"), ("SIFU_TOKEN_TTL", "5"), ("SIFU_FRAME_ANCESTORS", "https://a.example;script-src"),
+    ("SIFU_STAFF_USERNAMES", "ok,bad!name"), ("SIFU_TOKEN_TTL", "5"), ("SIFU_FRAME_ANCESTORS", "https://a.example;script-src"),
     ("SIFU_VOLUME_ID", "fs-1 $(id)"), ("SIFU_COOKIE_SECURE", "perhaps"), ("SIFU_SERVICE_TOKEN", "short"),
 ])
 def test_bad_settings_name_the_variable(tmp_path, name, value):
