@@ -17,12 +17,14 @@ def test_base_and_final_images_build_from_the_local_base(app_image, docker_clien
     assert set(app_image.build_seconds) == {app_image.plan.base.ref, app_image.ref}
     assert base.history()[-1]["Id"] == final.history()[-1]["Id"]
     config = final.attrs["Config"]
-    assert config["User"] == "1000:1000"
+    # supervisord starts as root and sifu.launch drops each program to its own service user.
+    assert config["User"] == "0:0"
     assert config["Entrypoint"] == ["dumb-init", "--"]
     assert config["Cmd"] == ["supervisord", "--nodaemon", "--configuration", "/etc/sifu/supervisord.conf"]
     assert set(config["ExposedPorts"]) == {f"{app_image.sifu_port}/tcp", f"{app_image.jupyter_port}/tcp"}
     assert config["Healthcheck"]["Test"][0] == "CMD"
     assert config["Labels"]["sifu.build-inputs"] == app_image.plan.final.tag
+    assert config["Labels"]["sifu.role"] == "app"  # how converge and logs find the app container
 
 
 def test_image_holds_the_rendered_configs_and_pinned_tools(app_image, docker_client):
