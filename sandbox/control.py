@@ -7,7 +7,8 @@ POST body (JSON), every key optional::
      "fail_next_deploy": {"environment_name": "name, or null for any", "message": "why"},
      "polls_per_stage": 1,                          # describe calls each lifecycle stage takes
      "instance_addresses": ["10.232.0.11", ...],    # public IPs for the instances EB launches next, in order
-     "registry": {"endpoint": "http://127.0.0.1:PORT", "username": "AWS", "password": "..."}}  # ECR's registry
+     "registry": {"endpoint": "http://127.0.0.1:PORT", "username": "AWS", "password": "..."},  # ECR's registry
+     "cross_region_pull": "allowed" or "refused"}   # may instances pull from another region's ECR (sandbox/iam.py)
 
 Everything set here lives on moto's backends, so ``POST /moto-api/reset`` forgets it.
 """
@@ -20,7 +21,7 @@ from typing import Any
 from moto.elasticbeanstalk.models import eb_backends
 from moto.moto_api._internal import urls as moto_api_urls
 
-from sandbox import ecr
+from sandbox import ecr, iam
 from sandbox.model import LOCK, Failure, state_of
 
 PATH = "/moto-api/sandbox/control"
@@ -48,9 +49,12 @@ def control(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, s
                 state.pooled = set(state.address_pool)
             if "registry" in params:
                 ecr.bind_registry(account, region, params["registry"])
+            if "cross_region_pull" in params:
+                iam.set_cross_region_pull(account, region, params["cross_region_pull"])
         bound = ecr.bound_registry(account, region)
         out = {"failures": [f.__dict__ for f in state.failures], "polls_per_stage": state.polls_per_stage,
-               "instance_addresses": state.address_pool, "registry": bound.endpoint if bound else None}
+               "instance_addresses": state.address_pool, "registry": bound.endpoint if bound else None,
+               "cross_region_pull": iam.cross_region_pull(account, region)}
     return 200, {"Content-Type": "application/json"}, json.dumps(out)
 
 

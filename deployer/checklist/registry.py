@@ -93,7 +93,8 @@ class RegistryAccess:
         with plain_aws_errors():
             repo_drift = ecr.repository_drift(aws.client("ecr", region=s.ecr.region), s.ecr.repository,
                                               s.ecr.keep_images)
-            role_drift = iam.instance_role_drift(aws.client("iam"), s.eb.instance_profile, [iam.ECR_READ_ONLY])
+            role_drift = iam.instance_role_drift(aws.client("iam"), s.eb.instance_profile, [iam.ECR_READ_ONLY],
+                                                 _instance_policy(ctx))
         actions = []
         if "missing" in repo_drift:
             actions.append(Action("create", f"ECR repository {s.ecr.repository}",
@@ -107,10 +108,15 @@ class RegistryAccess:
                 actions.append(Action("create", f"instance profile {s.eb.instance_profile}"))
             elif item == "profile-role":
                 actions.append(Action("add", f"role {s.eb.instance_profile} to its instance profile"))
+            elif item == "inline-policy":
+                actions.append(Action("set", f"inline policy {iam.INSTANCE_POLICY_NAME}",
+                                      f"on role {s.eb.instance_profile}: EB bucket, health statistics, "
+                                      f"parameters {names.secret_parameters_path(s)}/*"))
             else:
                 actions.append(Action("attach", item.split("/")[-1], f"to role {s.eb.instance_profile}"))
         if not actions:
-            return Check.ok(f"repository {s.ecr.repository} and role {s.eb.instance_profile} (ECR read-only) in place")
+            return Check.ok(f"repository {s.ecr.repository} and role {s.eb.instance_profile} (ECR read-only, "
+                            f"{iam.INSTANCE_POLICY_NAME}) in place")
         return Check.change(f"{len(actions)} change(s) to the registry and instance role", *actions)
 
     def apply(self, ctx: Context, check: Check) -> str | None:
@@ -119,10 +125,22 @@ class RegistryAccess:
         with plain_aws_errors():
             done = ecr.ensure_repository(aws.client("ecr", region=s.ecr.region), s.ecr.repository,
                                          s.ecr.keep_images, tags=names.tags(ctx.settings))
-            done += iam.ensure_instance_role(aws.client("iam"), s.eb.instance_profile, [iam.ECR_READ_ONLY])
+            done += iam.ensure_instance_role(aws.client("iam"), s.eb.instance_profile, [iam.ECR_READ_ONLY],
+                                             _instance_policy(ctx))
             repo = ecr.find_repository(aws.client("ecr", region=s.ecr.region), s.ecr.repository)
         ctx.facts.repository_name = repo["repositoryName"]
         return "; ".join(done) or "already in place"
+
+
+def _instance_policy(ctx: Context) -> str:
+    """The instance role's inline policy for this environment (no customer KMS key is configurable: our
+    parameters use the account's aws/ssm key, IAM-ENVSECRETS-KMS)."""
+    s = ctx.settings
+    if not ctx.facts.account_id:
+        with plain_aws_errors():
+            ctx.facts.account_id = sts.caller_identity(ctx.aws().client("sts")).account
+    return iam.instance_policy(s.eb.region, ctx.facts.account_id, s.eb.application, s.eb.environment,
+                               names.secret_parameters_path(s))
 
 
 @dataclass
