@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from deployer import names, ui
 from deployer.aws import ec2, ecr, iam, sdk_errors, sts
+from deployer.checklist import preflight
 from deployer.checklist.aws_calls import plain_aws_errors
 from deployer.checklist.context import Context
 from deployer.steps import Action, Check, StepError
@@ -46,9 +47,11 @@ class Credentials:
                                 f"`aws ec2 import-key-pair --key-name {s.eb.key_name} --region {s.eb.region} "
                                 "--public-key-material fileb://KEY.pub`, or set eb.key_name to an existing one.")
         ctx.facts.account_id = identity.account
+        permissions = preflight.check(ctx, identity.arn, identity.account)
         tools = ", ".join(f"{tool} CLI {'present' if shutil.which(tool) else 'absent'}" for tool in ("aws", "eb"))
         return Check.ok(f"account {identity.account} ({identity.arn}); EB/EFS region {s.eb.region}, ECR region "
-                        f"{s.ecr.region}; key pair {s.eb.key_name}; {tools} (optional: boto3 does the work)")
+                        f"{s.ecr.region}; key pair {s.eb.key_name}; {tools} (optional: boto3 does the work); "
+                        f"{permissions}")
 
     def apply(self, ctx: Context, check: Check) -> str | None:
         return None

@@ -1,0 +1,129 @@
+"""Issue 11 items 1, 11 and 12 on the emulated AWS: the instance role's inline policy, the strict instance checks
+(sandbox/iam.py evaluates the role with moto's IAM evaluator), step 1's preflight, the registry's keep- tags,
+and the registry in another region than the environment."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from deployer.aws import iam
+from deployer.checklist import registry
+from tests.integration.aws.conftest import deploy_steps
+
+pytestmark = pytest.mark.integration
+ROLE = "aws-elasticbeanstalk-ec2-role"
+BUCKET = "elasticbeanstalk-us-east-1-123456789012"
+
+
+def first_steps() -> list:
+    return [registry.Credentials(), registry.RegistryStatus(), registry.RegistryAccess(), registry.RegistryLogin()]
+
+
+def without_step_3() -> list:
+    return [s for s in deploy_steps() if not isinstance(s, registry.RegistryAccess)]
+
+
+def strip_statement(aws, sid: str) -> None:
+    """What an operator (or an old deployer) leaves behind: the inline policy without one statement."""
+    client = aws.client("iam")
+    document = client.get_role_policy(RoleName=ROLE, PolicyName=iam.INSTANCE_POLICY_NAME)["PolicyDocument"]
+    document["Statement"] = [s for s in document["Statement"] if s["Sid"] != sid]
+    client.put_role_policy(RoleName=ROLE, PolicyName=iam.INSTANCE_POLICY_NAME, PolicyDocument=json.dumps(document))
+
+
+def eb_errors(aws) -> list[str]:
+    events = aws.client("elasticbeanstalk").describe_events(EnvironmentName="sifu-notebooks-env")["Events"]
+    return [e["Message"] for e in events if e["Severity"] == "ERROR"]
+
+
+# -- item 1: the instance role -------------------------------------------------------------------------
+
+def test_instance_role_gets_the_inline_policy_once_and_keeps_ecr_read_only(aws, deploy):
+    report, _, _ = deploy(step_list=first_steps())
+    assert report.failed is None, report.summary()
+    client = aws.client("iam")
+    document = client.get_role_policy(RoleName=ROLE, PolicyName=iam.INSTANCE_POLICY_NAME)["PolicyDocument"]
+    statements = {s["Sid"]: s for s in document["Statement"]}
+    assert statements["SourceBundleAndLogs"]["Resource"] == [f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"]
+    assert statements["EnhancedHealth"]["Action"] == ["elasticbeanstalk:PutInstanceStatistics"]
+    assert statements["EnvironmentSecrets"]["Resource"] == [
+        "arn:aws:ssm:us-east-1:123456789012:parameter/sifu-notebooks/sifu-notebooks-env/*"]
+    assert "SecretsKey" not in statements  # no customer key: parameters use aws/ssm
+    assert [p["PolicyArn"] for p in client.list_attached_role_policies(RoleName=ROLE)["AttachedPolicies"]] == [
+        iam.ECR_READ_ONLY]
+    again, _, _ = deploy(step_list=first_steps())
+    assert again.counters.aws_mutate == 0 and again.summary() == "no changes"
+
+
+def test_default_deploy_passes_the_instance_checks(aws, deploy):
+    report, _, events = deploy()
+    assert report.failed is None, report.summary()
+    assert eb_errors(aws) == []
+    assert "Successfully launched environment: sifu-notebooks-env" in "\n".join(events)
+
+
+@pytest.mark.parametrize(("sid", "named"), [
+    ("SourceBundleAndLogs", f"AccessDenied s3:GetObject on arn:aws:s3:::{BUCKET}/sifu-notebooks/"),
+    ("EnvironmentSecrets", "AccessDenied ssm:GetParameter on arn:aws:ssm:us-east-1:123456789012:parameter/"
+                           "sifu-notebooks/sifu-notebooks-env/"),
+])
+def test_instance_role_stripped_of_read_fails_environment_creation_naming_it(aws, deploy, sid, named):
+    assert deploy(step_list=first_steps())[0].failed is None
+    strip_statement(aws, sid)
+    report, _, events = deploy(step_list=without_step_3())
+    assert report.failed is not None and report.failed.number == "14d", report.summary()
+    assert any(named in e for e in eb_errors(aws)), eb_errors(aws)
+    assert any(named in line for line in events)  # streamed to the operator as EB's events
+    env = aws.client("elasticbeanstalk").describe_environments(EnvironmentNames=["sifu-notebooks-env"])
+    assert env["Environments"][0]["Health"] == "Red"
+
+
+# -- step 1's preflight -------------------------------------------------------------------------------
+
+def deploying_user(aws, monkeypatch, *statements: dict) -> str:
+    """An IAM user with ``statements`` as its only policy; the deploy runs with its keys."""
+    client = aws.client("iam")
+    arn = client.create_user(UserName="deployer")["User"]["Arn"]
+    client.put_user_policy(UserName="deployer", PolicyName="deploy", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": list(statements)}))
+    key = client.create_access_key(UserName="deployer")["AccessKey"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+    return arn
+
+
+ALLOW_ALL = {"Effect": "Allow", "Action": "*", "Resource": "*"}
+
+
+def test_preflight_names_a_missing_permission_before_any_change(aws, deploy, monkeypatch):
+    arn = deploying_user(aws, monkeypatch, ALLOW_ALL,
+                         {"Effect": "Deny", "Action": "s3:PutObject", "Resource": "*"})
+    report, _, _ = deploy()
+    assert report.failed is not None and report.failed.number == 1
+    assert f"{arn} lacks 1 permission(s)" in report.failed.error
+    assert f"s3:PutObject on arn:aws:s3:::{BUCKET}/* (step 14b)" in report.failed.error
+    assert report.as_json()["aws_calls"]["mutate"] == 0
+
+
+def test_preflight_stops_when_the_service_linked_role_cannot_be_created(aws, deploy, monkeypatch):
+    deploying_user(aws, monkeypatch, ALLOW_ALL,
+                   {"Effect": "Deny", "Action": "iam:CreateServiceLinkedRole", "Resource": "*"})
+    report, _, _ = deploy(dry_run=True)
+    assert report.failed is not None and report.failed.number == 1
+    assert "aws iam create-service-linked-role --aws-service-name elasticbeanstalk.amazonaws.com" in \
+        report.failed.error
+    assert report.as_json()["aws_calls"]["mutate"] == 0
+
+
+def test_preflight_passes_for_a_full_user_and_is_advisory_without_simulation(aws, deploy, monkeypatch):
+    # moto's default caller is no IAM user: simulation cannot run, so the preflight says so and goes on.
+    report, _, _ = deploy(dry_run=True, step_list=first_steps())
+    assert report.failed is None
+    assert "permissions not checked: IAM policy simulation is not available" in report.steps[0].summary
+    deploying_user(aws, monkeypatch, ALLOW_ALL)
+    report, _, _ = deploy(dry_run=True, step_list=first_steps())
+    assert report.failed is None, report.summary()
+    assert "holds every permission the deploy uses" in report.steps[0].summary
+    assert "AWSServiceRoleForElasticBeanstalk missing: EB creates it" in report.steps[0].summary
