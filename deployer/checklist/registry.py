@@ -6,10 +6,10 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 
-from deployer import names, ui
+from deployer import kept_images, names, ui
 from deployer.aws import ec2, ecr, iam, sdk_errors, sts
 from deployer.checklist import preflight
-from deployer.checklist.aws_calls import plain_aws_errors
+from deployer.checklist.aws_calls import live_environment, plain_aws_errors
 from deployer.checklist.context import Context
 from deployer.steps import Action, Check, StepError
 
@@ -139,11 +139,16 @@ def _instance_policy(ctx: Context) -> str:
     """The instance role's inline policy for this environment (no customer KMS key is configurable: our
     parameters use the account's aws/ssm key, IAM-ENVSECRETS-KMS)."""
     s = ctx.settings
+    return iam.instance_policy(s.eb.region, _account(ctx), s.eb.application, s.eb.environment,
+                               names.secret_parameters_path(s))
+
+
+def _account(ctx: Context) -> str:
+    """The account id step 1 found (looked up when a step runs without step 1)."""
     if not ctx.facts.account_id:
         with plain_aws_errors():
             ctx.facts.account_id = sts.caller_identity(ctx.aws().client("sts")).account
-    return iam.instance_policy(s.eb.region, ctx.facts.account_id, s.eb.application, s.eb.environment,
-                               names.secret_parameters_path(s))
+    return ctx.facts.account_id
 
 
 @dataclass
@@ -167,3 +172,31 @@ class RegistryLogin:
 
     def apply(self, ctx: Context, check: Check) -> str | None:
         return None
+
+
+@dataclass
+class KeepImages:
+    """After the deploy: tag the images of the live version and of its rollback target ``keep-<version>`` and
+    untag versions no longer kept, so the lifecycle policy never expires an image a version may run
+    (ECR-LIFECYCLE-PROTECT)."""
+
+    number: int | str = "14g"
+    name: str = "Keep the live and rollback images"
+
+    def check(self, ctx: Context) -> Check:
+        env = live_environment(ctx)
+        if env is None or not env.get("VersionLabel"):
+            return Check.ok("no live version yet")
+        account = _account(ctx)
+        with plain_aws_errors():
+            keep = kept_images.plan(ctx.aws(), ctx.settings, account, env["VersionLabel"])
+        ctx.facts.keep_plan = keep
+        kept = ", ".join(f"{label} ({tag})" for label, tag in keep.kept.items()) or "none in the repository"
+        if not keep.add and not keep.remove:
+            return Check.ok(f"kept: {kept}")
+        return Check.change(f"kept: {kept}", *[Action("tag", tag, new) for new, tag in keep.add.items()],
+                            *[Action("untag", old) for old in keep.remove])
+
+    def apply(self, ctx: Context, check: Check) -> str | None:
+        with plain_aws_errors():
+            return "; ".join(kept_images.apply(ctx.aws(), ctx.settings, ctx.facts.keep_plan))

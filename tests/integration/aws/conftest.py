@@ -22,7 +22,8 @@ def deploy_steps() -> list:
     return [registry.Credentials(), registry.RegistryStatus(), registry.RegistryAccess(), registry.RegistryLogin(),
             beanstalk.EbApplication(), beanstalk.EbEnvironment(), bundle.Ports(), storage.EfsStorage(),
             storage.ManagedDatabase(), storage.Secrets(), bundle.RenderBundle(), beanstalk.ApplicationVersion(),
-            beanstalk.DeployEnvironment(), beanstalk.WaitReady()]
+            beanstalk.DeployEnvironment(), beanstalk.WaitReady(),
+            registry.KeepImages()]
 
 
 @pytest.fixture

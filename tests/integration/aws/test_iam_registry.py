@@ -127,3 +127,43 @@ def test_preflight_passes_for_a_full_user_and_is_advisory_without_simulation(aws
     assert report.failed is None, report.summary()
     assert "holds every permission the deploy uses" in report.steps[0].summary
     assert "AWSServiceRoleForElasticBeanstalk missing: EB creates it" in report.steps[0].summary
+
+
+# -- item 11: the registry keeps the images versions name -------------------------------------------------
+
+def push(aws, tag: str) -> str:
+    """An image in the emulated ECR (moto keeps the manifest; no registry behind it here)."""
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                           "config": {"digest": f"sha256:{tag * 16}", "size": 1, "mediaType":
+                                      "application/vnd.docker.container.image.v1+json"}, "layers": []})
+    return aws.client("ecr").put_image(repositoryName="sifu-notebooks", imageManifest=manifest,
+                                       imageTag=tag)["image"]["imageId"]["imageDigest"]
+
+
+def keep_tags(aws) -> dict[str, set[str]]:
+    """keep- tag -> the other tags of its image."""
+    images = aws.client("ecr").describe_images(repositoryName="sifu-notebooks")["imageDetails"]
+    return {t: {o for o in i.get("imageTags", []) if not o.startswith("keep-")}
+            for i in images for t in i.get("imageTags", []) if t.startswith("keep-")}
+
+
+def test_live_and_rollback_images_carry_keep_tags_and_the_policy_protects_them(aws, deploy):
+    from deployer import environment
+
+    assert deploy(step_list=first_steps())[0].failed is None
+    for tag in ("aaaa", "bbbb", "cccc"):
+        push(aws, tag)
+    policy = json.loads(aws.client("ecr").get_lifecycle_policy(repositoryName="sifu-notebooks")["lifecyclePolicyText"])
+    assert [(r["rulePriority"], r["selection"]["tagStatus"], r["selection"].get("tagPrefixList"))
+            for r in policy["rules"]] == [(1, "tagged", ["keep-"]), (2, "any", None)]
+    labels = []
+    for tag in ("aaaa", "bbbb", "cccc"):
+        report, ctx, _ = deploy(tag=tag)
+        assert report.failed is None, report.summary()
+        labels.append(ctx.facts.version_label)
+    # Live cccc and its rollback target bbbb are kept; aaaa's keep tag is gone, aaaa itself stays.
+    assert keep_tags(aws) == {f"keep-{labels[2]}": {"cccc"}, f"keep-{labels[1]}": {"bbbb"}}
+    again, _, _ = deploy(tag="cccc")
+    assert again.counters.aws_mutate == 0, again.counters.mutating_calls
+    environment.rollback(ctx.settings, emit=lambda line: None)
+    assert keep_tags(aws) == {f"keep-{labels[1]}": {"bbbb"}, f"keep-{labels[0]}": {"aaaa"}}
