@@ -37,6 +37,7 @@ class Credentials:
         if s.storage.kind == "efs" and s.efs.region != s.eb.region:
             raise StepError(f"efs.region ({s.efs.region}) differs from eb.region ({s.eb.region}): the instances can "
                             f"only mount a file system in their own region. Set efs.region to {s.eb.region}.")
+        layout = _registry_layout(ctx)
         if not s.eb.key_name:
             raise StepError("eb.key_name is empty: converging the instances needs SSH with an EC2 key pair. Create "
                             "or import one (`aws ec2 import-key-pair`) and set eb.key_name.")
@@ -50,11 +51,28 @@ class Credentials:
         permissions = preflight.check(ctx, identity.arn, identity.account)
         tools = ", ".join(f"{tool} CLI {'present' if shutil.which(tool) else 'absent'}" for tool in ("aws", "eb"))
         return Check.ok(f"account {identity.account} ({identity.arn}); EB/EFS region {s.eb.region}, ECR region "
-                        f"{s.ecr.region}; key pair {s.eb.key_name}; {tools} (optional: boto3 does the work); "
+                        f"{s.ecr.region}{layout}; key pair {s.eb.key_name}; {tools} (optional: boto3 does the work); "
                         f"{permissions}")
 
     def apply(self, ctx: Context, check: Check) -> str | None:
         return None
+
+
+def _registry_layout(ctx: Context) -> str:
+    """The registry in another region than the environment: no AWS document says the EB Docker platform pulls
+    from another region's ECR (ECR-CROSS-REGION, UNSETTLED), so that layout must be chosen explicitly; the
+    default ecr.region only follows eb.region. Returns a note for step 1's report."""
+    s = ctx.settings
+    if s.ecr.region == s.eb.region:
+        return ""
+    if ctx.loaded.sources.get("ecr.region", "defaults") == "defaults":
+        raise StepError(f"eb.region is {s.eb.region} but ecr.region is still its default {s.ecr.region}: the "
+                        "instances would pull from another region's registry, which AWS does not document. Set "
+                        f"ecr.region: {s.eb.region} (recommended), or set ecr.region explicitly to keep the "
+                        f"registry in {s.ecr.region}.")
+    return (f" (WARNING: the registry is in another region than the environment, as configured; AWS does not "
+            f"document that Elastic Beanstalk pulls across regions. If the instances cannot pull the image, set "
+            f"ecr.region: {s.eb.region}. See docs/aws-behaviour.md, ECR-CROSS-REGION)")
 
 
 @dataclass

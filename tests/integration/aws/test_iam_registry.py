@@ -167,3 +167,54 @@ def test_live_and_rollback_images_carry_keep_tags_and_the_policy_protects_them(a
     assert again.counters.aws_mutate == 0, again.counters.mutating_calls
     environment.rollback(ctx.settings, emit=lambda line: None)
     assert keep_tags(aws) == {f"keep-{labels[1]}": {"bbbb"}, f"keep-{labels[0]}": {"aaaa"}}
+
+
+# -- item 12: the registry in another region than the environment (ECR-CROSS-REGION, unsettled) ---------
+
+WEST = {"DEPLOY__EB__REGION": "us-west-1", "DEPLOY__EFS__REGION": "us-west-1"}
+
+
+@pytest.fixture
+def west(aws):
+    aws.client("ec2", region="us-west-1").create_key_pair(KeyName="sifu-ops")
+
+
+def test_a_registry_left_in_the_default_region_stops_step_1(aws, deploy, west):
+    report, _, _ = deploy(**WEST)
+    assert report.failed is not None and report.failed.number == 1
+    assert "ecr.region is still its default us-east-1" in report.failed.error
+    assert "Set ecr.region: us-west-1" in report.failed.error
+    assert report.as_json()["aws_calls"]["mutate"] == 0
+
+
+@pytest.fixture
+def deploy_west(deploy, monkeypatch):
+    """deploy_west(ecr_region): a deploy to us-west-1 whose Dockerrun names the image in ``ecr_region``."""
+    from tests.integration.aws import conftest
+
+    def run(ecr_region: str):
+        monkeypatch.setattr(conftest, "IMAGE", f"123456789012.dkr.ecr.{ecr_region}.amazonaws.com/sifu-notebooks:")
+        return deploy(DEPLOY__ECR__REGION=ecr_region, **WEST)
+    return run
+
+
+@pytest.mark.parametrize("pull", ["allowed", "refused"])
+def test_same_region_layout_deploys_whatever_the_cross_region_answer(aws, deploy_west, west, pull):
+    aws.control(region="us-west-1", cross_region_pull=pull)
+    report, _, _ = deploy_west("us-west-1")
+    assert report.failed is None, report.summary()
+    assert "WARNING" not in report.steps[0].summary
+
+
+def test_explicit_cross_region_layout_warns_and_deploys_when_pulls_work(aws, deploy_west, west):
+    aws.control(region="us-west-1", cross_region_pull="allowed")
+    report, _, _ = deploy_west("us-east-1")
+    assert report.failed is None, report.summary()
+    assert "WARNING: the registry is in another region than the environment" in report.steps[0].summary
+
+
+def test_explicit_cross_region_layout_fails_at_creation_when_pulls_are_refused(aws, deploy_west, west):
+    aws.control(region="us-west-1", cross_region_pull="refused")
+    report, _, events = deploy_west("us-east-1")
+    assert report.failed is not None and report.failed.number == "14d", report.summary()
+    assert any("the registry is in us-east-1, the environment in us-west-1" in line for line in events)
