@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from deployer import names
+from deployer.render import secret_parameter_names
 from deployer.aws import error_code, error_message, iam, sdk_errors
 from deployer.checklist.context import Context
 from deployer.config import Settings
@@ -73,7 +74,42 @@ def check(ctx: Context, caller_arn: str, account: str) -> str:
     if lacking:
         raise StepError(f"{principal} lacks {len(lacking)} permission(s) the deploy needs (IAM policy simulation; "
                         "nothing was changed):\n  " + "\n  ".join(lacking))
-    return f"{simulated}; {_service_linked_role(client, principal, account)}"
+    return f"{simulated}; {_service_linked_role(client, principal, account)}; {_instance_role(ctx, client, account)}"
+
+
+def instance_needs(s: Settings, account: str) -> list[Needed]:
+    """What an instance does with its profile when a version is deployed (IAM-INSTANCE-NEEDS; pure)."""
+    region = s.eb.region
+    bucket = f"arn:aws:s3:::elasticbeanstalk-{region}-{account}"
+    repo = f"arn:aws:ecr:{s.ecr.region}:{account}:repository/{s.ecr.repository}"
+    needed: list[Needed] = [
+        ("14c", f"{bucket}/{names.bundle_key(s, 'VERSION')}", ("s3:GetObject",)),
+        ("14c", "*", ("ecr:GetAuthorizationToken",)),
+        ("14c", repo, ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")),
+        ("14d", f"arn:aws:elasticbeanstalk:{region}:{account}:environment/{s.eb.application}/{s.eb.environment}",
+         ("elasticbeanstalk:PutInstanceStatistics",)),
+    ]
+    needed += [("14c", f"arn:aws:ssm:{region}:{account}:parameter{name}", ("ssm:GetParameter", "ssm:GetParameters"))
+               for name in secret_parameter_names(s).values()]
+    return needed
+
+
+def _instance_role(ctx: Context, client: Any, account: str) -> str:
+    """A note on what the existing instance role lacks (advisory: step 3 grants it, unless something it does not
+    manage, such as a Deny policy, takes it away again)."""
+    s = ctx.settings
+    try:
+        role = iam.find_role(client, s.eb.instance_profile)
+        if role is None:
+            return f"instance role {s.eb.instance_profile}: step 3 creates it"
+        lacking = [f"{action} on {resource}" for _, resource, actions in instance_needs(s, account)
+                   for action in iam.denied_actions(client, role["Arn"], list(actions), resource)]
+    except sdk_errors() as exc:
+        return f"instance role {s.eb.instance_profile} not checked ({error_code(exc) or type(exc).__name__})"
+    if not lacking:
+        return f"instance role {s.eb.instance_profile} holds what the instances use"
+    return (f"instance role {s.eb.instance_profile} lacks: {', '.join(lacking)} (step 3 grants these with "
+            f"{iam.INSTANCE_POLICY_NAME}; environment creation fails if anything still denies them)")
 
 
 def _service_linked_role(client: Any, principal: str, account: str) -> str:

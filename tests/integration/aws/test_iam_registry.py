@@ -76,6 +76,8 @@ def test_instance_role_stripped_of_read_fails_environment_creation_naming_it(aws
     assert report.failed is not None and report.failed.number == "14d", report.summary()
     assert any(named in e for e in eb_errors(aws)), eb_errors(aws)
     assert any(named in line for line in events)  # streamed to the operator as EB's events
+    action = named.split()[1]
+    assert f"instance role {ROLE} lacks: {action} on" in report.steps[0].summary  # step 1 said so first
     env = aws.client("elasticbeanstalk").describe_environments(EnvironmentNames=["sifu-notebooks-env"])
     assert env["Environments"][0]["Health"] == "Red"
 
