@@ -127,9 +127,11 @@ def _registry_region(state: EBState, host: str) -> str:
 
 def _role_policies(state: EBState, env: Environment) -> tuple[str, list[IAMPolicy]] | None:
     profile_name = env.option("aws:autoscaling:launchconfiguration", "IamInstanceProfile")
+    if not profile_name:
+        return None  # no profile named: not modelled (the console's default profile is not emulated)
     backend = iam_backends[state.account_id]["aws"]
     try:
-        roles = backend.get_instance_profile(profile_name).roles if profile_name else []
+        roles = backend.get_instance_profile(profile_name).roles
     except Exception:
         return None  # a missing profile is the launch's problem (EB-LAUNCH-PREREQUISITES)
     if not roles:

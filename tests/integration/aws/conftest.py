@@ -22,8 +22,7 @@ def deploy_steps() -> list:
     return [registry.Credentials(), registry.RegistryStatus(), registry.RegistryAccess(), registry.RegistryLogin(),
             beanstalk.EbApplication(), beanstalk.EbEnvironment(), bundle.Ports(), storage.EfsStorage(),
             storage.ManagedDatabase(), storage.Secrets(), bundle.RenderBundle(), beanstalk.ApplicationVersion(),
-            beanstalk.DeployEnvironment(), beanstalk.WaitReady(),
-            registry.KeepImages()]
+            beanstalk.DeployEnvironment(), beanstalk.WaitReady()]
 
 
 @pytest.fixture

@@ -160,12 +160,12 @@ def test_live_and_rollback_images_carry_keep_tags_and_the_policy_protects_them(a
             for r in policy["rules"]] == [(1, "tagged", ["keep-"]), (2, "any", None)]
     labels = []
     for tag in ("aaaa", "bbbb", "cccc"):
-        report, ctx, _ = deploy(tag=tag)
+        report, ctx, _ = deploy(tag=tag, step_list=deploy_steps() + [registry.KeepImages()])
         assert report.failed is None, report.summary()
         labels.append(ctx.facts.version_label)
     # Live cccc and its rollback target bbbb are kept; aaaa's keep tag is gone, aaaa itself stays.
     assert keep_tags(aws) == {f"keep-{labels[2]}": {"cccc"}, f"keep-{labels[1]}": {"bbbb"}}
-    again, _, _ = deploy(tag="cccc")
+    again, _, _ = deploy(tag="cccc", step_list=deploy_steps() + [registry.KeepImages()])
     assert again.counters.aws_mutate == 0, again.counters.mutating_calls
     environment.rollback(ctx.settings, emit=lambda line: None)
     assert keep_tags(aws) == {f"keep-{labels[1]}": {"bbbb"}, f"keep-{labels[0]}": {"aaaa"}}
