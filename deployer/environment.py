@@ -10,8 +10,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from deployer import names, ui
-from deployer.aws import Aws, eb, ec2, ecr, efs, sdk_errors, ssm
+from deployer import kept_images, names, ui
+from deployer.aws import Aws, eb, ec2, ecr, efs, sdk_errors, ssm, sts
 from deployer.config import Settings
 from deployer.render import secret_parameter_names
 
@@ -92,7 +92,8 @@ def rollback_target(s: Settings, labels: list[str], current: str | None, to: str
 
 def rollback(s: Settings, to: str | None = None, wait: bool = True, emit: Emit = ui.say) -> None:
     """Deploy an earlier application version again and (unless ``wait`` is False) wait until it runs."""
-    client = aws(s).client("elasticbeanstalk")
+    access = aws(s)
+    client = access.client("elasticbeanstalk")
     try:
         found = _environment(client, s)
         current = found.get("VersionLabel")
@@ -108,9 +109,13 @@ def rollback(s: Settings, to: str | None = None, wait: bool = True, emit: Emit =
         if not wait:
             return
         _wait(client, s, since, request, ("Ready",), emit, expect_version=target)
+        emit(f"{s.eb.environment} Ready, version {target}")
+        # The version now live and its own rollback target keep their images (ECR-LIFECYCLE-PROTECT).
+        account = sts.caller_identity(access.client("sts")).account
+        for line in kept_images.apply(access, s, kept_images.plan(access, s, account, target)):
+            emit(line)
     except sdk_errors() as exc:
         raise OperationError(str(exc)) from None
-    emit(f"{s.eb.environment} Ready, version {target}")
 
 
 def destroy(s: Settings, purge: bool = False, emit: Emit = ui.say, sleep: Callable[[float], None] = time.sleep) -> None:

@@ -45,9 +45,15 @@ def load_balancer_security_group(s: Settings) -> str:
     return f"{_prefix(s)}-lb"
 
 
+def secret_parameters_path(s: Settings) -> str:
+    """The SSM path under which every secret parameter of the environment lives (the instance role may read
+    only below it)."""
+    return f"/{s.project.name}/{s.eb.environment}"
+
+
 def secret_parameter(s: Settings, variable: str) -> str:
     """The SSM parameter holding the container variable ``variable``."""
-    return f"/{s.project.name}/{s.eb.environment}/{variable}"
+    return f"{secret_parameters_path(s)}/{variable}"
 
 
 def bundle_key(s: Settings, version_label: str) -> str:

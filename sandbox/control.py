@@ -9,7 +9,8 @@ POST body (JSON), every key optional::
      "health_lag_polls": 3,                         # polls health stays Grey/Pending after Ready (EB-HEALTH-LAG)
      "degrade_health": {"environment_name": "name, or null for any", "causes": ["why", ...]},  # next Ready: Red
      "instance_addresses": ["10.232.0.11", ...],    # public IPs for the instances EB launches next, in order
-     "registry": {"endpoint": "http://127.0.0.1:PORT", "username": "AWS", "password": "..."}}  # ECR's registry
+     "registry": {"endpoint": "http://127.0.0.1:PORT", "username": "AWS", "password": "..."},  # ECR's registry
+     "cross_region_pull": "allowed" or "refused"}   # may instances pull from another region's ECR (sandbox/iam.py)
 
 Everything set here lives on moto's backends, so ``POST /moto-api/reset`` forgets it.
 """
@@ -22,7 +23,7 @@ from typing import Any
 from moto.elasticbeanstalk.models import eb_backends
 from moto.moto_api._internal import urls as moto_api_urls
 
-from sandbox import ecr
+from sandbox import ecr, iam
 from sandbox.model import LOCK, Failure, HealthFault, state_of
 
 PATH = "/moto-api/sandbox/control"
@@ -56,10 +57,13 @@ def control(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, s
                 state.pooled = set(state.address_pool)
             if "registry" in params:
                 ecr.bind_registry(account, region, params["registry"])
+            if "cross_region_pull" in params:
+                iam.set_cross_region_pull(account, region, params["cross_region_pull"])
         bound = ecr.bound_registry(account, region)
         out = {"failures": [f.__dict__ for f in state.failures], "polls_per_stage": state.polls_per_stage,
                "health_lag_polls": state.health_lag_polls,
-               "instance_addresses": state.address_pool, "registry": bound.endpoint if bound else None}
+               "instance_addresses": state.address_pool, "registry": bound.endpoint if bound else None,
+               "cross_region_pull": iam.cross_region_pull(account, region)}
     return 200, {"Content-Type": "application/json"}, json.dumps(out)
 
 

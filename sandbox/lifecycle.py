@@ -20,6 +20,7 @@ from moto.ec2.models import ec2_backends
 from moto.iam.models import iam_backends
 from moto.s3.models import s3_backends
 
+from sandbox import iam as instance_access
 from sandbox.model import EBState, Environment, Failure, Stage, now, rand
 from sandbox.options import DEFAULT_OPTIONS
 
@@ -161,7 +162,7 @@ def create_stages(state: EBState, env: Environment, failure: Failure | None) -> 
                                            "information, see troubleshooting documentation.")],
                          status="Ready", health="Red", health_status="Severe")
         _launch_instances(state, env, _desired_count(env))
-        env.stages[:] = _finish_create(env, failure)
+        env.stages[:] = (None if failure else instance_access.failed_create(state, env)) or _finish_create(env, failure)
         return None
 
     return [
@@ -204,6 +205,7 @@ def _escape(text: str) -> str:
 def update_stages(state: EBState, env: Environment, new_label: str | None, replace: bool, resize: bool,
                    failure: Failure | None) -> list[Stage]:
     previous = env.version_label
+    failure = failure or (instance_access.deploy_failure(state, env, new_label) if new_label else None)
     stages: list[Stage] = []
     if replace or resize:
         def reconfigure(env: Environment) -> Stage | None:

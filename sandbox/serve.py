@@ -8,13 +8,14 @@ import sys
 
 from moto.server import main as moto_main
 
-from sandbox import control, ecr, handlers
+from sandbox import control, ecr, handlers, iam
 
 
 def install() -> None:
     handlers.install()
     ecr.install()
     control.install()
+    iam.install()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -20,8 +20,9 @@ from typing import Any
 
 # Operation-name prefixes that only read. Everything else counts as a mutation, so a new or unusual
 # operation errs on the side of "mutate" (a dry run refuses it rather than silently changing things).
+# Simulate*: IAM policy simulation evaluates policies and performs nothing (IAM-SIMULATE).
 READ_PREFIXES = ("Describe", "List", "Get", "Check", "Head", "Lookup", "Search", "Validate", "BatchGet",
-                 "Select", "Retrieve")
+                 "Select", "Retrieve", "Simulate")
 
 DEFAULT_MAX_ATTEMPTS = 8  # total, first try included
 

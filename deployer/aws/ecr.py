@@ -22,14 +22,34 @@ class RegistryLogin:
         return f"RegistryLogin(username={self.username!r}, registry={self.registry!r}, password=<redacted>)"
 
 
+KEEP_PREFIX = "keep-"
+# Rule 1's count: high enough that no image we tag keep- is ever expired (ECR-LIFECYCLE-PROTECT).
+KEEP_TAGGED_COUNT = 1000
+
+
 def lifecycle_policy(keep_last: int) -> str:
-    """The lifecycle policy text that keeps the newest ``keep_last`` images (pure; compared as text)."""
-    return json.dumps({"rules": [{
-        "rulePriority": 1,
-        "description": f"keep the last {keep_last} images",
-        "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": keep_last},
-        "action": {"type": "expire"},
-    }]}, sort_keys=True, separators=(",", ":"))
+    """The lifecycle policy text (pure; compared as text): rule 1 protects images tagged ``keep-…`` (the
+    deployer tags the images of the live and rollback-target versions so), rule 2 keeps the newest
+    ``keep_last`` of the rest. An image a higher-priority rule matches cannot be expired by a lower one, and a
+    ``tagStatus: any`` rule must come last (ECR-LIFECYCLE-PROTECT, ECR-LIFECYCLE-COUNT)."""
+    return json.dumps({"rules": [
+        {"rulePriority": 1,
+         "description": "never expire images the live or a rollback-target version names (keep-<version>)",
+         "selection": {"tagStatus": "tagged", "tagPrefixList": [KEEP_PREFIX], "countType": "imageCountMoreThan",
+                       "countNumber": KEEP_TAGGED_COUNT},
+         "action": {"type": "expire"}},
+        {"rulePriority": 2,
+         "description": f"keep the last {keep_last} images",
+         "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": keep_last},
+         "action": {"type": "expire"}},
+    ]}, sort_keys=True, separators=(",", ":"))
+
+
+def keep_tag(version_label: str) -> str:
+    """The tag that protects the image of application version ``version_label`` (ECR tags allow letters,
+    digits, '_', '.', '-', at most 128)."""
+    safe = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "_.-") else "-" for ch in version_label)
+    return (KEEP_PREFIX + safe)[:128]
 
 
 # -- check -------------------------------------------------------------------------------------------
@@ -76,6 +96,15 @@ def image_exists(client: Any, repository: str, tag: str) -> bool:
         return False
 
 
+def image_tags(client: Any, repository: str) -> dict[str, str]:
+    """Every tag in the repository -> the digest of its image."""
+    tags: dict[str, str] = {}
+    for page in client.get_paginator("describe_images").paginate(repositoryName=repository):
+        for image in page["imageDetails"]:
+            tags.update({tag: image["imageDigest"] for tag in image.get("imageTags", [])})
+    return tags
+
+
 def registry_login(client: Any) -> RegistryLogin:
     """Docker login details. The token lasts 12 h, so fetch it on every run (a read: it changes nothing)."""
     data = client.get_authorization_token()["authorizationData"][0]
@@ -118,3 +147,16 @@ def ensure_repository(client: Any, name: str, keep_last: int, tags: dict[str, st
 def delete_repository(client: Any, name: str) -> None:
     """Delete the repository and every image in it."""
     client.delete_repository(repositoryName=name, force=True)
+
+
+def add_tag(client: Any, repository: str, tag: str, new_tag: str) -> None:
+    """Tag the image ``tag`` also as ``new_tag``: PutImage with its existing manifest (a new tag is allowed with
+    immutable tags; nothing is uploaded, ECR-IMMUTABLE)."""
+    image = client.batch_get_image(repositoryName=repository, imageIds=[{"imageTag": tag}])["images"][0]
+    extra = {"imageManifestMediaType": image["imageManifestMediaType"]} if image.get("imageManifestMediaType") else {}
+    client.put_image(repositoryName=repository, imageManifest=image["imageManifest"], imageTag=new_tag, **extra)
+
+
+def remove_tag(client: Any, repository: str, tag: str) -> None:
+    """Remove one tag; the image stays while it has another (BatchDeleteImage by tag, ECR-IMMUTABLE)."""
+    client.batch_delete_image(repositoryName=repository, imageIds=[{"imageTag": tag}])

@@ -22,6 +22,18 @@ def object_exists(client: Any, bucket: str, key: str) -> bool:
         raise
 
 
+def read_object(client: Any, bucket: str, key: str) -> bytes | None:
+    """The object's bytes, or None when it does not exist."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        if error_code(exc) in ("404", "NoSuchKey", "NotFound", "NoSuchBucket"):
+            return None
+        raise
+
+
 def bucket_exists(client: Any, bucket: str) -> bool:
     from botocore.exceptions import ClientError
 

@@ -34,7 +34,8 @@ def deploy_steps(network: str | None = None) -> list[Step]:
         bundle.RenderBundle(),              # 13 render the bundle
         beanstalk.ApplicationVersion(),     # 14b application version
         beanstalk.DeployEnvironment(),      # 14c create or update the environment
-        beanstalk.WaitReady(),              # 14d wait for Ready
+        beanstalk.WaitReady(),              # 14d wait for Ready, then Green
+        registry.KeepImages(),              # 14g keep the live and rollback images from expiring
         instances.ConvergeInstances(),      # 14e converge the instances
         instances.SmokeCheck(),             # 14f smoke check
     ]

@@ -56,6 +56,7 @@ class Facts:
     option_changes: dict[tuple[str, str], str] = field(default_factory=dict)  # 14c
     eb_request: EbRequest | None = None                 # 14c
     converge_hosts: list[str] = field(default_factory=list)  # 14e
+    keep_plan: Any = None                               # 14g: deployer.kept_images.KeepPlan
 
     def for_bundle(self) -> render.Facts:
         """What rendering the bundle needs; without an account (no AWS yet) the render is offline."""

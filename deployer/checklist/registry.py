@@ -6,9 +6,10 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 
-from deployer import names, ui
+from deployer import kept_images, names, ui
 from deployer.aws import ec2, ecr, iam, sdk_errors, sts
-from deployer.checklist.aws_calls import plain_aws_errors
+from deployer.checklist import preflight
+from deployer.checklist.aws_calls import live_environment, plain_aws_errors
 from deployer.checklist.context import Context
 from deployer.steps import Action, Check, StepError
 
@@ -36,6 +37,7 @@ class Credentials:
         if s.storage.kind == "efs" and s.efs.region != s.eb.region:
             raise StepError(f"efs.region ({s.efs.region}) differs from eb.region ({s.eb.region}): the instances can "
                             f"only mount a file system in their own region. Set efs.region to {s.eb.region}.")
+        layout = _registry_layout(ctx)
         if not s.eb.key_name:
             raise StepError("eb.key_name is empty: converging the instances needs SSH with an EC2 key pair. Create "
                             "or import one (`aws ec2 import-key-pair`) and set eb.key_name.")
@@ -46,12 +48,31 @@ class Credentials:
                                 f"`aws ec2 import-key-pair --key-name {s.eb.key_name} --region {s.eb.region} "
                                 "--public-key-material fileb://KEY.pub`, or set eb.key_name to an existing one.")
         ctx.facts.account_id = identity.account
+        permissions = preflight.check(ctx, identity.arn, identity.account)
         tools = ", ".join(f"{tool} CLI {'present' if shutil.which(tool) else 'absent'}" for tool in ("aws", "eb"))
         return Check.ok(f"account {identity.account} ({identity.arn}); EB/EFS region {s.eb.region}, ECR region "
-                        f"{s.ecr.region}; key pair {s.eb.key_name}; {tools} (optional: boto3 does the work)")
+                        f"{s.ecr.region}{layout}; key pair {s.eb.key_name}; {tools} (optional: boto3 does the work); "
+                        f"{permissions}")
 
     def apply(self, ctx: Context, check: Check) -> str | None:
         return None
+
+
+def _registry_layout(ctx: Context) -> str:
+    """The registry in another region than the environment: no AWS document says the EB Docker platform pulls
+    from another region's ECR (ECR-CROSS-REGION, UNSETTLED), so that layout must be chosen explicitly; the
+    default ecr.region only follows eb.region. Returns a note for step 1's report."""
+    s = ctx.settings
+    if s.ecr.region == s.eb.region:
+        return ""
+    if ctx.loaded.sources.get("ecr.region", "defaults") == "defaults":
+        raise StepError(f"eb.region is {s.eb.region} but ecr.region is still its default {s.ecr.region}: the "
+                        "instances would pull from another region's registry, which AWS does not document. Set "
+                        f"ecr.region: {s.eb.region} (recommended), or set ecr.region explicitly to keep the "
+                        f"registry in {s.ecr.region}.")
+    return (f" (WARNING: the registry is in another region than the environment, as configured; AWS does not "
+            f"document that Elastic Beanstalk pulls across regions. If the instances cannot pull the image, set "
+            f"ecr.region: {s.eb.region}. See docs/aws-behaviour.md, ECR-CROSS-REGION)")
 
 
 @dataclass
@@ -93,7 +114,8 @@ class RegistryAccess:
         with plain_aws_errors():
             repo_drift = ecr.repository_drift(aws.client("ecr", region=s.ecr.region), s.ecr.repository,
                                               s.ecr.keep_images)
-            role_drift = iam.instance_role_drift(aws.client("iam"), s.eb.instance_profile, [iam.ECR_READ_ONLY])
+            role_drift = iam.instance_role_drift(aws.client("iam"), s.eb.instance_profile, [iam.ECR_READ_ONLY],
+                                                 _instance_policy(ctx))
         actions = []
         if "missing" in repo_drift:
             actions.append(Action("create", f"ECR repository {s.ecr.repository}",
@@ -107,10 +129,15 @@ class RegistryAccess:
                 actions.append(Action("create", f"instance profile {s.eb.instance_profile}"))
             elif item == "profile-role":
                 actions.append(Action("add", f"role {s.eb.instance_profile} to its instance profile"))
+            elif item == "inline-policy":
+                actions.append(Action("set", f"inline policy {iam.INSTANCE_POLICY_NAME}",
+                                      f"on role {s.eb.instance_profile}: EB bucket, health statistics, "
+                                      f"parameters {names.secret_parameters_path(s)}/*"))
             else:
                 actions.append(Action("attach", item.split("/")[-1], f"to role {s.eb.instance_profile}"))
         if not actions:
-            return Check.ok(f"repository {s.ecr.repository} and role {s.eb.instance_profile} (ECR read-only) in place")
+            return Check.ok(f"repository {s.ecr.repository} and role {s.eb.instance_profile} (ECR read-only, "
+                            f"{iam.INSTANCE_POLICY_NAME}) in place")
         return Check.change(f"{len(actions)} change(s) to the registry and instance role", *actions)
 
     def apply(self, ctx: Context, check: Check) -> str | None:
@@ -119,10 +146,27 @@ class RegistryAccess:
         with plain_aws_errors():
             done = ecr.ensure_repository(aws.client("ecr", region=s.ecr.region), s.ecr.repository,
                                          s.ecr.keep_images, tags=names.tags(ctx.settings))
-            done += iam.ensure_instance_role(aws.client("iam"), s.eb.instance_profile, [iam.ECR_READ_ONLY])
+            done += iam.ensure_instance_role(aws.client("iam"), s.eb.instance_profile, [iam.ECR_READ_ONLY],
+                                             _instance_policy(ctx))
             repo = ecr.find_repository(aws.client("ecr", region=s.ecr.region), s.ecr.repository)
         ctx.facts.repository_name = repo["repositoryName"]
         return "; ".join(done) or "already in place"
+
+
+def _instance_policy(ctx: Context) -> str:
+    """The instance role's inline policy for this environment (no customer KMS key is configurable: our
+    parameters use the account's aws/ssm key, IAM-ENVSECRETS-KMS)."""
+    s = ctx.settings
+    return iam.instance_policy(s.eb.region, _account(ctx), s.eb.application, s.eb.environment,
+                               names.secret_parameters_path(s))
+
+
+def _account(ctx: Context) -> str:
+    """The account id step 1 found (looked up when a step runs without step 1)."""
+    if not ctx.facts.account_id:
+        with plain_aws_errors():
+            ctx.facts.account_id = sts.caller_identity(ctx.aws().client("sts")).account
+    return ctx.facts.account_id
 
 
 @dataclass
@@ -146,3 +190,31 @@ class RegistryLogin:
 
     def apply(self, ctx: Context, check: Check) -> str | None:
         return None
+
+
+@dataclass
+class KeepImages:
+    """After the deploy: tag the images of the live version and of its rollback target ``keep-<version>`` and
+    untag versions no longer kept, so the lifecycle policy never expires an image a version may run
+    (ECR-LIFECYCLE-PROTECT)."""
+
+    number: int | str = "14g"
+    name: str = "Keep the live and rollback images"
+
+    def check(self, ctx: Context) -> Check:
+        env = live_environment(ctx)
+        if env is None or not env.get("VersionLabel"):
+            return Check.ok("no live version yet")
+        account = _account(ctx)
+        with plain_aws_errors():
+            keep = kept_images.plan(ctx.aws(), ctx.settings, account, env["VersionLabel"])
+        ctx.facts.keep_plan = keep
+        kept = ", ".join(f"{label} ({tag})" for label, tag in keep.kept.items()) or "none in the repository"
+        if not keep.add and not keep.remove:
+            return Check.ok(f"kept: {kept}")
+        return Check.change(f"kept: {kept}", *[Action("tag", tag, new) for new, tag in keep.add.items()],
+                            *[Action("untag", old) for old in keep.remove])
+
+    def apply(self, ctx: Context, check: Check) -> str | None:
+        with plain_aws_errors():
+            return "; ".join(kept_images.apply(ctx.aws(), ctx.settings, ctx.facts.keep_plan))

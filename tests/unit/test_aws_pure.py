@@ -26,10 +26,12 @@ def test_counter_as_dict():
 
 
 def test_lifecycle_policy_text():
-    assert ecr_api.lifecycle_policy(7) == (
-        '{"rules":[{"action":{"type":"expire"},"description":"keep the last 7 images","rulePriority":1,'
-        '"selection":{"countNumber":7,"countType":"imageCountMoreThan","tagStatus":"any"}}]}')
-    json.loads(ecr_api.lifecycle_policy(7))
+    rules = json.loads(ecr_api.lifecycle_policy(7))["rules"]
+    assert [r["rulePriority"] for r in rules] == [1, 2]
+    assert rules[0]["selection"] == {"tagStatus": "tagged", "tagPrefixList": ["keep-"],
+                                     "countType": "imageCountMoreThan", "countNumber": 1000}
+    assert rules[1]["selection"] == {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 7}
+    assert ecr_api.lifecycle_policy(7) == ecr_api.lifecycle_policy(7)  # stable text: compared as text
 
 
 def test_option_changes_and_settings():

@@ -118,7 +118,7 @@ def test_ensure_repository_is_idempotent_and_fixes_drift(aws):
     repo = cli("ecr", "describe-repositories", "--repository-names", "sifu")["repositories"][0]
     assert repo["imageTagMutability"] == "IMMUTABLE" and repo["imageScanningConfiguration"]["scanOnPush"]
     policy = json.loads(cli("ecr", "get-lifecycle-policy", "--repository-name", "sifu")["lifecyclePolicyText"])
-    assert policy["rules"][0]["selection"]["countNumber"] == 3
+    assert policy["rules"][1]["selection"]["countNumber"] == 3
     login = ecr_api.registry_login(ecr)
     assert login.username == "AWS" and login.password not in repr(login)
 

@@ -97,7 +97,7 @@ def test_apply_then_rerun_changes_nothing(aws, load, key_pair):
     attached = cli("iam", "list-attached-role-policies", "--role-name", "aws-elasticbeanstalk-ec2-role")
     assert [p["PolicyName"] for p in attached["AttachedPolicies"]] == ["AmazonEC2ContainerRegistryReadOnly"]
     policy = json.loads(cli("ecr", "get-lifecycle-policy", "--repository-name", "sifu-notebooks")["lifecyclePolicyText"])
-    assert policy["rules"][0]["selection"]["countNumber"] == 10
+    assert policy["rules"][1]["selection"]["countNumber"] == 10
     fs_id = cli("efs", "describe-file-systems")["FileSystems"][0]["FileSystemId"]
     zones = {t["AvailabilityZoneName"] for t in cli("efs", "describe-mount-targets", "--file-system-id", fs_id)["MountTargets"]}
     subnets = cli("ec2", "describe-subnets", "--filters", "Name=default-for-az,Values=true")["Subnets"]

@@ -300,7 +300,15 @@ def test_our_rendered_option_settings_are_accepted_and_described_back(aws, eb, t
                            answers_file=tmp_path / "answers.yml").settings
     options = render.option_settings(render.render_all(settings, validate=False))
     aws.client("ec2").create_key_pair(KeyName="sifu-ops")
-    aws.client("iam").create_instance_profile(InstanceProfileName=settings.eb.instance_profile)
+    # The instances use the profile's role (sandbox/iam.py evaluates it, IAM-INSTANCE-NEEDS): give it a role.
+    iam = aws.client("iam")
+    iam.create_role(RoleName=settings.eb.instance_profile, AssumeRolePolicyDocument="{}")
+    iam.put_role_policy(RoleName=settings.eb.instance_profile, PolicyName="instances", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": "*", "Action": [
+            "s3:GetObject", "ssm:GetParameter", "ssm:GetParameters", "ecr:*", "elasticbeanstalk:PutInstanceStatistics"]}]}))
+    iam.create_instance_profile(InstanceProfileName=settings.eb.instance_profile)
+    iam.add_role_to_instance_profile(InstanceProfileName=settings.eb.instance_profile,
+                                     RoleName=settings.eb.instance_profile)
     _version(aws, eb, "v1")
     eb.create_environment(ApplicationName="sifu", EnvironmentName="sifu-prod", PlatformArn=_docker_platform(eb),
                           VersionLabel="v1", OptionSettings=options)
