@@ -83,6 +83,13 @@ class Step(Protocol):
         """Make the changes the check found; return a summary of what changed."""
 
 
+class ReadOnly:
+    """A step whose check() is all it does: it reports what it found and has nothing to apply."""
+
+    def apply(self, ctx: Any, check: Check) -> str | None:
+        return None
+
+
 @dataclass
 class StepResult:
     number: int | str

@@ -12,7 +12,7 @@ from deployer import REPO_ROOT, names, render
 from deployer.aws import eb, ec2, s3
 from deployer.checklist.aws_calls import plain_aws_errors
 from deployer.checklist.context import Context, EbRequest
-from deployer.steps import Action, Check, StepError
+from deployer.steps import Action, Check, ReadOnly, StepError
 
 INSTANCE_SG_OPTION = ("aws:autoscaling:launchconfiguration", "SecurityGroups")
 
@@ -40,7 +40,7 @@ class EbApplication:
 
 
 @dataclass
-class EbEnvironment:
+class EbEnvironment(ReadOnly):
     """Seed step 9: the environment (eb.environment) and its platform, Docker on Amazon Linux 2023,
     resolved once through list_platform_versions and pinned in the saved answers; and its CNAME, which the
     bundle's URLs name: an existing environment's own, or for a new one the name CheckDNSAvailability gives
@@ -71,9 +71,6 @@ class EbEnvironment:
                             "prefix (4-63 lowercase letters, digits and dashes) for the new environment")
         ctx.facts.cname = cname
         return Check.ok(f"{s.eb.environment} does not exist yet: step 14c creates it on {branch_version} at {cname}")
-
-    def apply(self, ctx: Context, check: Check) -> str | None:
-        return None
 
 
 @dataclass

@@ -6,14 +6,14 @@ from dataclasses import dataclass
 
 from deployer import REPO_ROOT, bundle, config, render
 from deployer.checklist.context import Context
-from deployer.steps import Action, Check, StepError
+from deployer.steps import Action, Check, ReadOnly, StepError
 
 BUNDLE_DIR = REPO_ROOT / "build" / "bundle"
 RENDER_DIR = REPO_ROOT / "build" / "render"
 
 
 @dataclass
-class Ports:
+class Ports(ReadOnly):
     """Seed step 12: one setting per service drives every file that mentions its port."""
 
     number: int = 12
@@ -24,9 +24,6 @@ class Ports:
         sources = {ctx.loaded.sources.get(f"ports.{svc}", "defaults") for svc in ("sifu", "jupyter")}
         return Check.ok(f"sifu {ports.sifu}, jupyter {ports.jupyter} (from {', '.join(sorted(sources))}): "
                         "supervisord, Jupyter, Sifu, nginx, listeners and security groups follow")
-
-    def apply(self, ctx: Context, check: Check) -> str | None:
-        return None
 
 
 @dataclass

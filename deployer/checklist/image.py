@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from deployer import image
 from deployer.checklist.context import Context
 from deployer.docker_client import Auth, Docker, DockerError
-from deployer.steps import Action, Check, StepError
+from deployer.steps import Action, Check, ReadOnly, StepError
 
 
 def _docker(ctx: Context) -> Docker:
@@ -52,7 +52,7 @@ def _in_registry(ctx: Context) -> bool:
 
 
 @dataclass
-class DockerLogin:
+class DockerLogin(ReadOnly):
     """Seed step 5: log in to the registry with the docker SDK; a refused login fails the step."""
 
     number: int = 5
@@ -70,12 +70,9 @@ class DockerLogin:
         ctx.facts.registry_auth = auth
         return Check.ok(f"logged in to {login.registry} as {login.username}")
 
-    def apply(self, ctx: Context, check: Check) -> str | None:
-        return None
-
 
 @dataclass
-class DeploymentToken:
+class DeploymentToken(ReadOnly):
     """Seed step 10: the deployment token, from DEPLOYMENT_TOKEN or .deployment_token (0600), if needed."""
 
     number: int = 10
@@ -93,9 +90,6 @@ class DeploymentToken:
         ctx.facts.deployment_token = SecretStr(token)
         source = image.TOKEN_ENV if os.environ.get(image.TOKEN_ENV, "").strip() else image.token_path(ctx.settings).name
         return Check.ok(f"from {source} (used only as a BuildKit secret)")
-
-    def apply(self, ctx: Context, check: Check) -> str | None:
-        return None
 
 
 @dataclass

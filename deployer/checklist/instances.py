@@ -15,7 +15,7 @@ from deployer.aws import ssm
 from deployer.checklist.aws_calls import live_environment, plain_aws_errors
 from deployer.checklist.context import Context
 from deployer.remote import executor, hooks, targets
-from deployer.steps import Action, Check, StepError, Unchanged
+from deployer.steps import Action, Check, ReadOnly, StepError, Unchanged
 
 
 @dataclass
@@ -69,7 +69,7 @@ SMOKE_NOTEBOOK = json.dumps({"cells": [], "metadata": {"sifu-smoke": True}, "nbf
 
 
 @dataclass
-class SmokeCheck:
+class SmokeCheck(ReadOnly):
     """Seed step 14 (smoke): through the environment's URL, Sifu's /health answers, Jupyter refuses a request
     without identity, and Sifu writes, reads back and deletes a base notebook on the shared volume (as the
     service token from SSM, i.e. as staff). It leaves nothing behind; a failure fails the deploy."""
@@ -140,9 +140,6 @@ class SmokeCheck:
             if status != 200 or _result(body) is not expected:
                 return (f"Sifu could not {what} {SMOKE_COURSE}/{params['file']} ({method} {url} answered "
                         f"{status or 'nothing'}: {body[:200]}); is the notebook root writable by the app user?")
-        return None
-
-    def apply(self, ctx: Context, check: Check) -> str | None:
         return None
 
 

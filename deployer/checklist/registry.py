@@ -11,10 +11,10 @@ from deployer.aws import ec2, ecr, iam, sdk_errors, sts
 from deployer.checklist import preflight
 from deployer.checklist.aws_calls import live_environment, plain_aws_errors
 from deployer.checklist.context import Context
-from deployer.steps import Action, Check, StepError
+from deployer.steps import Action, Check, ReadOnly, StepError
 
 @dataclass
-class Credentials:
+class Credentials(ReadOnly):
     """Seed step 1: who we are, in which regions, and whether SSH into the instances will work."""
 
     number: int = 1
@@ -54,9 +54,6 @@ class Credentials:
                         f"{s.ecr.region}{layout}; key pair {s.eb.key_name}; {tools} (optional: boto3 does the work); "
                         f"{permissions}")
 
-    def apply(self, ctx: Context, check: Check) -> str | None:
-        return None
-
 
 def _registry_layout(ctx: Context) -> str:
     """The registry in another region than the environment: no AWS document says the EB Docker platform pulls
@@ -76,7 +73,7 @@ def _registry_layout(ctx: Context) -> str:
 
 
 @dataclass
-class RegistryStatus:
+class RegistryStatus(ReadOnly):
     """Seed step 2: does the ECR repository exist, with scan-on-push, immutable tags and the lifecycle policy?"""
 
     number: int = 2
@@ -96,9 +93,6 @@ class RegistryStatus:
         if drift:
             return Check.ok(f"{where}: exists; to fix in step 3: {', '.join(drift)}")
         return Check.ok(f"{where}: scan on push, immutable tags, keeps the last {s.ecr.keep_images} images")
-
-    def apply(self, ctx: Context, check: Check) -> str | None:
-        return None
 
 
 @dataclass
@@ -170,7 +164,7 @@ def _account(ctx: Context) -> str:
 
 
 @dataclass
-class RegistryLogin:
+class RegistryLogin(ReadOnly):
     """Seed step 4: fetch the registry login (the token lasts 12 h, so every run fetches it). Docker logs in to,
     and the image is pushed to and named at, the host of the login's endpoint (for ECR, the host in the
     repository's URI)."""
@@ -187,9 +181,6 @@ class RegistryLogin:
             ctx.facts.repository_uri = f"{login.registry}/{ctx.facts.repository_name}"
         until = f", valid until {login.expires_at:%Y-%m-%d %H:%M %Z}" if login.expires_at else ""
         return Check.ok(f"login for {login.registry} as {login.username}{until}")
-
-    def apply(self, ctx: Context, check: Check) -> str | None:
-        return None
 
 
 @dataclass
