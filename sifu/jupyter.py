@@ -43,7 +43,7 @@ from jupyter_server.auth.decorator import allow_unauthenticated, ws_authenticate
 from tornado import web
 from tornado.escape import url_unescape
 from tornado.httputil import HTTPHeaders
-from traitlets import Enum, default
+from traitlets import Enum, Unicode, default
 
 from sifu import signing
 from sifu.config import SettingError, parse_bool, parse_origins
@@ -424,7 +424,27 @@ class SifuSessionManager(SessionManager):
 
 
 class LimitedKernelManager(ServerKernelManager):
-    """Each kernel starts under resource limits and first in line for the OOM killer (sifu/kernel_limits.py)."""
+    """Each kernel starts under resource limits and first in line for the OOM killer (sifu/kernel_limits.py), and,
+    unless the configuration deliberately says otherwise, through the root kernel broker as its student's own uid
+    (sifu/kernel_provisioner.py; fails closed)."""
+
+    kernel_launch = Enum(["broker", "same-user"], default_value="broker", config=True,
+                         help="broker: every kernel as its student's uid through the kernel broker (the image). "
+                              "same-user: kernels as Jupyter's own user, for process-mode local runs only.")
+    kernel_broker_socket = Unicode("/run/sifu-broker/broker.sock", config=True, help="The kernel broker's socket")
+
+    @property
+    def kernel_spec(self) -> Any:
+        spec = super().kernel_spec
+        if spec is not None and self.kernel_launch == "broker":
+            from sifu.kernel_provisioner import NAME
+
+            # Whatever the installed kernel.json says: this provisioner, and interrupts as messages (the
+            # kernel is another uid's, so Jupyter cannot signal it).
+            spec.metadata["kernel_provisioner"] = {"provisioner_name": NAME,
+                                                   "config": {"socket_path": self.kernel_broker_socket}}
+            spec.interrupt_mode = "message"
+        return spec
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         return [sys.executable, "-m", "sifu.kernel_limits", "--", *super().format_kernel_cmd(extra_arguments)]
