@@ -20,6 +20,7 @@ from typing import Any
 
 from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.provisioning.provisioner_base import KernelProvisionerBase
+from tornado import web
 from traitlets import Unicode
 
 NAME = "sifu-kernel-broker"
@@ -27,8 +28,12 @@ BROKER_DOWN = ("The kernel service is not running, so your notebook's kernel can
                "Try again in a minute; if it persists, tell the course team.")
 
 
-class BrokerUnavailable(RuntimeError):
-    """The broker did not answer or refused; the message is for the student."""
+class BrokerUnavailable(web.HTTPError):
+    """The broker did not answer or refused. An HTTP error, so the request that started the kernel answers 503
+    with this message (Notebook shows it) rather than a bare 500."""
+
+    def __init__(self, message: str):
+        super().__init__(503, message)
 
 
 class BrokerProvisioner(KernelProvisionerBase):
