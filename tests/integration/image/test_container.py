@@ -384,7 +384,11 @@ def test_without_the_broker_no_kernel_starts(app_image, container):
         pids = exec_out(container, "bash", "-c", "for s in /proc/[0-9]*/status; do awk '/^Uid:/{print $2}' $s; done")
         assert set(pids.split()) <= {"0", "1000", "1001"}  # nothing started as anyone else
         exec_out(container, "supervisorctl", "--configuration", "/etc/sifu/supervisord.conf", "start", "kernel-broker")
-        kernel = start_kernel(alice, "alice")
+        deadline = time.monotonic() + 30
+        while (session := alice.start_session("users/alice/c/n.ipynb")).status_code != 201 and time.monotonic() < deadline:
+            time.sleep(0.5)  # RUNNING to supervisord a moment before its socket is bound
+        assert session.status_code == 201, session.text
+        kernel = session.json()["kernel"]["id"]
         assert execute(jupyter_url, kernel, alice.cookie_header(), "6*7") == "42"
     finally:
         alice.close()
