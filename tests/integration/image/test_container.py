@@ -392,3 +392,50 @@ def test_without_the_broker_no_kernel_starts(app_image, container):
         assert execute(jupyter_url, kernel, alice.cookie_header(), "6*7") == "42"
     finally:
         alice.close()
+
+
+def uids_running(container) -> set[str]:
+    return set(exec_out(container, "bash", "-c", "for s in /proc/[0-9]*/status; do awk '/^Uid:/{print $2}' $s; done").split())
+
+
+def test_a_brokered_kernel_interrupts_restarts_and_leaves_nothing_behind(app_image, container):
+    """Through the broker: an interrupt (a message) stops a running cell, a restart gives a new kernel as the same
+    uid, and shutting the kernel down kills whatever its student still runs, a setsid child included (item 6)."""
+    import threading
+
+    running_programs(app_image, container)
+    jupyter_url = f"http://127.0.0.1:{app_image.jupyter_port}"
+    alice = signed_in(container, jupyter_url, "alice")
+    try:
+        kernel = start_kernel(alice, "alice")
+        before = kernel_facts(container, jupyter_url, alice, kernel)
+        outcome: list[str] = []
+
+        def long_cell() -> None:
+            try:
+                execute(jupyter_url, kernel, alice.cookie_header(), "import time; time.sleep(45)", timeout=40)
+                outcome.append("finished")
+            except AssertionError as exc:
+                outcome.append(str(exc))
+
+        cell = threading.Thread(target=long_cell)
+        cell.start()
+        time.sleep(2)
+        assert alice.request("POST", f"/api/kernels/{kernel}/interrupt").status_code == 204
+        cell.join(30)
+        assert outcome and "KeyboardInterrupt" in outcome[0], outcome
+        assert execute(jupyter_url, kernel, alice.cookie_header(), "6*7") == "42"
+        assert alice.request("POST", f"/api/kernels/{kernel}/restart").status_code == 200
+        after = kernel_facts(container, jupyter_url, alice, kernel)
+        assert after["uid"] == before["uid"] and after["pid"] != before["pid"]
+        execute(jupyter_url, kernel, alice.cookie_header(),
+                "import subprocess; subprocess.Popen(['setsid', 'sleep', '600']).pid")
+        assert str(after["uid"]) in uids_running(container)
+        for session in alice.request("GET", "/api/sessions").json():
+            assert alice.request("DELETE", f"/api/sessions/{session['id']}").status_code == 204
+        deadline = time.monotonic() + 20
+        while str(after["uid"]) in uids_running(container) and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert str(after["uid"]) not in uids_running(container)
+    finally:
+        alice.close()
