@@ -40,6 +40,11 @@ RUN python -c 'import pathlib, sysconfig; pathlib.Path(sysconfig.get_paths()["pu
     && python -m compileall -q /opt/sifu \
     && python -c 'import sifu'
 
+# Jupyter finds kernel provisioners by entry point, and sifu is on the path rather than installed: register
+# the kernel broker's provisioner (sifu/kernel_provisioner.py; pyproject.toml names the same) and check it.
+RUN python -c 'import pathlib, sysconfig; d = pathlib.Path(sysconfig.get_paths()["purelib"], "sifu_kernel_broker-0.dist-info"); d.mkdir(); (d / "METADATA").write_text("Metadata-Version: 2.1\nName: sifu-kernel-broker\nVersion: 0\n"); (d / "entry_points.txt").write_text("[jupyter_client.kernel_provisioners]\nsifu-kernel-broker = sifu.kernel_provisioner:BrokerProvisioner\n")' \
+    && python -c 'from jupyter_client.provisioning.factory import KernelProvisionerFactory as F; assert "sifu-kernel-broker" in F.instance().get_provisioner_entries()'
+
 # Rendered from supervisord.conf.j2 and jupyter_server_config.py.j2 by deployer/render.py.
 COPY image/supervisord.conf image/jupyter_server_config.py /etc/sifu/
 
@@ -48,7 +53,8 @@ EXPOSE ${SIFU_PORT} ${JUPYTER_PORT}
 LABEL sifu.role=app
 
 # supervisord runs as root so that each program runs as its own service user with only its own
-# environment (sifu/launch.py drops to sifu or jupyter before exec); nothing else runs as root.
+# environment (sifu/launch.py drops to sifu or jupyter before exec); the kernel broker stays root to start
+# each student's kernels as their own uid (sifu/kernel_broker.py); nothing else runs as root.
 # hadolint ignore=DL3002
 USER 0:0
 WORKDIR /notebooks

@@ -131,7 +131,7 @@ def render_process_mode(app: Settings, layout: Layout) -> Path:
     for path in (conf_dir, run_dir, layout.efs):
         path.mkdir(parents=True, exist_ok=True)
     jupyter_config = conf_dir / "jupyter_server_config.py"
-    text = render.render_template("jupyter_server_config.py.j2", render.jupyter_context(app, str(layout.efs)))
+    text = render.render_template("jupyter_server_config.py.j2", render.jupyter_context(app, str(layout.efs), kernel_broker_socket=None))
     if os.geteuid() == 0:
         # Process mode only: the image runs Jupyter as UID 1000, but here it runs as whoever ran inv.
         text += "\n# Added by inv local-run (process mode, run as root).\nc.ServerApp.allow_root = True\n"

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sifu import config as config_module
 from sifu import names, signing, storage
-from sifu.db import TokenInfo, TokenStore, create_schema, hash_token, make_engine
+from sifu.db import TokenInfo, TokenStore, UidStore, create_schema, hash_token, make_engine
 from sifu.edx import EdxClient, EdxError
 
 log = logging.getLogger("sifu")
@@ -152,6 +152,7 @@ class Sifu:
         self.settings = settings
         self.engine = make_engine(settings.database_url)
         self.tokens = TokenStore(self.engine)
+        self.uids = UidStore(self.engine)
         self.local_database = settings.database_url.startswith("sqlite")
         self.edx = EdxClient(settings)
 
@@ -310,6 +311,18 @@ def create_app(settings: config_module.Settings | None = None) -> FastAPI:
             return JSONResponse(error_body("not_found", "no such active session"), status_code=404)
         return JSONResponse({"username": info.username, "expires_at": info.expires_at})
 
+    # The kernel broker (sifu/kernel_broker.py, root) asks here which uid a student's kernels run as. It reads
+    # only: uids are allocated at sign-in and first copy, so nothing on loopback can grow the table.
+    @app.get("/internal/student-uids/{username}", include_in_schema=False)
+    def student_uid(username: str) -> Response:
+        try:
+            uid = sifu.uids.uid_of(names.check_name("username", username))
+        except names.InvalidName:
+            uid = None
+        if uid is None:
+            return JSONResponse(error_body("not_found", "no uid allocated for this student"), status_code=404)
+        return JSONResponse({"username": username, "uid": uid})
+
     # --- sign-in ------------------------------------------------------------------------------------
 
     @app.post("/token", response_model=TokenReply, responses=_ERRORS, tags=["auth"],
@@ -327,6 +340,7 @@ def create_app(settings: config_module.Settings | None = None) -> FastAPI:
             raise ApiError(exc.status, exc.code, exc.message) from None
         if edx_username != username:
             raise ApiError(403, "username_mismatch", "the authorization code belongs to a different edX user")
+        await run_in_threadpool(sifu.uids.allocate, username)  # the uid their kernels run as (never reused)
         value, ttl = await run_in_threadpool(sifu.tokens.issue, username, settings.token_ttl)
         return TokenReply(access_token=value, token_type="Bearer", expires_in=ttl)
 
@@ -407,6 +421,7 @@ def create_app(settings: config_module.Settings | None = None) -> FastAPI:
         base = storage.read_bytes(names.base_path(root, params["course"], params["file"]))
         if base is None:
             return JSONResponse(error_body("base_missing", "the course has no such base notebook"), status_code=404)
+        await run_in_threadpool(sifu.uids.allocate, params["username"])
         await run_in_threadpool(storage.create_exclusive, target, base, storage.STUDENT)
         return Result(result=True)
 

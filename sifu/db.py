@@ -1,4 +1,5 @@
-"""Sifu's records: access tokens, stored hashed, with expiry and revocation (shared by every worker)."""
+"""Sifu's records: access tokens, stored hashed, with expiry and revocation, and each student's kernel uid
+(shared by every worker and every container on the same database)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,25 @@ class AccessToken(Base):
     revoked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     __table_args__ = (Index("ix_sifu_access_tokens_username", "username"),)
+
+
+class StudentUid(Base):
+    """One row per student, allocated at the first sign-in or first copy and never deleted: the uid their kernels
+    run as on every instance is UID_BASE + id. AUTOINCREMENT (SQLite) and a sequence (PostgreSQL) never hand
+    out an id twice, even after a row is deleted, so a uid is never reused for another student."""
+
+    __tablename__ = "sifu_student_uids"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(255), unique=True, nullable=False)
+    created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+
+# Far above any system or login user (and below the 2**31 that some tools mistake for negative).
+UID_BASE = 200_000
+UID_LIMIT = 2 ** 31 - 1
 
 
 @dataclass(frozen=True)
@@ -107,3 +127,34 @@ class TokenStore:
                 .values(revoked_at=int(time.time()))
             )
         return result.rowcount > 0
+
+
+class UidStore:
+    """Stable kernel uids: the same on every instance because they come from the one database."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        table = StudentUid.__table__
+        self._lookup = select(table.c.id).where(table.c.username == bindparam("username"))
+
+    def uid_of(self, username: str) -> int | None:
+        """The student's uid, or None if none was allocated yet."""
+        with self.engine.connect() as conn:
+            row = conn.execute(self._lookup, {"username": username}).first()
+        return None if row is None else UID_BASE + row.id
+
+    def allocate(self, username: str) -> int:
+        """The student's uid, allocated now if they have none. Concurrent callers (workers, containers) for the
+        same name agree: the unique username lets one insert win and the others read its row."""
+        found = self.uid_of(username)
+        if found is not None:
+            return found
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(StudentUid.__table__.insert().values(username=username, created_at=int(time.time())))
+        except IntegrityError:
+            pass  # another worker or container allocated it first
+        uid = self.uid_of(username)
+        if uid is None or uid > UID_LIMIT:
+            raise RuntimeError(f"no uid could be allocated for {username!r}")
+        return uid

@@ -24,6 +24,7 @@ It imports jupyter_server and Sifu's pure modules, never Sifu's web stack or its
 from __future__ import annotations
 
 import contextvars
+import errno
 import json
 import os
 import re
@@ -33,7 +34,8 @@ from typing import Any, Mapping
 
 from jupyter_server.auth.authorizer import Authorizer
 from jupyter_server.auth.identity import IdentityProvider, User
-from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.base.handlers import AuthenticatedFileHandler, JupyterHandler
+from jupyter_server.services.contents.largefilemanager import AsyncLargeFileManager
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager, ServerKernelManager
 from jupyter_server.services.sessions.sessionmanager import SessionManager
 from jupyter_server.utils import import_item
@@ -41,7 +43,7 @@ from jupyter_server.auth.decorator import allow_unauthenticated, ws_authenticate
 from tornado import web
 from tornado.escape import url_unescape
 from tornado.httputil import HTTPHeaders
-from traitlets import default
+from traitlets import Enum, Unicode, default
 
 from sifu import signing
 from sifu.config import SettingError, parse_bool, parse_origins
@@ -345,6 +347,56 @@ class SifuAuthorizer(Authorizer):
         return owned is not None and owns(user.username, owned)
 
 
+# --- symlinks: Jupyter serves only what really is in the student's folder ------------------------------------
+
+
+def confined(root: str, os_path: str) -> bool:
+    """Does `os_path`, with every symlink resolved, stay inside the users/<name>/ its path names?
+
+    A student's kernel owns their folder and can leave a symlink there to another student's file, which Jupyter
+    (whose group reaches every folder) would then serve; the real path has to stay in the folder it claims.
+    Paths outside users/ (the root itself, courses/) are left to the Authorizer."""
+    real_root = os.path.realpath(root)
+    relative = os.path.relpath(os.path.abspath(os_path), os.path.abspath(root)).split(os.sep)
+    if len(relative) < 2 or relative[0] != "users":
+        return True
+    folder = os.path.join(real_root, "users", relative[1])
+    real = os.path.realpath(os_path)
+    return real == folder or real.startswith(folder + os.sep)
+
+
+class ConfinedFileHandler(AuthenticatedFileHandler):
+    """/files/...: served only if its real path stays in the student's folder (tornado's own check resolves
+    symlinks against the whole root only)."""
+
+    def validate_absolute_path(self, root: str, absolute_path: str) -> str:
+        if not confined(root, absolute_path):
+            raise web.HTTPError(404)
+        return super().validate_absolute_path(root, absolute_path)
+
+
+class LeavesFolder(web.HTTPError, OSError):
+    """404 to a request for such a path; an EACCES OSError to a folder listing, which then skips the entry quietly."""
+
+    def __init__(self) -> None:
+        web.HTTPError.__init__(self, 404, "no such file in the student's folder")
+        self.errno = errno.EACCES
+
+
+class SifuContentsManager(AsyncLargeFileManager):
+    """The contents API refuses (404, as for a missing file) any path whose real path leaves its student's folder."""
+
+    @default("files_handler_class")
+    def _files_handler_class_default(self) -> type:
+        return ConfinedFileHandler
+
+    def _get_os_path(self, path: str) -> str:
+        os_path = super()._get_os_path(path)
+        if not confined(self.root_dir, os_path):
+            raise LeavesFolder()
+        return os_path
+
+
 # --- the lists a student sees ---------------------------------------------------------------------------
 
 
@@ -372,7 +424,27 @@ class SifuSessionManager(SessionManager):
 
 
 class LimitedKernelManager(ServerKernelManager):
-    """Each kernel starts under resource limits and first in line for the OOM killer (sifu/kernel_limits.py)."""
+    """Each kernel starts under resource limits and first in line for the OOM killer (sifu/kernel_limits.py), and,
+    unless the configuration deliberately says otherwise, through the root kernel broker as its student's own uid
+    (sifu/kernel_provisioner.py; fails closed)."""
+
+    kernel_launch = Enum(["broker", "same-user"], default_value="broker", config=True,
+                         help="broker: every kernel as its student's uid through the kernel broker (the image). "
+                              "same-user: kernels as Jupyter's own user, for process-mode local runs only.")
+    kernel_broker_socket = Unicode("/run/sifu-broker/broker.sock", config=True, help="The kernel broker's socket")
+
+    @property
+    def kernel_spec(self) -> Any:
+        spec = super().kernel_spec
+        if spec is not None and self.kernel_launch == "broker":
+            from sifu.kernel_provisioner import NAME
+
+            # Whatever the installed kernel.json says: this provisioner, and interrupts as messages (the
+            # kernel is another uid's, so Jupyter cannot signal it).
+            spec.metadata["kernel_provisioner"] = {"provisioner_name": NAME,
+                                                   "config": {"socket_path": self.kernel_broker_socket}}
+            spec.interrupt_mode = "message"
+        return spec
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         return [sys.executable, "-m", "sifu.kernel_limits", "--", *super().format_kernel_cmd(extra_arguments)]
@@ -469,6 +541,8 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
         raise RuntimeError("sifu.jupyter needs ServerApp.kernel_manager_class = sifu.jupyter.SifuKernelManager")
     if not issubclass(import_item(serverapp.kernel_manager.kernel_manager_class), LimitedKernelManager):
         raise RuntimeError("sifu.jupyter needs kernels started by sifu.jupyter.LimitedKernelManager (resource limits)")
+    if not isinstance(serverapp.contents_manager, SifuContentsManager):
+        raise RuntimeError("sifu.jupyter needs ServerApp.contents_manager_class = sifu.jupyter.SifuContentsManager")
     serverapp.kernel_manager.session_manager = serverapp.session_manager
     base = serverapp.base_url.rstrip("/")
     _prepend_handlers(serverapp.web_app, [

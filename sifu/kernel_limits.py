@@ -42,12 +42,27 @@ def apply_limits() -> None:
         pass  # not Linux
 
 
+PR_SET_NO_NEW_PRIVS = 38
+
+
+def no_new_privs() -> None:
+    """Nothing the kernel execs gains privileges (setuid binaries, file capabilities)."""
+    import ctypes
+
+    if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    privileges = argv[:1] == ["--no-new-privs"]  # the kernel broker's kernels (sifu/kernel_broker.py)
+    argv = argv[1:] if privileges else argv
     command = argv[1:] if argv[:1] == ["--"] else argv
     if not command:
-        print("usage: python -m sifu.kernel_limits -- KERNEL COMMAND...", file=sys.stderr)
+        print("usage: python -m sifu.kernel_limits [--no-new-privs] -- KERNEL COMMAND...", file=sys.stderr)
         return 2
+    if privileges:
+        no_new_privs()
     apply_limits()
     os.execvp(command[0], command)
     return 127  # not reached

@@ -1,12 +1,14 @@
 """Notebook files on the shared volume: atomic writes, exclusive creation, the volume check, and who may
 write where.
 
-In the container Sifu and Jupyter run as two users (sifu; jupyter, in sifu's group), and students' kernels
-run as Jupyter's user. So the modes carry the wall between them:
+In the container Sifu and Jupyter run as two users (sifu; jupyter, in sifu's group), and each student's
+kernels run as that student's own uid (sifu/kernel_broker.py). So the modes carry the wall between them:
 - courses/: the base notebooks, written by Sifu only: directories 0755, files 0644.
-- users/: traversable by Jupyter's group but not listable (02710); every students' folder below it and
-  each file in it readable and writable by the group (02770, 0660; setgid so new files keep the group),
-  since Jupyter saves the copies Sifu made.
+- users/: traversable but not listable (02711): a kernel reaches its own folder by name, nobody lists them.
+- every student's folder below it and each file in it readable and writable by its owner and by the group
+  (02770, 0660; setgid so new files keep the group), since Jupyter saves the copies Sifu made. Sifu creates
+  a folder as its own user; the kernel broker hands it (and what is in it) to the student's uid before
+  their first kernel starts, and refuses a folder owned by any other student's uid.
 Modes are set explicitly (not left to the umask). ensure_layout() brings an older tree to these modes once.
 """
 
@@ -20,7 +22,7 @@ from typing import NamedTuple
 
 VOLUME_MARKER = ".sifu-volume"
 LAYOUT_MARKER = ".sifu-layout"
-LAYOUT_VERSION = "2"
+LAYOUT_VERSION = "3"
 
 
 class Modes(NamedTuple):
@@ -30,7 +32,7 @@ class Modes(NamedTuple):
 
 COURSE = Modes(0o755, 0o644)
 STUDENT = Modes(0o2770, 0o660)
-USERS_DIR_MODE = 0o2710
+USERS_DIR_MODE = 0o2711
 
 
 class VolumeUnavailable(Exception):

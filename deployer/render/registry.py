@@ -24,6 +24,7 @@ from deployer.render.tree import Rendered, Tree
 from deployer.render.validators import validate_tree
 from deployer.templating.context import (
     CONTAINER_JUPYTER_CONFIG,
+    CONTAINER_KERNEL_BROKER_SOCKET,
     CONTAINER_NOTEBOOK_ROOT,
     CONTAINER_RUN_DIR,
     CONTAINER_USERS,
@@ -64,7 +65,7 @@ def outputs(s: Settings, facts: Facts) -> list[Output]:
                lambda: supervisord_context(s, f"{CONTAINER_VENV}/bin/python", CONTAINER_JUPYTER_CONFIG, CONTAINER_RUN_DIR, CONTAINER_NOTEBOOK_ROOT,
                                            CONTAINER_USERS)),
         Output("image/jupyter_server_config.py", "jupyter_server_config.py.j2", "python",
-               lambda: jupyter_context(s, CONTAINER_NOTEBOOK_ROOT)),
+               lambda: jupyter_context(s, CONTAINER_NOTEBOOK_ROOT, CONTAINER_KERNEL_BROKER_SOCKET)),
         Output("bundle/Dockerrun.aws.json", "Dockerrun.aws.json.j2", "json",
                lambda: {"image_uri": image_uri(s, facts), "ports": s.ports, "mount_point": s.efs.mount_point,
                         "container_notebook_root": CONTAINER_NOTEBOOK_ROOT}),

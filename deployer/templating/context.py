@@ -19,6 +19,9 @@ CONTAINER_JUPYTER_CONFIG = "/etc/sifu/jupyter_server_config.py"
 CONTAINER_STATE_DIR = "/var/lib/sifu"
 CONTAINER_RUN_DIR = "/tmp"
 CONTAINER_USERS = {"sifu": "sifu", "jupyter": "jupyter"}  # base-image/Dockerfile makes them
+# The root kernel broker's socket (only Jupyter's group may enter its directory) and the per-uid kernel directories.
+CONTAINER_KERNEL_BROKER_SOCKET = "/run/sifu-broker/broker.sock"
+CONTAINER_KERNEL_DIR = "/run/sifu-kernels"
 SERVICES = ("sifu", "jupyter")
 
 
@@ -176,13 +179,27 @@ def upstream_context(s: Settings, address: str) -> dict[str, Any]:
     return {"upstreams": [{"name": upstream_name(svc), "address": address, "port": getattr(s.ports, svc)} for svc in SERVICES]}
 
 
+def kernel_broker_program(s: Settings, python: str, notebook_root: str) -> dict[str, Any]:
+    """The root kernel broker (sifu/kernel_broker.py): the image's only program that stays root."""
+    return {
+        "name": "kernel-broker",
+        "command": f"{python} -m sifu.kernel_broker --socket {CONTAINER_KERNEL_BROKER_SOCKET} --notebook-root {notebook_root} "
+                   f"--kernel-dir {CONTAINER_KERNEL_DIR} --sifu-url http://127.0.0.1:{s.ports.sifu}",
+        "directory": "/",
+        "startsecs": 1,
+        "stopsignal": "TERM",
+    }
+
+
 def supervisord_context(s: Settings, python: str, jupyter_config: str, run_dir: str, directory: str,
                         users: dict[str, str] | None = None) -> dict[str, Any]:
-    # In the image supervisord runs as root and each program becomes its own service user (sifu/launch.py).
+    # In the image supervisord runs as root and each program becomes its own service user (sifu/launch.py); the
+    # kernel broker stays root there. Process mode (no users) runs no broker: it could not change uids.
     as_user = {name: f" --user {user}" for name, user in (users or {}).items()}
+    broker = [kernel_broker_program(s, python, directory)] if users else []
     return {
         "run_dir": run_dir,
-        "programs": [
+        "programs": broker + [
             {
                 "name": "sifu",
                 "command": f"{python} -m sifu.launch sifu{as_user.get('sifu', '')} -- {python} -m sifu --host 0.0.0.0 --port {s.ports.sifu} --workers {s.sifu.workers}",
@@ -201,8 +218,10 @@ def supervisord_context(s: Settings, python: str, jupyter_config: str, run_dir: 
     }
 
 
-def jupyter_context(s: Settings, notebook_root: str) -> dict[str, Any]:
+def jupyter_context(s: Settings, notebook_root: str, kernel_broker_socket: str | None) -> dict[str, Any]:
+    """`kernel_broker_socket` None is the deliberate process-mode choice: kernels run as Jupyter's own user."""
     return {
+        "kernel_broker_socket": kernel_broker_socket,
         "port": s.ports.jupyter,
         "notebook_root": notebook_root,
         "cull_idle_timeout": s.jupyter.cull_idle_timeout,

@@ -119,4 +119,6 @@ def test_student_runs_a_cell_saves_and_finds_it_after_reload(e2e_stack, tmp_path
         page.close()
     source = json.loads(copy.read_text())["cells"]
     assert any(c["cell_type"] == "code" and text_of(c["source"]) == "6*7" for c in source)
-    assert copy.stat().st_uid == 1000  # written by the container's user, on the bind-mounted root
+    # On the bind-mounted root, owned by the student's own kernel uid (the kernel broker handed the folder over)
+    # and still in Sifu's group, so Jupyter saved it.
+    assert copy.stat().st_uid > 200_000

@@ -133,7 +133,8 @@ def _mounts_under(root: Path) -> list[str]:
 @pytest.fixture(scope="session")
 def docker_engine():
     """A fresh dockerd for this test session (host network only), stopped at the end."""
-    root = Path(tempfile.mkdtemp(prefix="sifu-dk-", dir="/tmp"))
+    # SIFU_TEST_DOCKER_PREFIX: engineers sharing a machine tell their engines' directories apart.
+    root = Path(tempfile.mkdtemp(prefix=os.environ.get("SIFU_TEST_DOCKER_PREFIX", "sifu-dk-"), dir="/tmp"))
     engine = start_engine(root)
     try:
         yield engine

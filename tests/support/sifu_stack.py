@@ -231,7 +231,7 @@ def render_jupyter_config(workdir: Path, root: Path, port: int, jupyter_settings
     settings = loaded.settings
     if jupyter_settings:
         settings = settings.model_copy(update={"jupyter": settings.jupyter.model_copy(update=jupyter_settings)})
-    text = render.render_template("jupyter_server_config.py.j2", render.jupyter_context(settings, str(root)))
+    text = render.render_template("jupyter_server_config.py.j2", render.jupyter_context(settings, str(root), kernel_broker_socket=None))
     path = workdir / "jupyter_server_config.py"
     path.write_text(text + extra_config)
     return path

@@ -106,12 +106,13 @@ def test_rendered_jupyter_config_compiles_and_names_the_sifu_classes(tmp_path):
     overrides = tmp_path / "o.yml"
     overrides.write_text("{}\n")
     loaded = deployer_config.load(environ={}, overrides_file=overrides, answers_file=tmp_path / "none.yml")
-    text = render.render_template("jupyter_server_config.py.j2", render.jupyter_context(loaded.settings, "/notebooks"))
+    text = render.render_template("jupyter_server_config.py.j2", render.jupyter_context(loaded.settings, "/notebooks", "/run/sifu-broker/broker.sock"))
     compile(text, "jupyter_server_config.py", "exec")
     for line in ('identity_provider_class = "sifu.jupyter.SifuIdentityProvider"', 'authorizer_class = "sifu.jupyter.SifuAuthorizer"',
                  'session_manager_class = "sifu.jupyter.SifuSessionManager"', 'kernel_manager_class = "sifu.jupyter.SifuKernelManager"',
                  "terminals_enabled = False", "disable_check_xsrf = False", "tornado_settings = tornado_settings(os.environ)",
-                 'root_dir = "/notebooks"', "port = 3335"):
+                 'root_dir = "/notebooks"', "port = 3335", 'kernel_launch = "broker"',
+                 'contents_manager_class = "sifu.jupyter.SifuContentsManager"'):
         assert line in text
     assert "NotebookApp" not in text
 

@@ -24,7 +24,7 @@ def test_a_students_copy_is_group_writable_and_a_base_is_not(tmp_path):
         storage.write_atomic(base, b"{ }")
     finally:
         os.umask(old)
-    assert mode(tmp_path / "users") == 0o2710  # Jupyter's group may pass, not list everyone's folders
+    assert mode(tmp_path / "users") == 0o2711  # kernels (each its student's uid) and Jupyter pass; nobody lists
     assert mode(copy) == 0o660 and mode(copy.parent) == 0o2770 and mode(copy.parent.parent) == 0o2770
     assert mode(base) == 0o644 and mode(base.parent) == 0o755 and mode(tmp_path / "courses") == 0o755
 

@@ -1,0 +1,364 @@
+"""`python -m sifu.kernel_broker`: the root-owned broker that starts, signals and stops students' kernels, each as
+the student's own uid (issue 13: a cell reaches nothing of another student's).
+
+Jupyter (its provisioner, sifu/kernel_provisioner.py) is the only client: the Unix socket is in a directory only
+root and Jupyter's group may enter, and every connection's peer uid (SO_PEERCRED) must be Jupyter's. The broker
+trusts Jupyter with nothing that picks a uid or a command:
+- the student is the `users/<name>/` that the kernel's working directory really is in (symlinks resolved);
+- the uid is the one Sifu allocated for that name (GET /internal/student-uids/<name> on loopback; the broker
+  first checks that whatever listens on Sifu's port is Sifu's user, so a kernel cannot stand in for Sifu while
+  it restarts). A folder whose owner is neither that uid nor Sifu's or Jupyter's (a fresh copy) is refused;
+- the command is fixed (this venv's python -m ipykernel_launcher -f CONNECTION_FILE, under sifu.kernel_limits);
+- the environment is the kernel allow-list (sifu.launch.kernel_environment) of what Jupyter sends, with the
+  broker's own HOME and TMPDIR.
+Each kernel starts in its own session (setsid), with no supplementary groups, its own uid as gid,
+no_new_privs, the hard rlimits and oom_score_adj of sifu.kernel_limits, umask 007, and its ipc sockets and
+connection file in <kernel dir>/<uid>/ (owner the student, group Jupyter's, 02770). When a kernel is released
+and its uid has no other kernel here, everything that uid still runs is killed (a setsid child does not
+outlive culling).
+
+Why ask Sifu rather than read the database: the broker runs as root, and reading the database would put the
+database password (RDS_*) or the SQLite file into root's process, with a SQL driver; one loopback GET for one
+integer keeps the broker free of secrets, and Sifu stays the table's only owner.
+"""
+
+from __future__ import annotations
+
+import argparse
+import grp
+import json
+import os
+import pwd
+import signal
+import socket
+import socketserver
+import stat
+import struct
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from sifu import names
+from sifu.db import UID_BASE, UID_LIMIT
+from sifu.launch import kernel_environment
+
+KERNEL_UMASK = 0o007  # ipc sockets and files stay usable by Jupyter's group (the directories' setgid group)
+STUDENT_DIR_MODE = 0o2770
+KERNEL_DIR_MODE = 0o2770
+SOCKET_DIR_MODE = 0o750
+
+
+class Refused(Exception):
+    """The request is refused; the message is what the student sees."""
+
+
+@dataclass(frozen=True)
+class Site:
+    notebook_root: Path
+    kernel_dir: Path
+    sifu_url: str
+    sifu_uid: int
+    jupyter_uid: int
+    jupyter_gid: int
+    python: str
+
+
+@dataclass
+class Kernel:
+    process: subprocess.Popen
+    uid: int
+
+
+# --- who is the student, and which uid -----------------------------------------------------------------------
+
+
+def student_of(site: Site, cwd: str) -> tuple[str, Path]:
+    """The student whose folder `cwd` really is in, and that folder."""
+    users = os.path.realpath(site.notebook_root / "users")
+    real = os.path.realpath(cwd)
+    parts = os.path.relpath(real, users).split(os.sep)
+    if not parts or parts[0] in ("", ".", "..") or real == users:
+        raise Refused("a kernel starts only in a student's own folder")
+    try:
+        name = names.check_name("username", parts[0])
+    except names.InvalidName:
+        raise Refused("a kernel starts only in a student's own folder") from None
+    return name, Path(users) / name
+
+
+def listeners_uids(port: int, tables: tuple[str, ...] = ("/proc/net/tcp", "/proc/net/tcp6")) -> set[int]:
+    """The uids of every socket listening on TCP `port` (any address)."""
+    found: set[int] = set()
+    for table in tables:
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 7 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                found.add(int(fields[7]))
+    return found
+
+
+def uid_from_sifu(site: Site, name: str) -> int:
+    port = int(site.sifu_url.rsplit(":", 1)[1].split("/")[0])
+    if listeners_uids(port) != {site.sifu_uid}:
+        raise Refused("Sifu is not answering; try again in a moment")
+    try:
+        with urllib.request.urlopen(f"{site.sifu_url}/internal/student-uids/{name}", timeout=5) as reply:
+            uid = json.loads(reply.read()).get("uid")
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            raise Refused("you have no kernel user yet: open the notebook from your course again") from None
+        raise Refused("Sifu is not answering; try again in a moment") from None
+    except (OSError, ValueError):
+        raise Refused("Sifu is not answering; try again in a moment") from None
+    if not isinstance(uid, int) or not UID_BASE < uid <= UID_LIMIT:
+        raise Refused("your kernel user is not valid; ask the course team")
+    return uid
+
+
+def claim_folder(site: Site, folder: Path, uid: int) -> None:
+    """The folder must be the student's (or a fresh one Sifu or Jupyter made, which becomes theirs, with what is
+    in it). Walked by file descriptors without following symlinks, so a kernel swapping a directory for a
+    symlink meanwhile cannot point root's chown elsewhere."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        owner = os.fstat(fd).st_uid
+        if owner == uid:
+            return
+        if owner not in (site.sifu_uid, site.jupyter_uid):
+            raise Refused("your folder belongs to another kernel user; ask the course team")
+        for _dir, _subdirs, files, dir_fd in os.fwalk(dir_fd=fd):
+            os.chown(dir_fd, uid, -1)
+            for entry in files + _subdirs:
+                info = os.stat(entry, dir_fd=dir_fd, follow_symlinks=False)
+                if info.st_uid in (site.sifu_uid, site.jupyter_uid) and not stat.S_ISLNK(info.st_mode):
+                    os.chown(entry, uid, -1, dir_fd=dir_fd, follow_symlinks=False)
+        os.fchmod(fd, STUDENT_DIR_MODE)
+    finally:
+        os.close(fd)
+
+
+def kernel_dir_of(site: Site, uid: int) -> Path:
+    """<kernel dir>/<uid>/ (connection files, ipc sockets) with home/ and tmp/ for that uid's kernels."""
+    directory = site.kernel_dir / str(uid)
+    for path, owner, group, mode in ((directory, uid, site.jupyter_gid, KERNEL_DIR_MODE),
+                                     (directory / "home", uid, uid, 0o700), (directory / "home" / "tmp", uid, uid, 0o700)):
+        try:
+            os.mkdir(path, mode)
+        except FileExistsError:
+            pass
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            os.fchown(fd, owner, group)
+            os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
+    return directory
+
+
+def hand_over_connection_file(site: Site, directory: Path, connection_file: str, uid: int) -> str:
+    path = Path(connection_file)
+    if path.parent != directory or not path.name.startswith("kernel-") or not path.name.endswith(".json"):
+        raise Refused("the connection file is not in the student's kernel directory")
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise Refused("the connection file is not a regular file")
+        os.fchown(fd, uid, site.jupyter_gid)
+        os.fchmod(fd, 0o640)
+    finally:
+        os.close(fd)
+    return str(path)
+
+
+# --- starting and stopping ---------------------------------------------------------------------------------
+
+
+def kernel_command(site: Site, connection_file: str) -> list[str]:
+    return [site.python, "-m", "sifu.kernel_limits", "--no-new-privs", "--",
+            site.python, "-m", "ipykernel_launcher", "-f", connection_file]
+
+
+def kernel_env(env: Mapping[str, str], home: Path) -> dict[str, str]:
+    session = env.get("JPY_SESSION_NAME", "")
+    return kernel_environment(env) | {"HOME": str(home), "TMPDIR": str(home / "tmp"),
+                                      "JPY_SESSION_NAME": session}
+
+
+def kill_uid(uid: int) -> None:
+    """SIGKILL every process of `uid`: a child that becomes the uid and sends kill(-1) reaches all of them at once."""
+    if uid <= UID_BASE:
+        return
+    for _ in range(3):
+        pid = os.fork()
+        if pid == 0:  # the child only calls async-signal-safe functions, then _exit
+            try:
+                os.setgroups([])
+                os.setgid(uid)
+                os.setuid(uid)
+                os.kill(-1, signal.SIGKILL)
+            except OSError:
+                pass
+            os._exit(0)
+        os.waitpid(pid, 0)
+
+
+class Broker:
+    def __init__(self, site: Site):
+        self.site = site
+        self.kernels: dict[int, Kernel] = {}
+        self.lock = threading.Lock()
+
+    def prepare(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        name, folder = student_of(self.site, str(request.get("cwd", "")))
+        uid = uid_from_sifu(self.site, name)
+        claim_folder(self.site, folder, uid)
+        return {"uid": uid, "kernel_dir": str(kernel_dir_of(self.site, uid))}
+
+    def start(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        prepared = self.prepare(request)
+        uid, directory = prepared["uid"], Path(prepared["kernel_dir"])
+        connection_file = hand_over_connection_file(self.site, directory, str(request.get("connection_file", "")), uid)
+        env = request.get("env") if isinstance(request.get("env"), dict) else {}
+        process = subprocess.Popen(
+            kernel_command(self.site, connection_file), cwd=os.path.realpath(str(request["cwd"])),
+            env=kernel_env({str(k): str(v) for k, v in env.items()}, directory / "home"),
+            user=uid, group=uid, extra_groups=[], start_new_session=True, umask=KERNEL_UMASK,
+            stdin=subprocess.DEVNULL, close_fds=True)
+        with self.lock:
+            self.kernels[process.pid] = Kernel(process, uid)
+        return {"pid": process.pid, "uid": uid}
+
+    def _kernel(self, request: Mapping[str, Any]) -> Kernel:
+        with self.lock:
+            kernel = self.kernels.get(request.get("pid"))  # only kernels this broker started
+        if kernel is None:
+            raise Refused("no such kernel")
+        return kernel
+
+    def poll(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        return {"returncode": self._kernel(request).process.poll()}
+
+    def signal(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        kernel = self._kernel(request)
+        signum = int(request.get("signum", 0))
+        if signum not in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL, 0):
+            raise Refused("that signal is not sent to kernels")
+        if kernel.process.poll() is None:
+            try:
+                os.killpg(kernel.process.pid, signum)
+            except ProcessLookupError:
+                pass
+        return {"returncode": kernel.process.poll()}
+
+    def release(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        kernel = self._kernel(request)
+        try:
+            os.killpg(kernel.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        kernel.process.wait()
+        with self.lock:
+            self.kernels.pop(kernel.process.pid, None)
+            others = any(k.uid == kernel.uid for k in self.kernels.values())
+        if not others:
+            kill_uid(kernel.uid)
+        return {"returncode": kernel.process.returncode}
+
+    def handle(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        operations = {"prepare": self.prepare, "start": self.start, "poll": self.poll, "signal": self.signal,
+                      "release": self.release}
+        operation = operations.get(request.get("op"))
+        if operation is None:
+            return {"error": "unknown operation"}
+        try:
+            return {"ok": True, **operation(request)}
+        except Refused as exc:
+            return {"error": str(exc)}
+        except OSError as exc:
+            return {"error": f"the kernel could not be started ({exc.strerror})"}
+
+
+# --- the socket ---------------------------------------------------------------------------------------------
+
+
+def peer_uid(connection: socket.socket) -> int:
+    credentials = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return struct.unpack("3i", credentials)[1]
+
+
+def serve(broker: Broker, path: Path, client_uid: int, client_gid: int) -> socketserver.BaseServer:
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            if peer_uid(self.connection) != client_uid:
+                return  # only Jupyter's user
+            for line in self.rfile:
+                try:
+                    request = json.loads(line)
+                except ValueError:
+                    return
+                reply = broker.handle(request if isinstance(request, dict) else {})
+                self.wfile.write(json.dumps(reply).encode() + b"\n")
+                self.wfile.flush()
+
+    directory = path.parent
+    directory.mkdir(parents=True, exist_ok=True)
+    os.chown(directory, 0, client_gid)
+    os.chmod(directory, SOCKET_DIR_MODE)
+    path.unlink(missing_ok=True)
+    server = socketserver.ThreadingUnixStreamServer(str(path), Handler)
+    server.daemon_threads = True
+    os.chown(path, 0, client_gid)
+    os.chmod(path, 0o660)
+    return server
+
+
+def reap(broker: Broker) -> None:
+    """Collect kernels that exited while nobody polled them (no zombies)."""
+    while True:
+        time.sleep(2)
+        with broker.lock:
+            kernels = list(broker.kernels.values())
+        for kernel in kernels:
+            kernel.process.poll()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sifu.kernel_broker", description=__doc__.splitlines()[0])
+    parser.add_argument("--socket", required=True, type=Path)
+    parser.add_argument("--notebook-root", required=True, type=Path)
+    parser.add_argument("--kernel-dir", required=True, type=Path)
+    parser.add_argument("--sifu-url", required=True)
+    parser.add_argument("--sifu-user", default="sifu")
+    parser.add_argument("--jupyter-user", default="jupyter")
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        print("sifu.kernel_broker: must run as root (it starts each kernel as its student's uid)", file=sys.stderr)
+        return 2
+    jupyter = pwd.getpwnam(args.jupyter_user)
+    site = Site(args.notebook_root, args.kernel_dir, args.sifu_url.rstrip("/"), pwd.getpwnam(args.sifu_user).pw_uid,
+                jupyter.pw_uid, jupyter.pw_gid, sys.executable)
+    site.kernel_dir.mkdir(parents=True, exist_ok=True)
+    os.chown(site.kernel_dir, 0, 0)
+    os.chmod(site.kernel_dir, 0o711)  # each student's directory below is reached by name only
+    broker = Broker(site)
+    server = serve(broker, args.socket, jupyter.pw_uid, jupyter.pw_gid)
+    threading.Thread(target=reap, args=(broker,), daemon=True).start()
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    print(f"sifu.kernel_broker: kernels run as their students' uids; Jupyter ({args.jupyter_user}) asks on {args.socket}",
+          file=sys.stderr, flush=True)
+    server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""The kernel broker's decisions that need no root (sifu/kernel_broker.py): whose folder, who listens, what runs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from sifu import kernel_broker
+from sifu.kernel_broker import Refused, Site
+
+
+def site(root: Path) -> Site:
+    return Site(root, root / "kernels", "http://127.0.0.1:3334", 1000, 1001, 1001, "/opt/venv/bin/python")
+
+
+def test_the_student_is_the_folder_the_working_directory_really_is_in(tmp_path):
+    (tmp_path / "users" / "alice" / "c").mkdir(parents=True)
+    (tmp_path / "users" / "bob").mkdir(parents=True)
+    os.symlink(tmp_path / "users" / "alice" / "c", tmp_path / "users" / "bob" / "link")
+    here = site(tmp_path)
+    assert kernel_broker.student_of(here, str(tmp_path / "users" / "alice" / "c")) == ("alice", Path(os.path.realpath(tmp_path / "users" / "alice")))
+    assert kernel_broker.student_of(here, str(tmp_path / "users" / "bob" / "link"))[0] == "alice"  # not bob's
+    for outside in (tmp_path / "users", tmp_path, tmp_path / "courses"):
+        with pytest.raises(Refused):
+            kernel_broker.student_of(here, str(outside))
+
+
+def test_only_listening_sockets_on_the_port_count(tmp_path):
+    table = tmp_path / "tcp"
+    table.write_text(
+        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+        "   0: 00000000:0D06 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 1\n"
+        "   1: 0100007F:0D06 0100007F:9C40 01 00000000:00000000 00:00000000 00000000  4242        0 2\n"
+        "   2: 0100007F:0D07 00000000:0000 0A 00000000:00000000 00:00000000 00000000  4242        0 3\n")
+    assert kernel_broker.listeners_uids(3334, (str(table),)) == {1000}
+    assert kernel_broker.listeners_uids(3335, (str(table),)) == {4242}
+    assert kernel_broker.listeners_uids(9, (str(table),)) == set()
+
+
+def test_the_command_is_fixed_and_the_environment_allow_listed(tmp_path):
+    here = site(tmp_path)
+    command = kernel_broker.kernel_command(here, "/run/sifu-kernels/200001/kernel-x.json")
+    assert command[:5] == ["/opt/venv/bin/python", "-m", "sifu.kernel_limits", "--no-new-privs", "--"]
+    assert command[5:] == ["/opt/venv/bin/python", "-m", "ipykernel_launcher", "-f", "/run/sifu-kernels/200001/kernel-x.json"]
+    env = kernel_broker.kernel_env({"PATH": "/usr/bin", "SIFU_SECRET_KEY": "x", "LD_PRELOAD": "/evil.so",
+                                    "JPY_SESSION_NAME": "n", "HOME": "/home/jupyter"}, Path("/run/sifu-kernels/200001/home"))
+    assert env == {"PATH": "/usr/bin", "JPY_SESSION_NAME": "n", "HOME": "/run/sifu-kernels/200001/home",
+                   "TMPDIR": "/run/sifu-kernels/200001/home/tmp"}
+
+
+def test_a_connection_file_outside_the_students_directory_is_refused(tmp_path):
+    here = site(tmp_path)
+    for path in ("/etc/shadow", str(tmp_path / "kernels" / "200002" / "kernel-x.json"),
+                 str(tmp_path / "kernels" / "200001" / "other.json")):
+        with pytest.raises(Refused):
+            kernel_broker.hand_over_connection_file(here, tmp_path / "kernels" / "200001", path, 200001)
+
+
+def test_unknown_operations_and_kernels_it_did_not_start_are_refused(tmp_path):
+    broker = kernel_broker.Broker(site(tmp_path))
+    assert broker.handle({"op": "exec"}) == {"error": "unknown operation"}
+    assert broker.handle({"op": "signal", "pid": 1, "signum": 9}) == {"error": "no such kernel"}  # not one it started
