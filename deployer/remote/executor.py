@@ -6,6 +6,7 @@ reached or whose script fails does not stop the others; every host gets a row in
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import dataclass, field
@@ -90,13 +91,24 @@ def connection_kwargs(ssh) -> dict:
     return kwargs
 
 
-def _gateway(ssh, connect_kwargs: dict):
+def split_host(target: str, user: str, port: int) -> tuple[str, str, int]:
+    """(host, user, port) of ``[user@]host[:port]``, the defaults filling what it leaves out (pure)."""
+    named_user, _, rest = target.rpartition("@")
+    host, _, named_port = rest.partition(":")
+    return host, named_user or user, int(named_port or port)
+
+
+def _connection(target: str, kwargs: dict):
+    """A Fabric Connection; a user or port written in ``target`` wins over the ssh settings."""
     from fabric import Connection
 
-    user, _, rest = ssh.gateway.rpartition("@")
-    host, _, port = rest.partition(":")
-    return Connection(host, user=user or ssh.user, port=int(port or 22), connect_timeout=ssh.connect_timeout,
-                      connect_kwargs=dict(connect_kwargs))
+    host, user, port = split_host(target, kwargs["user"], kwargs["port"])
+    return Connection(host, **{**kwargs, "user": user, "port": port})
+
+
+def _gateway(ssh, connect_kwargs: dict):
+    return _connection(ssh.gateway, {"user": ssh.user, "port": 22, "connect_timeout": ssh.connect_timeout,
+                                     "connect_kwargs": dict(connect_kwargs)})
 
 
 def _describe_exception(exc: BaseException) -> str:
@@ -112,11 +124,14 @@ def _describe_exception(exc: BaseException) -> str:
 
 def _run_group(hosts: list[str], command: str, s: Settings, serial: bool) -> list[tuple[str, object]]:
     """(host, Fabric Result or the exception it raised or None) for every host; one failing host does not stop the others."""
-    from fabric import Connection, SerialGroup, ThreadingGroup
+    from fabric import SerialGroup, ThreadingGroup
     from fabric.exceptions import GroupException
 
+    # paramiko's transport thread logs a traceback when a handshake fails; the exception it also raises
+    # becomes the host's one line in the table, so the log record only adds noise to the terminal.
+    logging.getLogger("paramiko").addHandler(logging.NullHandler())
     kwargs = connection_kwargs(s.ssh)
-    connections = [Connection(host, **kwargs) for host in hosts]
+    connections = [_connection(host, kwargs) for host in hosts]
     group = (SerialGroup if serial else ThreadingGroup).from_connections(connections)
     try:
         outcome = group.run(command, hide=True, warn=True, in_stream=False)

@@ -1,5 +1,6 @@
 """Executor logic that needs no host: SSH settings to Fabric arguments, and reading the script's report."""
 
+import pytest
 from deployer.config import load
 from deployer.remote import executor
 
@@ -51,3 +52,13 @@ def test_parse_report_failed_step_says_why():
 def test_parse_report_crash_without_report_keeps_the_output():
     result = executor.parse_report("h1", "", "sudo: a password is required\n", 1)
     assert result.error == "exit 1: sudo: a password is required"
+
+
+@pytest.mark.parametrize("target, expected", [
+    ("10.0.0.5", ("10.0.0.5", "ec2-user", 22)),
+    ("root@10.0.0.5", ("10.0.0.5", "root", 22)),
+    ("10.0.0.5:2222", ("10.0.0.5", "ec2-user", 2222)),
+    ("ops@bastion.example.org:2200", ("bastion.example.org", "ops", 2200)),
+])
+def test_a_user_or_port_in_the_host_wins_over_the_ssh_settings(target, expected):
+    assert executor.split_host(target, "ec2-user", 22) == expected
