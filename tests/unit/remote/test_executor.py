@@ -1,6 +1,7 @@
 """Executor logic that needs no host: SSH settings to Fabric arguments, and reading the script's report."""
 
 import pytest
+
 from deployer.config import load
 from deployer.remote import executor
 
