@@ -8,10 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from deployer import names
-from deployer.render import secret_parameter_names
 from deployer.aws import error_code, error_message, iam, sdk_errors
 from deployer.checklist.context import Context
 from deployer.config import Settings
+from deployer.render import secret_parameter_names
 from deployer.steps import StepError
 
 # (steps, resource, actions). Resources use these placeholders: {region}, {ecr_region}, {account}.
@@ -19,9 +19,11 @@ Needed = tuple[str, str, tuple[str, ...]]
 
 
 def needed_permissions(s: Settings, account: str) -> list[Needed]:
-    """What the deploy's steps call, on which resources (pure). EB's own downstream calls (EC2, Auto Scaling,
-    CloudFormation) are made by its service role and are not the caller's to hold; iam:PassRole is
-    (IAM-PASSROLE)."""
+    """What the deploy's steps call, on which resources (pure), and iam:PassRole on the instance role
+    (IAM-PASSROLE). Not listed: the CloudFormation, EC2 and Auto Scaling calls EB makes while it creates or
+    updates the environment. Whether those need the caller's own permissions is not settled by the guides
+    (EB's managed user policy grants them; IAM-EB-DOWNSTREAM), so a missing one still surfaces as EB's
+    ERROR events at 14d rather than here."""
     region, ecr_region = s.eb.region, s.ecr.region
     role = f"arn:aws:iam::{account}:role/{s.eb.instance_profile}"
     bucket = f"arn:aws:s3:::elasticbeanstalk-{region}-{account}"
