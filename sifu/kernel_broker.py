@@ -129,20 +129,23 @@ def claim_folder(site: Site, folder: Path, uid: int) -> None:
     """The folder must be the student's (or a fresh one Sifu or Jupyter made, which becomes theirs, with what is
     in it). Walked by file descriptors without following symlinks, so a kernel swapping a directory for a
     symlink meanwhile cannot point root's chown elsewhere."""
+    services = (site.sifu_uid, site.jupyter_uid)
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
         owner = os.fstat(fd).st_uid
-        if owner == uid:
-            return
-        if owner not in (site.sifu_uid, site.jupyter_uid):
+        if owner != uid and owner not in services:
             raise Refused("your folder belongs to another kernel user; ask the course team")
-        for _dir, _subdirs, files, dir_fd in os.fwalk(dir_fd=fd):
-            os.chown(dir_fd, uid, -1)
-            for entry in files + _subdirs:
+        # Walked on every start, not only the first: Sifu keeps adding copies (new courses, new files) to a
+        # folder the student already owns, and those must become the student's too.
+        for _dir, subdirs, files, dir_fd in os.fwalk(dir_fd=fd):
+            if os.fstat(dir_fd).st_uid in services:
+                os.chown(dir_fd, uid, -1)
+            for entry in files + subdirs:
                 info = os.stat(entry, dir_fd=dir_fd, follow_symlinks=False)
-                if info.st_uid in (site.sifu_uid, site.jupyter_uid) and not stat.S_ISLNK(info.st_mode):
+                if info.st_uid in services and not stat.S_ISLNK(info.st_mode):
                     os.chown(entry, uid, -1, dir_fd=dir_fd, follow_symlinks=False)
-        os.fchmod(fd, STUDENT_DIR_MODE)
+        if owner != uid:
+            os.fchmod(fd, STUDENT_DIR_MODE)
     finally:
         os.close(fd)
 

@@ -62,3 +62,26 @@ def test_unknown_operations_and_kernels_it_did_not_start_are_refused(tmp_path):
     broker = kernel_broker.Broker(site(tmp_path))
     assert broker.handle({"op": "exec"}) == {"error": "unknown operation"}
     assert broker.handle({"op": "signal", "pid": 1, "signum": 9}) == {"error": "no such kernel"}  # not one it started
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="handing files to another uid needs root")
+def test_copies_sifu_adds_to_a_folder_the_student_already_owns_become_the_students(tmp_path):
+    here, student = site(tmp_path), 200_001
+    folder = tmp_path / "users" / "alice"
+    (folder / "course-a").mkdir(parents=True)
+    (folder / "course-a" / "first.ipynb").write_text("{}")
+    for path in (folder, folder / "course-a", folder / "course-a" / "first.ipynb"):
+        os.chown(path, 1000, 1000)  # as Sifu made them
+    kernel_broker.claim_folder(here, folder, student)
+    assert {p.stat().st_uid for p in [folder, *folder.rglob("*")]} == {student}
+    # Later Sifu (uid 1000) copies another course's notebook in; the next kernel start hands it over too.
+    (folder / "course-b").mkdir()
+    (folder / "course-b" / "second.ipynb").write_text("{}")
+    os.chown(folder / "course-b", 1000, 1000)
+    os.chown(folder / "course-b" / "second.ipynb", 1000, 1000)
+    kernel_broker.claim_folder(here, folder, student)
+    assert {p.stat().st_uid for p in [folder, *folder.rglob("*")]} == {student}
+    # Nothing of another kernel user's is taken, and a folder of another student's is refused.
+    os.chown(folder, 200_002, 1000)
+    with pytest.raises(Refused):
+        kernel_broker.claim_folder(here, folder, student)
