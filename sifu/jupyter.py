@@ -481,6 +481,14 @@ class LimitedKernelManager(ServerKernelManager):
             spec.interrupt_mode = "message"
         return spec
 
+    exit_code: int | None = None  # how the kernel last exited (sifu/kernel_memory.py tells the student if for memory)
+
+    async def is_alive(self) -> bool:
+        alive = await super().is_alive()
+        if not alive and self.provisioner is not None and self.provisioner.has_process:
+            self.exit_code = await self.provisioner.poll()
+        return alive
+
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         return [sys.executable, "-m", "sifu.kernel_limits", "--", *super().format_kernel_cmd(extra_arguments)]
 
