@@ -65,3 +65,18 @@ def test_one_kernel_past_the_cap_is_refused_and_the_others_keep_working(capped_s
     finally:
         alice.close()
         bob.close()
+
+
+def test_concurrent_starts_cannot_pass_the_cap_together(capped_stack):
+    from concurrent.futures import ThreadPoolExecutor
+
+    files = [f"race{i}.ipynb" for i in range(CAP + 2)]
+    bob = _student(capped_stack, "bob", files)  # devlms knows alice and bob only; bob may hold a kernel already
+    try:
+        places = CAP - len(bob.http.get("/api/kernels").json())
+        with ThreadPoolExecutor(len(files)) as pool:
+            codes = sorted(pool.map(lambda file: bob.start_session(f"users/bob/{COURSE}/{file}").status_code, files))
+        assert codes == [201] * places + [409] * (len(files) - places), codes
+        assert len(bob.http.get("/api/kernels").json()) == CAP
+    finally:
+        bob.close()
