@@ -32,6 +32,7 @@ import sys
 import time
 from typing import Any, Mapping
 
+from jupyter_client.multikernelmanager import DuplicateKernelError
 from jupyter_server.auth.authorizer import Authorizer
 from jupyter_server.auth.identity import IdentityProvider, User
 from jupyter_server.base.handlers import AuthenticatedFileHandler, JupyterHandler
@@ -43,7 +44,7 @@ from jupyter_server.auth.decorator import allow_unauthenticated, ws_authenticate
 from tornado import web
 from tornado.escape import url_unescape
 from tornado.httputil import HTTPHeaders
-from traitlets import Enum, Unicode, default
+from traitlets import Enum, Integer, Unicode, default
 
 from sifu import signing
 from sifu.config import SettingError, parse_bool, parse_origins
@@ -400,8 +401,24 @@ class SifuContentsManager(AsyncLargeFileManager):
 # --- the lists a student sees ---------------------------------------------------------------------------
 
 
+class KernelCapReached(DuplicateKernelError):
+    """One kernel more than the student may run. A DuplicateKernelError because that is the one exception the
+    sessions handler answers with 409 and its own message (any other becomes a 500)."""
+
+    def __init__(self, cap: int):
+        super().__init__(f"You already have {cap} kernels running, the most one student may have at once. Close a "
+                         "notebook you are not using (File > Close and Shut Down Notebook) and try again.")
+
+
 class SifuSessionManager(SessionManager):
-    """list_sessions() holds only the sessions of the user authorised for this request."""
+    """list_sessions() holds only the sessions of the user authorised for this request; a student may have at most
+    `max_kernels_per_student` kernels running (one more is refused with 409 and a message naming the cap)."""
+
+    max_kernels_per_student = Integer(3, config=True, help="Kernels one student may have running at once")
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.starting: dict[str, int] = {}  # kernels being started per student, not yet in the session table
 
     async def list_sessions(self) -> list[dict[str, Any]]:
         username = authorized_user.get()
@@ -416,6 +433,24 @@ class SifuSessionManager(SessionManager):
 
         return kernel_environment(os.environ) | {
             "JPY_SESSION_NAME": super().get_kernel_env(path, name)["JPY_SESSION_NAME"]}
+
+    async def start_kernel_for_session(self, session_id: str, path: str | None, name: Any, type: Any,
+                                       kernel_name: Any, kernel_id: Any = None) -> str:
+        """Refused once the student whose folder `path` is in has the cap's number of kernels running or starting.
+        The count and the reservation happen with no await in between, so concurrent requests cannot both pass."""
+        parts = [p for p in (path or "").split("/") if p]
+        username = parts[1] if len(parts) >= 2 and parts[0] == "users" else ""
+        running = [k for k in self.kernel_ids_of(username) if k in self.kernel_manager]
+        if len(running) + self.starting.get(username, 0) >= self.max_kernels_per_student:
+            raise KernelCapReached(self.max_kernels_per_student)
+        self.starting[username] = self.starting.get(username, 0) + 1
+        try:
+            return await super().start_kernel_for_session(session_id=session_id, path=path, name=name, type=type,
+                                                          kernel_name=kernel_name, kernel_id=kernel_id)
+        finally:
+            self.starting[username] -= 1
+            if not self.starting[username]:
+                del self.starting[username]
 
     def kernel_ids_of(self, username: str) -> set[str]:
         """Kernels started for a session under users/<username>/ (one read of the in-memory session table)."""
@@ -445,6 +480,14 @@ class LimitedKernelManager(ServerKernelManager):
                                                    "config": {"socket_path": self.kernel_broker_socket}}
             spec.interrupt_mode = "message"
         return spec
+
+    exit_code: int | None = None  # how the kernel last exited (sifu/kernel_memory.py tells the student if for memory)
+
+    async def is_alive(self) -> bool:
+        alive = await super().is_alive()
+        if not alive and self.provisioner is not None and self.provisioner.has_process:
+            self.exit_code = await self.provisioner.poll()
+        return alive
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         return [sys.executable, "-m", "sifu.kernel_limits", "--", *super().format_kernel_cmd(extra_arguments)]

@@ -217,6 +217,7 @@ class Sifu(Section):
 class Jupyter(Section):
     cull_idle_timeout: Annotated[int, Field(ge=60)]
     cull_interval: Annotated[int, Field(ge=10)]
+    max_kernels_per_student: Annotated[int, Field(ge=1, le=50)]
 
 
 class Image(Section):

@@ -226,6 +226,7 @@ def jupyter_context(s: Settings, notebook_root: str, kernel_broker_socket: str |
         "notebook_root": notebook_root,
         "cull_idle_timeout": s.jupyter.cull_idle_timeout,
         "cull_interval": s.jupyter.cull_interval,
+        "max_kernels_per_student": s.jupyter.max_kernels_per_student,
     }
 
 
