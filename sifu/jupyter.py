@@ -324,7 +324,8 @@ class SifuAuthorizer(Authorizer):
             if method == "GET":
                 return True  # SifuSessionManager lists only the student's own sessions
             body = self._body(handler)
-            return isinstance(body.get("path"), str) and owns(user.username, body["path"])
+            return (isinstance(body.get("path"), str) and owns(user.username, body["path"])
+                    and await self._may_use_kernel(user, handler, body))
         match = _SESSION.match(path)
         if not match:
             return False
@@ -335,7 +336,20 @@ class SifuAuthorizer(Authorizer):
             body = self._body(handler)
             if "path" in body and not (isinstance(body["path"], str) and owns(user.username, body["path"])):
                 return False
+            return await self._may_use_kernel(user, handler, body)
         return True
+
+    async def _may_use_kernel(self, user: User, handler: JupyterHandler, body: dict[str, Any]) -> bool:
+        """A session body naming a kernel by id may name only one of the student's own: Jupyter would otherwise
+        attach the session to whatever running kernel has that id, another student's included."""
+        kernel = body.get("kernel")
+        kernel_id = kernel.get("id") if isinstance(kernel, dict) else None
+        if kernel_id is None:
+            return True
+        owned = await self._session_path(handler, kernel_id=str(kernel_id))
+        if owned is not None:
+            return owns(user.username, owned)
+        return str(kernel_id) not in handler.kernel_manager  # a running kernel in nobody's session is not theirs
 
     async def _kernels(self, user: User, path: str, handler: JupyterHandler) -> bool:
         if path.rstrip("/") == "/api/kernels":

@@ -155,6 +155,11 @@ def test_student_cannot_reach_another_students_files_or_kernels_in_jupyter(sifu_
         assert alice.http.get(f"/api/sessions/{session}").status_code == 403
         assert alice.request("DELETE", f"/api/sessions/{session}").status_code == 403
         assert alice.start_session(bob_path).status_code == 403
+        # a session of alice's own file may not take over bob's kernel by naming its id
+        alice_path = f"users/alice/{COURSE}/{FILE}"
+        attach = alice.request("POST", "/api/sessions", json={"path": alice_path, "type": "notebook", "name": FILE,
+                                                                "kernel": {"id": kernel_id}})
+        assert attach.status_code == 403, attach.text
         assert alice.http.get(f"/api/kernels/{kernel_id}").status_code == 403
         assert alice.request("POST", f"/api/kernels/{kernel_id}/interrupt").status_code == 403
         assert alice.request("POST", "/api/kernels", json={"name": "python3"}).status_code == 403
@@ -165,9 +170,10 @@ def test_student_cannot_reach_another_students_files_or_kernels_in_jupyter(sifu_
         assert alice.request("POST", "/api/terminals").status_code in (403, 404)
     finally:
         alice.close()
-    # bob's own kernel still works for bob
+    # bob's own kernel still works for bob, and his session may name it (as Notebook's "change kernel" does)
     bob = copies["bob"]
     assert execute(sifu_stack.jupyter.url, kernel_id, bob.cookie_header(), "6*7") == "42"
+    assert bob.request("PATCH", f"/api/sessions/{session}", json={"kernel": {"id": kernel_id}}).status_code == 200
 
 
 # --- Jupyter without a Sifu identity -----------------------------------------------------------------------
