@@ -25,7 +25,6 @@ integer keeps the broker free of secrets, and Sifu stays the table's only owner.
 from __future__ import annotations
 
 import argparse
-import grp
 import json
 import os
 import pwd

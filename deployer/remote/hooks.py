@@ -280,7 +280,7 @@ def _not_one_container(s: Settings, step: str) -> str:
     """Fails when more than one container matches: which one gets traffic would be a guess."""
     # Our own shell text inside the message: its braces are not format slots.
     listing = f"$({sh(*cmd.list_containers(s.remote.container_filter))} 2>&1 || true)".replace("{", "{{").replace("}", "}}")
-    return (f"if [ \"$count\" -gt 1 ]; then " + _fail(
+    return ("if [ \"$count\" -gt 1 ]; then " + _fail(
         step, "$count running containers match {filter}, expected exactly one: " + listing,
         filter=s.remote.container_filter) + "; fi")
 
