@@ -1,0 +1,297 @@
+"""What stands behind the emulated Elastic Beanstalk when the sandbox runs a fleet (``inv sandbox --instances N``).
+
+Every instance EB launches is a host on this machine (``sandbox/instance_host.py``: its own network namespace on
+the sandbox's bridge, sshd, nginx, dockerd, a metadata service). Its address is the instance's address in EC2.
+A deployment runs the platform engine on each host (``sandbox/platform_agent.py``), one instance at a time, each
+taken out of the load balancer while it is deployed and put back once it answers its health check
+(EB-DEPLOY-ROLLING). The load balancer (``sandbox/load_balancer.py``) is generated from the environment's option
+settings, and the environment's CNAME resolves to it inside the sandbox's client namespace. EFS and RDS have their
+stand-ins (``sandbox/stores.py``) at the names AWS reports. A host that dies is replaced, as its Auto Scaling group
+would: a new instance, deployed through the bundle alone, joins the load balancer (EB-ASG-REPLACE).
+
+Work on the hosts runs in threads. The lifecycle's stages wait for it (``Stage.until``); no thread changes the
+emulator's state without holding ``sandbox.model.LOCK``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROPERTIES_NAMESPACE = "aws:elasticbeanstalk:application:environment"
+SECRETS_NAMESPACE = "aws:elasticbeanstalk:application:environmentsecrets"
+FIRST_INSTANCE = 20  # host numbers on the sandbox's subnet: .1 bridge, .2 client, .3-.9 services, .20+ instances
+LAST_INSTANCE = 250
+
+
+@dataclass(frozen=True)
+class FleetConfig:
+    """Where the fleet lives and what its hosts need from the rest of the sandbox."""
+
+    prefix: str  # names of namespaces and interfaces
+    subnet: str  # first three octets of the sandbox's /24, e.g. "10.239.0"
+    workdir: str  # the hosts' files
+    public_key: str  # the EC2 key pair's OpenSSH public key, authorized for ec2-user on every host
+    endpoint: str  # the emulated AWS as the hosts reach it (http://BRIDGE:PORT)
+    registry: str  # host:port of the registry behind ECR, as the hosts reach it
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FleetConfig:
+        return cls(**{name: str(data[name]) for name in cls.__dataclass_fields__})
+
+
+@dataclass
+class Outcome:
+    """How one instance's deployment ended."""
+
+    instance_id: str
+    ok: bool
+    message: str = ""
+
+
+@dataclass
+class Rollout:
+    """A deployment (or settings update) running on some of an environment's instances."""
+
+    instance_ids: list[str]
+    future: Future[list[Outcome]]
+
+    def done(self) -> bool:
+        return self.future.done()
+
+    def failures(self) -> list[Outcome]:
+        try:
+            outcomes = self.future.result()
+        except Exception as exc:  # noqa: BLE001 - the fleet's own failure is the deployment's failure
+            return [Outcome(self.instance_ids[0] if self.instance_ids else "i-unknown", False, f"sandbox: {exc}")]
+        return [o for o in outcomes if not o.ok]
+
+
+@dataclass
+class EnvironmentView:
+    """What the fleet needs of an environment, copied under the emulator's lock."""
+
+    id: str
+    name: str
+    cname: str
+    region: str
+    options: dict[tuple[str, str, str], str]
+    instance_ids: list[str]  # all of the environment's instances (the load balancer's targets)
+    deploy_to: list[str]  # the ones this rollout deploys to
+    bucket: str = ""
+    key: str = ""
+    label: str = ""
+    role: str = ""
+
+
+def manifest_for(view: EnvironmentView, config: FleetConfig) -> dict[str, Any]:
+    """The platform engine's manifest for one deployment of ``view`` (what EB's instance agent is told)."""
+    properties = {name: value for (_, namespace, name), value in sorted(view.options.items())
+                  if namespace == PROPERTIES_NAMESPACE}
+    secrets = {name: value for (_, namespace, name), value in sorted(view.options.items())
+               if namespace == SECRETS_NAMESPACE}
+    return {"endpoint_url": config.endpoint, "region": view.region, "bucket": view.bucket, "key": view.key,
+            "version_label": view.label, "environment": properties, "secrets": secrets}
+
+
+@dataclass
+class Fleet:
+    config: FleetConfig
+    hosts: dict[str, Any] = field(default_factory=dict)  # instance id -> InstanceHost
+    starting: dict[str, Future[Any]] = field(default_factory=dict)
+    deployed: dict[str, str] = field(default_factory=dict)  # instance id -> version label running there
+    pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=8,
+                                                                               thread_name_prefix="fleet"))
+    _free: list[int] = field(default_factory=lambda: list(range(FIRST_INSTANCE, LAST_INSTANCE)))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    network: Any = None
+    balancers: dict[str, Any] = field(default_factory=dict)  # environment id -> LoadBalancer
+    stores: Any = None
+    healing: dict[str, Rollout] = field(default_factory=dict)  # environment id -> replacement being deployed
+    watchers: dict[str, Callable[[], None]] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def watch(self, environment_id: str, heal: Callable[[], None]) -> None:
+        """Call ``heal`` (under the emulator's lock) every second, as Auto Scaling checks its instances."""
+        self.watchers[environment_id] = heal
+
+    def unwatch(self, environment_id: str) -> None:
+        self.watchers.pop(environment_id, None)
+
+    def _watch_loop(self) -> None:
+        from sandbox.model import LOCK
+
+        while not self._stop.wait(1.0):
+            for heal in list(self.watchers.values()):
+                try:
+                    with LOCK:
+                        heal()
+                except Exception:  # noqa: BLE001 - one environment's trouble must not stop the watcher
+                    import logging
+                    logging.getLogger(__name__).exception("healing an environment failed")
+
+    def stand_in_names(self, account_id: str, region: str) -> dict[str, str]:
+        """EFS DNS names and RDS endpoints -> the addresses of their stand-ins, started on first use."""
+        from moto.efs.models import efs_backends
+        from moto.rds.models import rds_backends
+
+        names = {}
+        for file_system_id in list(efs_backends[account_id][region].file_systems_by_id):
+            names[f"{file_system_id}.efs.{region}.amazonaws.com"] = self.stores.nfs_address()
+        for database in list(rds_backends[account_id][region].databases.values()):
+            names[database.address] = self.stores.database(
+                database.db_instance_identifier, database.master_username, database.master_user_password,
+                database.db_name or "postgres")
+        return names
+
+    # -- instances ------------------------------------------------------------------------------------
+    def address(self) -> str:
+        with self._lock:
+            return f"{self.config.subnet}.{self._free.pop(0)}"
+
+    def release(self, address: str) -> None:
+        with self._lock:
+            number = int(address.rsplit(".", 1)[1])
+            if FIRST_INSTANCE <= number < LAST_INSTANCE and number not in self._free:
+                self._free.append(number)
+                self._free.sort()
+
+    def launch(self, instance_id: str, address: str, role: str, region: str,
+               hosts_entries: Callable[[], dict[str, str]]) -> None:
+        """Start the host of ``instance_id`` at ``address`` in the background."""
+        self.starting[instance_id] = self.pool.submit(self._start_host, instance_id, address, role, region,
+                                                      hosts_entries)
+
+    def _start_host(self, instance_id: str, address: str, role: str, region: str,
+                    hosts_entries: Callable[[], dict[str, str]]) -> Any:
+        from sandbox.instance_host import InstanceHost
+
+        host = InstanceHost(self.network, instance_id, address, Path(self.config.workdir) / instance_id,
+                            authorized_key=self.config.public_key, registry=self.config.registry,
+                            hosts_entries=hosts_entries(), role=role, region=region,
+                            endpoint=self.config.endpoint)
+        host.start()
+        self.hosts[instance_id] = host
+        return host
+
+    def terminate(self, instance_ids: list[str]) -> None:
+        for instance_id in instance_ids:
+            self.starting.pop(instance_id, None)
+            self.deployed.pop(instance_id, None)
+            host = self.hosts.pop(instance_id, None)
+            if host is not None:
+                self.pool.submit(self._stop_host, host)
+
+    def _stop_host(self, host: Any) -> None:
+        host.stop()
+        self.release(host.address)
+
+    def dead(self, instance_ids: list[str]) -> list[str]:
+        """Instances whose host has stopped answering (killed, crashed)."""
+        return [i for i in instance_ids if i in self.hosts and not self.hosts[i].alive()]
+
+    # -- deployments ----------------------------------------------------------------------------------
+    def rollout(self, view: EnvironmentView, mode: str, one_at_a_time: bool) -> Rollout:
+        """Deploy ``view.label`` (mode "deploy") or the new settings (mode "configure") to ``view``'s instances."""
+        ids = list(view.deploy_to)
+        return Rollout(ids, self.pool.submit(self._roll, view, mode, ids, one_at_a_time))
+
+    def _roll(self, view: EnvironmentView, mode: str, ids: list[str], one_at_a_time: bool) -> list[Outcome]:
+        for instance_id in ids:
+            self.starting[instance_id].result()
+        manifest = manifest_for(view, self.config)
+        if not one_at_a_time:
+            outcomes = list(self.pool.map(lambda i: self._deploy_one(i, mode, manifest), ids))
+            self.balance(view)
+            return outcomes
+        outcomes = []
+        for instance_id in ids:
+            self.balance(view, draining={instance_id})
+            outcome = self._deploy_one(instance_id, mode, manifest)
+            outcomes.append(outcome)
+            if not outcome.ok:
+                break
+            self.balance(view)
+            self.wait_in_service(view, instance_id)
+        return outcomes
+
+    def _deploy_one(self, instance_id: str, mode: str, manifest: dict[str, Any]) -> Outcome:
+        host = self.hosts[instance_id]
+        result = host.deploy(mode, json.dumps(manifest))
+        if result.ok:
+            self.deployed[instance_id] = manifest["version_label"]
+        return Outcome(instance_id, result.ok, result.message)
+
+    # -- the load balancer --------------------------------------------------------------------------------
+    def balance(self, view: EnvironmentView, draining: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        """Point the environment's load balancer at its deployed instances, less ``draining``."""
+        from sandbox.load_balancer import LoadBalancer
+
+        balancer = self.balancers.get(view.id)
+        if balancer is None:
+            balancer = self.balancers[view.id] = LoadBalancer.for_environment(
+                self.network, view.id, Path(self.config.workdir) / f"lb-{view.id}", cname=view.cname)
+        targets = [self.hosts[i].address for i in view.instance_ids
+                   if i in self.hosts and i in self.deployed and i not in draining]
+        balancer.configure(view.options, targets)
+
+    def wait_in_service(self, view: EnvironmentView, instance_id: str, timeout: float = 120.0) -> bool:
+        balancer = self.balancers.get(view.id)
+        return balancer is None or balancer.wait_healthy(self.hosts[instance_id].address, timeout=timeout)
+
+    def target_health(self, view: EnvironmentView) -> dict[str, bool]:
+        balancer = self.balancers.get(view.id)
+        if balancer is None:
+            return {}
+        health = balancer.health()
+        return {i: health.get(self.hosts[i].address, False) for i in view.instance_ids if i in self.hosts}
+
+    def close(self) -> None:
+        self._stop.set()
+        for host in list(self.hosts.values()):
+            host.stop()
+        for balancer in self.balancers.values():
+            balancer.stop()
+        if self.stores is not None:
+            self.stores.stop()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        if self.network is not None:
+            self.network.down()
+
+
+_current: Fleet | None = None
+
+
+def current() -> Fleet | None:
+    """The fleet of this serving process, if the sandbox runs one."""
+    return _current
+
+
+def start(config: FleetConfig) -> Fleet:
+    """Start the fleet (bridge, stores) in this serving process; an existing one with the same config is kept."""
+    global _current
+    if _current is not None:
+        if _current.config == config:
+            return _current
+        _current.close()
+    from sandbox.network import Network
+    from sandbox.stores import Stores
+
+    fleet = Fleet(config)
+    fleet.network = Network(config.prefix, config.subnet).up()
+    fleet.stores = Stores(fleet.network, Path(config.workdir) / "stores")
+    threading.Thread(target=fleet._watch_loop, name="fleet-watch", daemon=True).start()
+    _current = fleet
+    return fleet
+
+
+def stop() -> None:
+    global _current
+    if _current is not None:
+        _current.close()
+        _current = None
