@@ -37,8 +37,8 @@ class FleetConfig:
     subnet: str  # first three octets of the sandbox's /24, e.g. "10.239.0"
     workdir: str  # the hosts' files
     public_key: str  # the EC2 key pair's OpenSSH public key, authorized for ec2-user on every host
-    endpoint: str  # the emulated AWS as the hosts reach it (http://BRIDGE:PORT)
-    registry: str  # host:port of the registry behind ECR, as the hosts reach it
+    endpoint: str  # the emulated AWS (http://127.0.0.1:PORT; the hosts reach this machine's loopback port)
+    registry: str  # 127.0.0.1:PORT, the registry behind ECR (likewise)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FleetConfig:
@@ -89,14 +89,30 @@ class EnvironmentView:
     role: str = ""
 
 
-def manifest_for(view: EnvironmentView, config: FleetConfig) -> dict[str, Any]:
-    """The platform engine's manifest for one deployment of ``view`` (what EB's instance agent is told)."""
-    properties = {name: value for (_, namespace, name), value in sorted(view.options.items())
+def environment_of(options: dict[tuple[str, str, str], str]) -> tuple[dict[str, str], dict[str, str]]:
+    """The environment properties and the environment secrets (name -> SSM ARN) among option settings."""
+    properties = {name: value for (_, namespace, name), value in sorted(options.items())
                   if namespace == PROPERTIES_NAMESPACE}
-    secrets = {name: value for (_, namespace, name), value in sorted(view.options.items())
+    secrets = {name: value for (_, namespace, name), value in sorted(options.items())
                if namespace == SECRETS_NAMESPACE}
-    return {"endpoint_url": config.endpoint, "region": view.region, "bucket": view.bucket, "key": view.key,
-            "version_label": view.label, "environment": properties, "secrets": secrets}
+    return properties, secrets
+
+
+def role_credentials(role: str) -> dict[str, Any]:
+    """Temporary credentials for the instance role, as the metadata service hands them out. moto accepts any
+    signed request, so these only have to look like STS's (the instances' permissions are evaluated by
+    sandbox/iam.py from the role's policies)."""
+    import secrets as tokens
+    from datetime import UTC, datetime, timedelta
+
+    return {"Code": "Success", "Type": "AWS-HMAC", "AccessKeyId": "ASIA" + tokens.token_hex(8).upper(),
+            "SecretAccessKey": tokens.token_urlsafe(30), "Token": tokens.token_urlsafe(60),
+            "LastUpdated": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "Expiration": (datetime.now(UTC) + timedelta(hours=6)).strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def _port(address: str) -> int:
+    return int(address.rstrip("/").rsplit(":", 1)[1])
 
 
 @dataclass
@@ -171,12 +187,14 @@ class Fleet:
                     hosts_entries: Callable[[], dict[str, str]]) -> Any:
         from sandbox.instance_host import InstanceHost
 
-        host = InstanceHost(self.network, instance_id, address, Path(self.config.workdir) / instance_id,
-                            authorized_key=self.config.public_key, registry=self.config.registry,
-                            hosts_entries=hosts_entries(), role=role, region=region,
-                            endpoint=self.config.endpoint)
-        host.start()
+        number = address.rsplit(".", 1)[1]
+        host = InstanceHost(
+            self.network, f"{self.config.prefix}-i{number}", address, instance_id,
+            Path(self.config.workdir) / instance_id, self.config.public_key, region=region,
+            role_name=role or None, credentials=(lambda: role_credentials(role)) if role else None,
+            hosts_entries=hosts_entries(), loopback_ports=[_port(self.config.endpoint), _port(self.config.registry)])
         self.hosts[instance_id] = host
+        host.start()
         return host
 
     def terminate(self, instance_ids: list[str]) -> None:
@@ -204,15 +222,14 @@ class Fleet:
     def _roll(self, view: EnvironmentView, mode: str, ids: list[str], one_at_a_time: bool) -> list[Outcome]:
         for instance_id in ids:
             self.starting[instance_id].result()
-        manifest = manifest_for(view, self.config)
         if not one_at_a_time:
-            outcomes = list(self.pool.map(lambda i: self._deploy_one(i, mode, manifest), ids))
+            outcomes = list(self.pool.map(lambda i: self._deploy_one(i, mode, view), ids))
             self.balance(view)
             return outcomes
         outcomes = []
         for instance_id in ids:
             self.balance(view, draining={instance_id})
-            outcome = self._deploy_one(instance_id, mode, manifest)
+            outcome = self._deploy_one(instance_id, mode, view)
             outcomes.append(outcome)
             if not outcome.ok:
                 break
@@ -220,12 +237,17 @@ class Fleet:
             self.wait_in_service(view, instance_id)
         return outcomes
 
-    def _deploy_one(self, instance_id: str, mode: str, manifest: dict[str, Any]) -> Outcome:
+    def _deploy_one(self, instance_id: str, mode: str, view: EnvironmentView) -> Outcome:
+        from sandbox.platform_agent import Manifest
+
         host = self.hosts[instance_id]
-        result = host.deploy(mode, json.dumps(manifest))
+        properties, secrets = environment_of(view.options)
+        manifest = Manifest(endpoint_url=self.config.endpoint, region=view.region, bucket=view.bucket, key=view.key,
+                            version_label=view.label, properties=properties, secrets=secrets)
+        result = host.deploy(manifest) if mode == "deploy" else host.configure(manifest)
         if result.ok:
-            self.deployed[instance_id] = manifest["version_label"]
-        return Outcome(instance_id, result.ok, result.message)
+            self.deployed[instance_id] = view.label
+        return Outcome(instance_id, result.ok, " ".join(result.events[1:]) or result.error or "")
 
     # -- the load balancer --------------------------------------------------------------------------------
     def balance(self, view: EnvironmentView, draining: set[str] = frozenset()) -> None:  # type: ignore[assignment]
@@ -261,7 +283,8 @@ class Fleet:
             self.stores.stop()
         self.pool.shutdown(wait=False, cancel_futures=True)
         if self.network is not None:
-            self.network.down()
+            for name in list(self.network.namespaces):
+                self.network.remove_namespace(name)
 
 
 _current: Fleet | None = None
@@ -279,11 +302,11 @@ def start(config: FleetConfig) -> Fleet:
         if _current.config == config:
             return _current
         _current.close()
-    from sandbox.network import Network
+    from sandbox.network import Bridge
     from sandbox.stores import Stores
 
     fleet = Fleet(config)
-    fleet.network = Network(config.prefix, config.subnet).up()
+    fleet.network = Bridge(config.prefix, config.subnet)  # the session made it; its namespaces are ours
     fleet.stores = Stores(fleet.network, Path(config.workdir) / "stores")
     threading.Thread(target=fleet._watch_loop, name="fleet-watch", daemon=True).start()
     _current = fleet
