@@ -15,8 +15,8 @@ emulator's state without holding ``sandbox.model.LOCK``.
 
 from __future__ import annotations
 
-import json
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,6 +25,7 @@ from typing import Any
 
 PROPERTIES_NAMESPACE = "aws:elasticbeanstalk:application:environment"
 SECRETS_NAMESPACE = "aws:elasticbeanstalk:application:environmentsecrets"
+FIRST_BALANCER = 3
 FIRST_INSTANCE = 20  # host numbers on the sandbox's subnet: .1 bridge, .2 client, .3-.9 services, .20+ instances
 LAST_INSTANCE = 250
 
@@ -39,6 +40,7 @@ class FleetConfig:
     public_key: str  # the EC2 key pair's OpenSSH public key, authorized for ec2-user on every host
     endpoint: str  # the emulated AWS (http://127.0.0.1:PORT; the hosts reach this machine's loopback port)
     registry: str  # 127.0.0.1:PORT, the registry behind ECR (likewise)
+    client_hosts: str  # the hosts file of the sandbox's clients: each environment's CNAME -> its load balancer
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FleetConfig:
@@ -111,6 +113,23 @@ def role_credentials(role: str) -> dict[str, Any]:
             "Expiration": (datetime.now(UTC) + timedelta(hours=6)).strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
+def option_settings(options: dict[tuple[str, str, str], str]) -> list[dict[str, str]]:
+    """Option settings as DescribeConfigurationSettings lists them."""
+    return [{"Namespace": namespace, "OptionName": name, "Value": value, **({"ResourceName": resource} if resource
+                                                                             else {})}
+            for (resource, namespace, name), value in sorted(options.items())]
+
+
+def write_hosts_file(path: Path, names: dict[str, str]) -> None:
+    """The sandbox clients' /etc/hosts (localhost, then each name). Rewritten in place, never replaced: running
+    clients have this very file bind-mounted over their /etc/hosts."""
+    lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
+    lines += [f"{address}\t{name}" for name, address in sorted(names.items())]
+    with open(path, "r+" if path.exists() else "w") as hosts:
+        hosts.truncate(0)
+        hosts.write("\n".join(lines) + "\n")
+
+
 def _port(address: str) -> int:
     return int(address.rstrip("/").rsplit(":", 1)[1])
 
@@ -128,6 +147,8 @@ class Fleet:
     network: Any = None
     balancers: dict[str, Any] = field(default_factory=dict)  # environment id -> LoadBalancer
     stores: Any = None
+    ca: Any = None  # the sandbox's CA: its certificates stand in for ACM's
+    client_names: dict[str, str] = field(default_factory=dict)  # CNAME -> load balancer address
     healing: dict[str, Rollout] = field(default_factory=dict)  # environment id -> replacement being deployed
     watchers: dict[str, Callable[[], None]] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -210,8 +231,9 @@ class Fleet:
         self.release(host.address)
 
     def dead(self, instance_ids: list[str]) -> list[str]:
-        """Instances whose host has stopped answering (killed, crashed)."""
-        return [i for i in instance_ids if i in self.hosts and not self.hosts[i].alive()]
+        """Instances whose host was up and has died (killed, crashed): EC2's status check fails."""
+        return [i for i in instance_ids if i in self.starting and self.starting[i].done()
+                and self.starting[i].exception() is None and not self.hosts[i].alive()]
 
     # -- deployments ----------------------------------------------------------------------------------
     def rollout(self, view: EnvironmentView, mode: str, one_at_a_time: bool) -> Rollout:
@@ -250,28 +272,56 @@ class Fleet:
         return Outcome(instance_id, result.ok, " ".join(result.events[1:]) or result.error or "")
 
     # -- the load balancer --------------------------------------------------------------------------------
-    def balance(self, view: EnvironmentView, draining: set[str] = frozenset()) -> None:  # type: ignore[assignment]
-        """Point the environment's load balancer at its deployed instances, less ``draining``."""
-        from sandbox.load_balancer import LoadBalancer
-
-        balancer = self.balancers.get(view.id)
-        if balancer is None:
-            balancer = self.balancers[view.id] = LoadBalancer.for_environment(
-                self.network, view.id, Path(self.config.workdir) / f"lb-{view.id}", cname=view.cname)
+    def balance(self, view: EnvironmentView, draining: frozenset[str] = frozenset()) -> None:
+        """Point the environment's load balancer at its deployed instances, less ``draining`` (started on first
+        use; its CNAME then resolves to it for the sandbox's clients)."""
         targets = [self.hosts[i].address for i in view.instance_ids
                    if i in self.hosts and i in self.deployed and i not in draining]
-        balancer.configure(view.options, targets)
+        with self._lock:
+            balancer = self.balancers.get(view.id) or self._new_balancer(view)
+        balancer.configure(option_settings(view.options), targets)
+
+    def _new_balancer(self, view: EnvironmentView) -> Any:
+        from sandbox.load_balancer import LoadBalancer
+        from sandbox.tls import SandboxCA
+
+        if self.ca is None:
+            self.ca = SandboxCA(Path(self.config.workdir) / "ca")
+        number = FIRST_BALANCER + len(self.balancers)
+        namespace = self.network.add_namespace(f"{self.config.prefix}-lb{number}", f"{self.config.subnet}.{number}")
+        balancer = self.balancers[view.id] = LoadBalancer(Path(self.config.workdir) / f"lb-{view.id}", namespace,
+                                                          f"{self.config.subnet}.{number}", view.cname, ca=self.ca)
+        self.client_names[view.cname] = balancer.address
+        write_hosts_file(Path(self.config.client_hosts), self.client_names)
+        return balancer
 
     def wait_in_service(self, view: EnvironmentView, instance_id: str, timeout: float = 120.0) -> bool:
-        balancer = self.balancers.get(view.id)
-        return balancer is None or balancer.wait_healthy(self.hosts[instance_id].address, timeout=timeout)
+        """Wait until every process of the load balancer sees ``instance_id`` healthy (False after ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.target_health(view).get(instance_id):
+                return True
+            time.sleep(0.5)
+        return False
 
     def target_health(self, view: EnvironmentView) -> dict[str, bool]:
+        """Instance id -> whether every process's health check passes on it."""
+        from sandbox.load_balancer import target_id
+
         balancer = self.balancers.get(view.id)
         if balancer is None:
             return {}
-        health = balancer.health()
-        return {i: health.get(self.hosts[i].address, False) for i in view.instance_ids if i in self.hosts}
+        try:
+            states = balancer.server_states()
+        except OSError:
+            return {}
+        health = {}
+        for instance_id in view.instance_ids:
+            host = self.hosts.get(instance_id)
+            if host is not None:
+                seen = [state for (_, server), state in states.items() if server == target_id(host.address)]
+                health[instance_id] = bool(seen) and all(state == "UP" for state in seen)
+        return health
 
     def close(self) -> None:
         self._stop.set()

@@ -47,11 +47,12 @@ class Sandbox:
     env: dict[str, str]  # what to export in the operator's shell
     started: list[str] = field(default_factory=list)  # what it runs, one line each, for the operator
     client: Path | None = None  # the client command (with instances)
+    secrets_file: Path | None = None  # the site's throwaway secrets (client secret, RDS password), mode 0600
 
 
 @contextmanager
 def running_sandbox(region: str, port: int | None = None, log_path: Path | None = None, instances: int = 0,
-                    workdir: Path | None = None) -> Iterator[Sandbox]:
+                    workdir: Path | None = None, prefix: str = PREFIX, subnet: str = SUBNET) -> Iterator[Sandbox]:
     """Emulated AWS on ``port`` (default: a free one) for ``region``, ECR backed by a local registry, and the
     EC2 key pair ``sandbox``, until the block ends; then every process is stopped and its data removed.
     ``instances`` > 0 also runs the fleet and what it needs (see the module's docstring) in ``workdir``."""
@@ -67,11 +68,12 @@ def running_sandbox(region: str, port: int | None = None, log_path: Path | None 
                       started=[f"emulated AWS on {server.endpoint}", f"registry behind ECR on {registry.host}"])
         if instances:
             _run_fleet(stack, box, region, instances, key["KeyMaterial"],
-                       workdir or Path(tempfile.mkdtemp(prefix="sifu-sandbox-")))
+                       workdir or Path(tempfile.mkdtemp(prefix="sifu-sandbox-")), prefix, subnet)
         yield box
 
 
-def _run_fleet(stack: ExitStack, box: Sandbox, region: str, instances: int, private_key: str, workdir: Path) -> None:
+def _run_fleet(stack: ExitStack, box: Sandbox, region: str, instances: int, private_key: str, workdir: Path,
+               prefix: str, subnet: str) -> None:
     from sandbox import base_image
     from sandbox.docker_engine import start_engine, stop_engine
     from sandbox.network import Bridge
@@ -87,11 +89,11 @@ def _run_fleet(stack: ExitStack, box: Sandbox, region: str, instances: int, priv
     public_key = subprocess.run(["ssh-keygen", "-y", "-f", str(key_file)], check=True, capture_output=True,
                                 text=True).stdout.strip()
 
-    bridge = Bridge(PREFIX, SUBNET).up()
+    bridge = Bridge(prefix, subnet).up()
     stack.callback(bridge.down)
-    box.started.append(f"bridge {bridge.name} on {bridge.address}/24 (instances from {SUBNET}.20)")
+    box.started.append(f"bridge {bridge.name} on {bridge.address}/24 (instances from {subnet}.20)")
 
-    engine_root = Path(tempfile.mkdtemp(prefix=f"{PREFIX}-dk-", dir="/tmp"))
+    engine_root = Path(tempfile.mkdtemp(prefix=f"{prefix}-dk-", dir="/tmp"))
     engine = start_engine(engine_root, insecure_registries=(box.registry.host,))
     stack.callback(shutil.rmtree, engine_root, ignore_errors=True)
     stack.callback(stop_engine, engine)
@@ -107,7 +109,7 @@ def _run_fleet(stack: ExitStack, box: Sandbox, region: str, instances: int, priv
     client_command.chmod(0o755)
     box.client = client_command
 
-    box.server.control(fleet={"prefix": PREFIX, "subnet": SUBNET, "workdir": str(workdir / "fleet"),
+    box.server.control(fleet={"prefix": prefix, "subnet": subnet, "workdir": str(workdir / "fleet"),
                               "public_key": public_key, "endpoint": box.server.endpoint,
                               "registry": box.registry.host, "client_hosts": str(hosts_file)})
     stack.callback(box.server.control, fleet=None)
@@ -129,12 +131,14 @@ def _run_fleet(stack: ExitStack, box: Sandbox, region: str, instances: int, priv
         "DEPLOY__EB__MIN_INSTANCES": str(instances),
         "DEPLOY__EB__MAX_INSTANCES": str(instances),
         "DEPLOY__RDS__MODE": "managed" if instances > 1 else "none",
-        "DEPLOY__RDS__PASSWORD": os.urandom(12).hex(),
         "DEPLOY__EDX__HOSTNAME": f"{bridge.address}:{lms_port}",
         "DEPLOY__EDX__OAUTH2_CLIENT_ID": DEVLMS_CLIENT_ID,
         "DEPLOY__EDX__OAUTH2_REDIRECT_URI": f"http://{bridge.address}:{lms_port}/xblock/callback",
-        "EDX_OAUTH2_CLIENT_SECRET": client_secret,
     })
+    # Secrets go to a file the operator sources, never to the terminal.
+    box.secrets_file = workdir / "secrets.env"
+    box.secrets_file.touch(mode=0o600)
+    box.secrets_file.write_text(f"EDX_OAUTH2_CLIENT_SECRET={client_secret}\nDEPLOY__RDS__PASSWORD={os.urandom(12).hex()}\n")
 
 
 @contextmanager
