@@ -21,6 +21,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from os import devnull
 from pathlib import Path
+from typing import Any
 
 from sandbox import processes
 from sandbox.registry import Registry, running_registry
@@ -52,10 +53,12 @@ class Sandbox:
 
 @contextmanager
 def running_sandbox(region: str, port: int | None = None, log_path: Path | None = None, instances: int = 0,
-                    workdir: Path | None = None, prefix: str = PREFIX, subnet: str = SUBNET) -> Iterator[Sandbox]:
+                    workdir: Path | None = None, prefix: str = PREFIX, subnet: str = SUBNET,
+                    engine: Any = None) -> Iterator[Sandbox]:
     """Emulated AWS on ``port`` (default: a free one) for ``region``, ECR backed by a local registry, and the
     EC2 key pair ``sandbox``, until the block ends; then every process is stopped and its data removed.
-    ``instances`` > 0 also runs the fleet and what it needs (see the module's docstring) in ``workdir``."""
+    ``instances`` > 0 also runs the fleet and what it needs (see the module's docstring) in ``workdir``, building
+    with ``engine`` (a running sandbox.docker_engine.DockerEngine) or a Docker engine of its own."""
     with ExitStack() as stack:
         server = stack.enter_context(MotoServer(port=port, log_path=log_path))
         registry = stack.enter_context(running_registry("sifu-sandbox-registry-"))
@@ -68,12 +71,12 @@ def running_sandbox(region: str, port: int | None = None, log_path: Path | None 
                       started=[f"emulated AWS on {server.endpoint}", f"registry behind ECR on {registry.host}"])
         if instances:
             _run_fleet(stack, box, region, instances, key["KeyMaterial"],
-                       workdir or Path(tempfile.mkdtemp(prefix="sifu-sandbox-")), prefix, subnet)
+                       workdir or Path(tempfile.mkdtemp(prefix="sifu-sandbox-")), prefix, subnet, engine)
         yield box
 
 
 def _run_fleet(stack: ExitStack, box: Sandbox, region: str, instances: int, private_key: str, workdir: Path,
-               prefix: str, subnet: str) -> None:
+               prefix: str, subnet: str, engine: Any) -> None:
     from sandbox import base_image
     from sandbox.docker_engine import start_engine, stop_engine
     from sandbox.network import Bridge
@@ -93,10 +96,11 @@ def _run_fleet(stack: ExitStack, box: Sandbox, region: str, instances: int, priv
     stack.callback(bridge.down)
     box.started.append(f"bridge {bridge.name} on {bridge.address}/24 (instances from {subnet}.20)")
 
-    engine_root = Path(tempfile.mkdtemp(prefix=f"{prefix}-dk-", dir="/tmp"))
-    engine = start_engine(engine_root, insecure_registries=(box.registry.host,))
-    stack.callback(shutil.rmtree, engine_root, ignore_errors=True)
-    stack.callback(stop_engine, engine)
+    if engine is None:
+        engine_root = Path(tempfile.mkdtemp(prefix=f"{prefix}-dk-", dir="/tmp"))
+        engine = start_engine(engine_root)
+        stack.callback(shutil.rmtree, engine_root, ignore_errors=True)
+        stack.callback(stop_engine, engine)
     client = engine.client()
     base_image.import_base(client)
     client.close()
@@ -125,7 +129,7 @@ def _run_fleet(stack: ExitStack, box: Sandbox, region: str, instances: int, priv
 
     box.env.update({
         "DOCKER_HOST": engine.base_url,
-        "DOCKER_CONFIG": str(engine_root / "cli-config"),
+        "DOCKER_CONFIG": str(engine.root / "cli-config"),
         "DEPLOY__IMAGE__BASE_IMAGE": base_image.IMAGE,
         "DEPLOY__SSH__KEY_FILE": str(key_file),
         "DEPLOY__EB__MIN_INSTANCES": str(instances),
