@@ -26,7 +26,8 @@ from typing import Any
 PROPERTIES_NAMESPACE = "aws:elasticbeanstalk:application:environment"
 SECRETS_NAMESPACE = "aws:elasticbeanstalk:application:environmentsecrets"
 FIRST_BALANCER = 3
-FIRST_INSTANCE = 20  # host numbers on the sandbox's subnet: .1 bridge, .2 client, .3-.9 services, .20+ instances
+FIRST_STORE = 10
+FIRST_INSTANCE = 20  # host numbers on the sandbox's subnet: .1 bridge, .3-.9 load balancers, .10-.19 EFS/RDS, .20+ instances
 LAST_INSTANCE = 250
 
 
@@ -135,6 +136,57 @@ def _port(address: str) -> int:
 
 
 @dataclass
+class Stores:
+    """The stand-ins behind EFS (nfs-ganesha, one export per file system) and RDS (PostgreSQL, one cluster per DB
+    instance), each in a namespace of its own on the bridge, started the first time an instance needs them."""
+
+    network: Any
+    workdir: Path
+    prefix: str
+    subnet: str
+    file_systems: dict[str, Any] = field(default_factory=dict)
+    databases: dict[str, Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _namespace(self) -> tuple[str, str]:
+        number = FIRST_STORE + len(self.file_systems) + len(self.databases)
+        if number >= FIRST_INSTANCE:
+            raise RuntimeError("the sandbox runs at most 10 EFS and RDS stand-ins")
+        address = f"{self.subnet}.{number}"
+        return self.network.add_namespace(f"{self.prefix}-s{number}", address), address
+
+    def file_system(self, file_system_id: str) -> Any:
+        from sandbox.stores import NfsExport
+
+        with self._lock:
+            if file_system_id not in self.file_systems:
+                namespace, address = self._namespace()
+                self.file_systems[file_system_id] = NfsExport(self.workdir / file_system_id, namespace,
+                                                              address).start()
+            return self.file_systems[file_system_id]
+
+    def database(self, db_instance: Any) -> Any:
+        """The PostgreSQL behind moto's ``db_instance``, created with the master credentials it was given."""
+        from sandbox.stores import Database, DatabaseRequest
+
+        with self._lock:
+            key = db_instance.db_instance_identifier
+            if key not in self.databases:
+                namespace, address = self._namespace()
+                self.databases[key] = Database(self.workdir / key, namespace, address,
+                                               DatabaseRequest.from_moto(db_instance)).start()
+            return self.databases[key]
+
+    def exports(self) -> dict[str, str]:
+        """Server address -> exported directory, for the instance hosts' NFS client (sandbox/nfs_client.py)."""
+        return {nfs.address: str(nfs.export) for nfs in self.file_systems.values()}
+
+    def stop(self) -> None:
+        for store in [*self.file_systems.values(), *self.databases.values()]:
+            store.remove()
+
+
+@dataclass
 class Fleet:
     config: FleetConfig
     hosts: dict[str, Any] = field(default_factory=dict)  # instance id -> InstanceHost
@@ -179,11 +231,9 @@ class Fleet:
 
         names = {}
         for file_system_id in list(efs_backends[account_id][region].file_systems_by_id):
-            names[f"{file_system_id}.efs.{region}.amazonaws.com"] = self.stores.nfs_address()
+            names[f"{file_system_id}.efs.{region}.amazonaws.com"] = self.stores.file_system(file_system_id).address
         for database in list(rds_backends[account_id][region].databases.values()):
-            names[database.address] = self.stores.database(
-                database.db_instance_identifier, database.master_username, database.master_user_password,
-                database.db_name or "postgres")
+            names[database.address] = self.stores.database(database).address
         return names
 
     # -- instances ------------------------------------------------------------------------------------
@@ -353,11 +403,10 @@ def start(config: FleetConfig) -> Fleet:
             return _current
         _current.close()
     from sandbox.network import Bridge
-    from sandbox.stores import Stores
 
     fleet = Fleet(config)
     fleet.network = Bridge(config.prefix, config.subnet)  # the session made it; its namespaces are ours
-    fleet.stores = Stores(fleet.network, Path(config.workdir) / "stores")
+    fleet.stores = Stores(fleet.network, Path(config.workdir) / "stores", config.prefix, config.subnet)
     threading.Thread(target=fleet._watch_loop, name="fleet-watch", daemon=True).start()
     _current = fleet
     return fleet
