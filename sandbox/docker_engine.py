@@ -12,10 +12,8 @@ breaks other tests' network namespaces. Builds and containers therefore use the 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -266,7 +266,18 @@ class Fleet:
             hosts_entries=hosts_entries(), loopback_ports=[_port(self.config.endpoint), _port(self.config.registry)])
         self.hosts[instance_id] = host
         host.start()
+        self._nfs_client(host)
         return host
+
+    def _nfs_client(self, host: Any) -> None:
+        """The host's mount.nfs is the sandbox's stand-in (sandbox/nfs_client.py), bound in its mount namespace."""
+        from sandbox import nfs_client
+
+        (host.workdir / nfs_client.EXPORTS_FILE).write_text(nfs_client.exports_file(self.stores.exports()))
+        script = host.workdir / "mount-nfs"
+        script.write_text(nfs_client.mount_script(host.workdir))
+        script.chmod(0o755)
+        host.run(["mount", "--bind", str(script), "/sbin/mount.nfs"])
 
     def terminate(self, instance_ids: list[str]) -> None:
         for instance_id in instance_ids:
