@@ -101,19 +101,6 @@ def environment_of(options: dict[tuple[str, str, str], str]) -> tuple[dict[str, 
     return properties, secrets
 
 
-def role_credentials(role: str) -> dict[str, Any]:
-    """Temporary credentials for the instance role, as the metadata service hands them out. moto accepts any
-    signed request, so these only have to look like STS's (the instances' permissions are evaluated by
-    sandbox/iam.py from the role's policies)."""
-    import secrets as tokens
-    from datetime import UTC, datetime, timedelta
-
-    return {"Code": "Success", "Type": "AWS-HMAC", "AccessKeyId": "ASIA" + tokens.token_hex(8).upper(),
-            "SecretAccessKey": tokens.token_urlsafe(30), "Token": tokens.token_urlsafe(60),
-            "LastUpdated": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "Expiration": (datetime.now(UTC) + timedelta(hours=6)).strftime("%Y-%m-%dT%H:%M:%SZ")}
-
-
 def option_settings(options: dict[tuple[str, str, str], str]) -> list[dict[str, str]]:
     """Option settings as DescribeConfigurationSettings lists them."""
     return [{"Namespace": namespace, "OptionName": name, "Value": value, **({"ResourceName": resource} if resource
@@ -248,7 +235,7 @@ class Fleet:
                 self._free.append(number)
                 self._free.sort()
 
-    def launch(self, instance_id: str, address: str, role: str, region: str,
+    def launch(self, instance_id: str, address: str, role: str, region: str,  # role: the instance role's ARN
                hosts_entries: Callable[[], dict[str, str]]) -> None:
         """Start the host of ``instance_id`` at ``address`` in the background."""
         self.starting[instance_id] = self.pool.submit(self._start_host, instance_id, address, role, region,
@@ -256,13 +243,16 @@ class Fleet:
 
     def _start_host(self, instance_id: str, address: str, role: str, region: str,
                     hosts_entries: Callable[[], dict[str, str]]) -> Any:
+        from sandbox import metadata
         from sandbox.instance_host import InstanceHost
 
         number = address.rsplit(".", 1)[1]
         host = InstanceHost(
             self.network, f"{self.config.prefix}-i{number}", address, instance_id,
             Path(self.config.workdir) / instance_id, self.config.public_key, region=region,
-            role_name=role or None, credentials=(lambda: role_credentials(role)) if role else None,
+            role_name=role.rsplit("/", 1)[-1] if role else None,
+            credentials=metadata.assume_role_credentials(self.config.endpoint, role, region, instance_id)
+            if role else None,
             hosts_entries=hosts_entries(), loopback_ports=[_port(self.config.endpoint), _port(self.config.registry)])
         self.hosts[instance_id] = host
         host.start()

@@ -292,12 +292,13 @@ def _update_completed() -> Stage:
 
 
 def _instance_role(state: EBState, env: Environment) -> str:
+    """The ARN of the role in the environment's instance profile ("" without one)."""
     profile = env.option("aws:autoscaling:launchconfiguration", "IamInstanceProfile")
     try:
         roles = _iam_backend(state).get_instance_profile(profile).roles if profile else []
     except Exception:  # a missing profile is the launch's problem (EB-LAUNCH-PREREQUISITES)
         return ""
-    return roles[0].name if roles else ""
+    return roles[0].arn if roles else ""
 
 
 def _view(state: EBState, env: Environment, label: str | None, ids: list[str] | None) -> hosts.EnvironmentView:
