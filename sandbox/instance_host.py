@@ -63,11 +63,14 @@ work=$1
 hostname "$(cat "$work/hostname")"
 mount -t tmpfs tmpfs /run
 mkdir -p /run/sshd /run/lock
+# Machine paths under a private directory that the engine needs (the Python running it), kept visible.
+while read -r n path; do mkdir -p "$work/keep/$n"; mount --bind "$path" "$work/keep/$n"; done < "$work/keeps"
 # An empty mount point the machine lacks (/var/app) is created on it: the one trace a host leaves.
 while read -r point source; do
     [ -e "$point" ] || mkdir -p "$point"
     mount --bind "$work/$source" "$point"
 done < "$work/mounts"
+while read -r n path; do mkdir -p "$path"; mount --bind "$work/keep/$n" "$path"; done < "$work/keeps"
 /usr/sbin/dockerd --config-file "$work/daemon.json" >>/var/log/docker.log 2>&1 &
 nginx -g 'daemon off;' &
 /usr/sbin/sshd -D -e -f "$work/sshd_config" 2>>/var/log/sshd.log &
@@ -239,6 +242,7 @@ class InstanceHost:
         (work / "hostname").write_text(f"ip-{self.address.replace('.', '-')}\n")
         mounts = [f"{point} {sub}" for point, sub in {**PRIVATE_DIRS, **PRIVATE_FILES}.items()]
         (work / "mounts").write_text("\n".join(mounts) + "\n")
+        (work / "keeps").write_text("".join(f"{n} {path}\n" for n, path in enumerate(kept_machine_paths())))
         (work / "host-init").write_text(HOST_INIT)
         self._nginx(work / "etc-nginx")
         self._users(work)
@@ -288,6 +292,15 @@ class InstanceHost:
     def _tail(self, relative: str) -> str:
         path = self.workdir / relative
         return "\n" + path.read_text()[-2000:] if path.exists() else ""
+
+
+def kept_machine_paths() -> list[Path]:
+    """The Python that runs the engine (this one), where it lies under a directory private to a host (/root)."""
+    candidates = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), Path(sys.executable).resolve().parent,
+                  REPO_ROOT}
+    private = [Path(point) for point in PRIVATE_DIRS]
+    under = {c for c in candidates if any(c == p or p in c.parents for p in private)}
+    return sorted(c for c in under if not any(other in c.parents for other in under))
 
 
 def etc_hosts(address: str, hostname: str, entries: dict[str, str]) -> str:

@@ -29,6 +29,7 @@ import base64
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -432,6 +433,8 @@ class Engine:
             _docker("rm", "-f", new)
             raise DeploymentError(step, f"the Docker container exited at start: {logs.stdout}{logs.stderr}".strip())
         address, port = state[1], spec.ports[0][0]
+        if not _wait_for_port(address, port, new):
+            self.log("WARN", f"the container does not accept connections on {address}:{port} yet; proxying to it")
         self.instruction("startProxy")
         _write(NGINX / UPSTREAM_FILE, upstream_conf(address, port))
         reloaded = subprocess.run(["bash", "-c", "nginx -t && nginx -s reload"], capture_output=True, text=True)
@@ -497,6 +500,21 @@ def _hosts_entries() -> dict[str, str]:
             if not fields[0].startswith(("127.", "::1")) and name not in entries:
                 entries[name] = fields[0]
     return entries
+
+
+def _wait_for_port(address: str, port: int, container: str, timeout: float = 30.0) -> bool:
+    """Whether the new container accepts connections on its first port before nginx is pointed at it (so
+    the old one keeps the traffic until then), within timeout, while it keeps running."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((address, port), timeout=1).close()
+            return True
+        except OSError:
+            if _docker("inspect", "-f", "{{.State.Running}}", container).stdout.strip() != "true":
+                return False
+            time.sleep(0.2)
+    return False
 
 
 def _write(path: Path, text: str) -> None:
