@@ -10,8 +10,8 @@ mount namespace. Inside:
   authorized key is the EC2 key pair's public key; root may not log in.
 - nginx laid out like the Docker platform's (`platform_agent.platform_nginx_files`): port 80 proxies to the
   upstream `docker`, which the deployment engine points at the container's first port.
-- its own dockerd (data under the host's work directory; iptables on, so Docker's DOCKER-USER chain exists),
-  with `--insecure-registry` for each registry address given.
+- its own dockerd (data under the host's work directory; iptables on, so the chain our block-imds hook fills
+  exists: DOCKER-USER-CHAIN), with `--insecure-registry` for each registry address given.
 - the instance metadata service at 169.254.169.254 (sandbox/metadata.py), in a namespace linked only to this
   host, so that a container's request to it is forwarded by the host, as on EC2.
 - `/etc/hosts` with the entries given (the VPC resolver's stand-in: EFS DNS name, RDS endpoint); the engine adds
@@ -32,7 +32,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -41,7 +40,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sandbox import metadata, network, platform_agent
+from sandbox import metadata, network, platform_agent, processes
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EC2_USER = "ec2-user"
@@ -183,9 +182,7 @@ class InstanceHost:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} init exited: {(self.workdir / 'init.log').read_text()}")
-            children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-            if not self.init_pid and children.exists() and children.read_text().split():
-                self.init_pid = int(children.read_text().split()[0])
+            self.init_pid = self.init_pid or processes.first_child(self.process)
             if self.init_pid and (self.workdir / "ready").exists() and self._services_answer():
                 return self
             time.sleep(0.1)
@@ -198,17 +195,7 @@ class InstanceHost:
     def kill(self) -> None:
         """The instance dies abruptly: every process of the host ends at once (its files and namespace stay
         until stop())."""
-        if self.init_pid:
-            try:
-                os.kill(self.init_pid, signal.SIGKILL)  # PID 1 of the host: the kernel ends all its processes
-            except ProcessLookupError:
-                pass
-        if self.process:
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        processes.end_pid_namespace(self.init_pid, self.process)
         for relay in self._relays:
             relay.close()
         self._relays.clear()

@@ -154,7 +154,8 @@ def hook_failure(relative: str, detail: str) -> str:
     return f"Command {relative} failed with error {detail}"
 
 
-def docker_run_argv(spec: Dockerrun, env_names: Iterable[str], hosts: dict[str, str], labels: dict[str, str]) -> list[str]:
+def docker_run_argv(spec: Dockerrun, env_names: Iterable[str], hosts: dict[str, str],
+                    labels: dict[str, str]) -> list[str]:
     """`docker run` for the application container. Variables are passed by name only (`-e NAME`): their values
     come from the CLI's own environment, so they never appear on a command line."""
     argv = [DOCKER, "run", "-d"]
@@ -357,7 +358,8 @@ class Engine:
         installed_record = DEPLOYMENT / "nginx-bundle-files.json"
         for old in json.loads(installed_record.read_text()) if installed_record.exists() else []:
             (NGINX / old).unlink(missing_ok=True)
-        current = json.loads((DEPLOYMENT / "upstream.json").read_text()) if (DEPLOYMENT / "upstream.json").exists() else {}
+        upstream = DEPLOYMENT / "upstream.json"
+        current = json.loads(upstream.read_text()) if upstream.exists() else {}
         for relative, text in platform_nginx_files(current.get("address"), current.get("port")).items():
             _write(NGINX / relative, text)
         bundle = bundle_nginx_files(app)

@@ -124,7 +124,8 @@ def test_metadata_answers_only_with_a_live_token():
     headers = {"x-aws-ec2-metadata-token": token}
     assert metadata.answer(identity, tokens, "GET", "/latest/meta-data/instance-id", headers).body == "i-0abc"
     assert metadata.answer(identity, tokens, "GET", "/latest/meta-data/placement/region", headers).body == "eu-west-1"
-    assert metadata.answer(identity, tokens, "GET", "/latest/meta-data/iam/security-credentials/", headers).body == "sifu-ec2"
+    role = metadata.answer(identity, tokens, "GET", "/latest/meta-data/iam/security-credentials/", headers)
+    assert role.body == "sifu-ec2"
     creds = json.loads(metadata.answer(identity, tokens, "GET",
                                        "/latest/meta-data/iam/security-credentials/sifu-ec2", headers).body)
     assert (creds["Code"], creds["AccessKeyId"], creds["Token"]) == ("Success", "AK", "ST")
