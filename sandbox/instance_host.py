@@ -166,6 +166,15 @@ class InstanceHost:
     # --- lifecycle ---------------------------------------------------------------------------------------
 
     def start(self, timeout: float = 60) -> InstanceHost:
+        """Bring the host up; ready when sshd, nginx and dockerd answer (about a second). A host that fails to
+        come up is stopped (nothing of it is left) before the error is raised."""
+        try:
+            return self._start(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, timeout: float) -> InstanceHost:
         self._prepare()
         self.bridge.add_namespace(self.name, self.address)
         self.bridge.add_private_link(self.name, f"{IMDS_LINK_ADDRESS}", self.metadata_namespace, metadata.ADDRESS)

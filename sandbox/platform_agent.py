@@ -494,12 +494,17 @@ def _dockerrun(app: Path) -> Dockerrun:
 
 
 def _hosts_entries() -> dict[str, str]:
-    """This host's /etc/hosts names beyond localhost (the VPC resolver's stand-in): containers get them too."""
-    entries = {}
-    for line in Path("/etc/hosts").read_text().splitlines():
+    """This host's /etc/hosts names beyond localhost and its own name (the VPC resolver's stand-in): containers
+    get them too."""
+    return hosts_entries(Path("/etc/hosts").read_text(), socket.gethostname())
+
+
+def hosts_entries(etc_hosts: str, own_name: str) -> dict[str, str]:
+    entries: dict[str, str] = {}
+    for line in etc_hosts.splitlines():
         fields = line.split("#", 1)[0].split()
         for name in fields[1:]:
-            if not fields[0].startswith(("127.", "::1")) and name not in entries:
+            if not fields[0].startswith(("127.", "::1")) and name != own_name and name not in entries:
                 entries[name] = fields[0]
     return entries
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import subprocess
+import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -177,3 +179,33 @@ def test_a_container_cannot_reach_the_metadata_service_the_host_can(rehearsal):
     host.run("/usr/local/sbin/sifu-block-imds")
     assert from_container() == "ConnectionRefusedError"
     assert host.run("iptables -S DOCKER-USER").stdout.count("-d 169.254.169.254/32 -j REJECT") == 1
+
+
+def test_a_killed_host_stops_answering_and_stop_leaves_nothing(rehearsal):
+    """Runs last: it ends the module's host."""
+    host = rehearsal.host
+    init_pid, workdir = host.init_pid, host.workdir
+    host.kill()
+    assert not host.alive()
+    assert _get_or_nothing(host.address, 80) is None
+    assert not Path(f"/proc/{init_pid}").exists()  # PID 1 of the host, and with it every process of the host
+    host.stop()
+    names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert host.name not in names and f"{host.name}-md" not in names
+    assert not workdir.exists()
+    # No mount of the host is left in any mount namespace on the machine (dockerd's overlays included).
+    for mountinfo in Path("/proc").glob("[0-9]*/mountinfo"):
+        try:
+            assert str(workdir) not in mountinfo.read_text(), mountinfo
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+
+
+def _get_or_nothing(address: str, port: int) -> int | None:
+    try:
+        with urllib.request.urlopen(f"http://{address}:{port}/", timeout=3) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return None

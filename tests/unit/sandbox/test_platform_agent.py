@@ -10,7 +10,7 @@ import pytest
 from sandbox import metadata
 from sandbox.platform_agent import (
     CONTAINER_LOGS, DOCKER, FAILED, DeploymentError, Dockerrun, Manifest, container_environment, docker_run_argv,
-    failure_events, hook_failure, nginx_conf, ordered_hooks, platform_nginx_files, secret_reference, upstream_conf,
+    failure_events, hook_failure, hosts_entries, nginx_conf, ordered_hooks, platform_nginx_files, secret_reference, upstream_conf,
 )
 
 OUR_DOCKERRUN = {
@@ -67,6 +67,11 @@ def test_docker_run_publishes_only_an_explicit_host_port_and_keeps_command_and_e
     spec = Dockerrun(image="img", ports=[(80, 8080), (81, None)], command=["a", "b"], entrypoint="/bin/sh")
     argv = docker_run_argv(spec, [], {}, {})
     assert argv == [DOCKER, "run", "-d", "-p", "8080:80", "--entrypoint", "/bin/sh", "img", "a", "b"]
+
+
+def test_containers_get_the_hosts_names_but_localhost_and_its_own():
+    etc = "127.0.0.1 localhost\n::1 ip6-localhost\n10.0.0.11 ip-10-0-0-11\n10.0.0.2 fs-1.efs # EFS\n10.0.0.3 db a\n"
+    assert hosts_entries(etc, "ip-10-0-0-11") == {"fs-1.efs": "10.0.0.2", "db": "10.0.0.3", "a": "10.0.0.3"}
 
 
 def test_hooks_run_in_lexical_order():
