@@ -45,7 +45,6 @@ from sandbox import metadata, network, platform_agent, processes
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EC2_USER = "ec2-user"
 EC2_UID = 1000
-DOCKERD = "/usr/sbin/dockerd"
 IMDS_LINK_ADDRESS = "169.254.169.1"
 PRIVATE_DIRS = {  # mount point inside the host -> directory under the host's work directory
     "/etc/nginx": "etc-nginx", "/etc/sudoers.d": "etc-sudoers.d", "/etc/systemd/system": "etc-systemd-system",
