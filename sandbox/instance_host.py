@@ -10,8 +10,8 @@ mount namespace. Inside:
   authorized key is the EC2 key pair's public key; root may not log in.
 - nginx laid out like the Docker platform's (`platform_agent.platform_nginx_files`): port 80 proxies to the
   upstream `docker`, which the deployment engine points at the container's first port.
-- its own dockerd (data under the host's work directory; iptables on, so Docker's DOCKER-USER chain exists),
-  with `--insecure-registry` for each registry address given.
+- its own dockerd (data under the host's work directory; iptables on, so the chain our block-imds hook fills
+  exists: DOCKER-USER-CHAIN), with `--insecure-registry` for each registry address given.
 - the instance metadata service at 169.254.169.254 (sandbox/metadata.py), in a namespace linked only to this
   host, so that a container's request to it is forwarded by the host, as on EC2.
 - `/etc/hosts` with the entries given (the VPC resolver's stand-in: EFS DNS name, RDS endpoint); the engine adds
@@ -32,7 +32,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -41,12 +40,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sandbox import metadata, network, platform_agent
+from sandbox import metadata, network, platform_agent, processes
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EC2_USER = "ec2-user"
 EC2_UID = 1000
-DOCKERD = "/usr/sbin/dockerd"
 IMDS_LINK_ADDRESS = "169.254.169.1"
 PRIVATE_DIRS = {  # mount point inside the host -> directory under the host's work directory
     "/etc/nginx": "etc-nginx", "/etc/sudoers.d": "etc-sudoers.d", "/etc/systemd/system": "etc-systemd-system",
@@ -63,11 +61,14 @@ work=$1
 hostname "$(cat "$work/hostname")"
 mount -t tmpfs tmpfs /run
 mkdir -p /run/sshd /run/lock
+# Machine paths under a private directory that the engine needs (the Python running it), kept visible.
+while read -r n path; do mkdir -p "$work/keep/$n"; mount --bind "$path" "$work/keep/$n"; done < "$work/keeps"
 # An empty mount point the machine lacks (/var/app) is created on it: the one trace a host leaves.
 while read -r point source; do
     [ -e "$point" ] || mkdir -p "$point"
     mount --bind "$work/$source" "$point"
 done < "$work/mounts"
+while read -r n path; do mkdir -p "$path"; mount --bind "$work/keep/$n" "$path"; done < "$work/keeps"
 /usr/sbin/dockerd --config-file "$work/daemon.json" >>/var/log/docker.log 2>&1 &
 nginx -g 'daemon off;' &
 /usr/sbin/sshd -D -e -f "$work/sshd_config" 2>>/var/log/sshd.log &
@@ -164,6 +165,15 @@ class InstanceHost:
     # --- lifecycle ---------------------------------------------------------------------------------------
 
     def start(self, timeout: float = 60) -> InstanceHost:
+        """Bring the host up; ready when sshd, nginx and dockerd answer (about a second). A host that fails to
+        come up is stopped (nothing of it is left) before the error is raised."""
+        try:
+            return self._start(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, timeout: float) -> InstanceHost:
         self._prepare()
         self.bridge.add_namespace(self.name, self.address)
         self.bridge.add_private_link(self.name, f"{IMDS_LINK_ADDRESS}", self.metadata_namespace, metadata.ADDRESS)
@@ -180,9 +190,7 @@ class InstanceHost:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} init exited: {(self.workdir / 'init.log').read_text()}")
-            children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-            if not self.init_pid and children.exists() and children.read_text().split():
-                self.init_pid = int(children.read_text().split()[0])
+            self.init_pid = self.init_pid or processes.first_child(self.process)
             if self.init_pid and (self.workdir / "ready").exists() and self._services_answer():
                 return self
             time.sleep(0.1)
@@ -195,17 +203,7 @@ class InstanceHost:
     def kill(self) -> None:
         """The instance dies abruptly: every process of the host ends at once (its files and namespace stay
         until stop())."""
-        if self.init_pid:
-            try:
-                os.kill(self.init_pid, signal.SIGKILL)  # PID 1 of the host: the kernel ends all its processes
-            except ProcessLookupError:
-                pass
-        if self.process:
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        processes.end_pid_namespace(self.init_pid, self.process)
         for relay in self._relays:
             relay.close()
         self._relays.clear()
@@ -239,6 +237,7 @@ class InstanceHost:
         (work / "hostname").write_text(f"ip-{self.address.replace('.', '-')}\n")
         mounts = [f"{point} {sub}" for point, sub in {**PRIVATE_DIRS, **PRIVATE_FILES}.items()]
         (work / "mounts").write_text("\n".join(mounts) + "\n")
+        (work / "keeps").write_text("".join(f"{n} {path}\n" for n, path in enumerate(kept_machine_paths())))
         (work / "host-init").write_text(HOST_INIT)
         self._nginx(work / "etc-nginx")
         self._users(work)
@@ -288,6 +287,15 @@ class InstanceHost:
     def _tail(self, relative: str) -> str:
         path = self.workdir / relative
         return "\n" + path.read_text()[-2000:] if path.exists() else ""
+
+
+def kept_machine_paths() -> list[Path]:
+    """The Python that runs the engine (this one), where it lies under a directory private to a host (/root)."""
+    candidates = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), Path(sys.executable).resolve().parent,
+                  REPO_ROOT}
+    private = [Path(point) for point in PRIVATE_DIRS]
+    under = {c for c in candidates if any(c == p or p in c.parents for p in private)}
+    return sorted(c for c in under if not any(other in c.parents for other in under))
 
 
 def etc_hosts(address: str, hostname: str, entries: dict[str, str]) -> str:

@@ -1,8 +1,8 @@
 """The instance metadata service stand-in: 169.254.169.254:80 as one instance host sees it (IMDSv2 only).
 
-On EC2 the service is off the instance, one link-local hop away, so a container's request to it is forwarded
-by the instance (and passes Docker's DOCKER-USER chain) while the instance's own request is not. The sandbox
-models that: the service listens in a small namespace of its own linked only to its instance host
+On EC2 the service is off the instance, one link-local hop away, so a container's request to it is forwarded by
+the instance (through Docker's user chain, DOCKER-USER-CHAIN) while the instance's own request is not. The
+sandbox models that: the service listens in a small namespace of its own linked only to its instance host
 (`sandbox.network.Bridge.add_private_link`), served by a thread of the sandbox's process (`MetadataService`).
 
 What it answers (EC2-IMDSV2-TOKEN, EB-DISABLE-IMDSV1): `PUT /latest/api/token` with

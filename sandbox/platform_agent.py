@@ -29,6 +29,7 @@ import base64
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -153,7 +154,8 @@ def hook_failure(relative: str, detail: str) -> str:
     return f"Command {relative} failed with error {detail}"
 
 
-def docker_run_argv(spec: Dockerrun, env_names: Iterable[str], hosts: dict[str, str], labels: dict[str, str]) -> list[str]:
+def docker_run_argv(spec: Dockerrun, env_names: Iterable[str], hosts: dict[str, str],
+                    labels: dict[str, str]) -> list[str]:
     """`docker run` for the application container. Variables are passed by name only (`-e NAME`): their values
     come from the CLI's own environment, so they never appear on a command line."""
     argv = [DOCKER, "run", "-d"]
@@ -356,7 +358,8 @@ class Engine:
         installed_record = DEPLOYMENT / "nginx-bundle-files.json"
         for old in json.loads(installed_record.read_text()) if installed_record.exists() else []:
             (NGINX / old).unlink(missing_ok=True)
-        current = json.loads((DEPLOYMENT / "upstream.json").read_text()) if (DEPLOYMENT / "upstream.json").exists() else {}
+        upstream = DEPLOYMENT / "upstream.json"
+        current = json.loads(upstream.read_text()) if upstream.exists() else {}
         for relative, text in platform_nginx_files(current.get("address"), current.get("port")).items():
             _write(NGINX / relative, text)
         bundle = bundle_nginx_files(app)
@@ -432,6 +435,8 @@ class Engine:
             _docker("rm", "-f", new)
             raise DeploymentError(step, f"the Docker container exited at start: {logs.stdout}{logs.stderr}".strip())
         address, port = state[1], spec.ports[0][0]
+        if not _wait_for_port(address, port, new):
+            self.log("WARN", f"the container does not accept connections on {address}:{port} yet; proxying to it")
         self.instruction("startProxy")
         _write(NGINX / UPSTREAM_FILE, upstream_conf(address, port))
         reloaded = subprocess.run(["bash", "-c", "nginx -t && nginx -s reload"], capture_output=True, text=True)
@@ -489,14 +494,34 @@ def _dockerrun(app: Path) -> Dockerrun:
 
 
 def _hosts_entries() -> dict[str, str]:
-    """This host's /etc/hosts names beyond localhost (the VPC resolver's stand-in): containers get them too."""
-    entries = {}
-    for line in Path("/etc/hosts").read_text().splitlines():
+    """This host's /etc/hosts names beyond localhost and its own name (the VPC resolver's stand-in): containers
+    get them too."""
+    return hosts_entries(Path("/etc/hosts").read_text(), socket.gethostname())
+
+
+def hosts_entries(etc_hosts: str, own_name: str) -> dict[str, str]:
+    entries: dict[str, str] = {}
+    for line in etc_hosts.splitlines():
         fields = line.split("#", 1)[0].split()
         for name in fields[1:]:
-            if not fields[0].startswith(("127.", "::1")) and name not in entries:
+            if not fields[0].startswith(("127.", "::1")) and name != own_name and name not in entries:
                 entries[name] = fields[0]
     return entries
+
+
+def _wait_for_port(address: str, port: int, container: str, timeout: float = 30.0) -> bool:
+    """Whether the new container accepts connections on its first port before nginx is pointed at it (so
+    the old one keeps the traffic until then), within timeout, while it keeps running."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((address, port), timeout=1).close()
+            return True
+        except OSError:
+            if _docker("inspect", "-f", "{{.State.Running}}", container).stdout.strip() != "true":
+                return False
+            time.sleep(0.2)
+    return False
 
 
 def _write(path: Path, text: str) -> None:

@@ -10,7 +10,7 @@ import pytest
 from sandbox import metadata
 from sandbox.platform_agent import (
     CONTAINER_LOGS, DOCKER, FAILED, DeploymentError, Dockerrun, Manifest, container_environment, docker_run_argv,
-    failure_events, hook_failure, nginx_conf, ordered_hooks, platform_nginx_files, secret_reference, upstream_conf,
+    failure_events, hook_failure, hosts_entries, nginx_conf, ordered_hooks, platform_nginx_files, secret_reference, upstream_conf,
 )
 
 OUR_DOCKERRUN = {
@@ -69,6 +69,11 @@ def test_docker_run_publishes_only_an_explicit_host_port_and_keeps_command_and_e
     assert argv == [DOCKER, "run", "-d", "-p", "8080:80", "--entrypoint", "/bin/sh", "img", "a", "b"]
 
 
+def test_containers_get_the_hosts_names_but_localhost_and_its_own():
+    etc = "127.0.0.1 localhost\n::1 ip6-localhost\n10.0.0.11 ip-10-0-0-11\n10.0.0.2 fs-1.efs # EFS\n10.0.0.3 db a\n"
+    assert hosts_entries(etc, "ip-10-0-0-11") == {"fs-1.efs": "10.0.0.2", "db": "10.0.0.3", "a": "10.0.0.3"}
+
+
 def test_hooks_run_in_lexical_order():
     assert ordered_hooks(["10-b.sh", "02-a.sh", "1-z.sh", "01-c.sh", "B.sh", "a.sh"]) == [
         "01-c.sh", "02-a.sh", "1-z.sh", "10-b.sh", "B.sh", "a.sh"]
@@ -124,7 +129,8 @@ def test_metadata_answers_only_with_a_live_token():
     headers = {"x-aws-ec2-metadata-token": token}
     assert metadata.answer(identity, tokens, "GET", "/latest/meta-data/instance-id", headers).body == "i-0abc"
     assert metadata.answer(identity, tokens, "GET", "/latest/meta-data/placement/region", headers).body == "eu-west-1"
-    assert metadata.answer(identity, tokens, "GET", "/latest/meta-data/iam/security-credentials/", headers).body == "sifu-ec2"
+    role = metadata.answer(identity, tokens, "GET", "/latest/meta-data/iam/security-credentials/", headers)
+    assert role.body == "sifu-ec2"
     creds = json.loads(metadata.answer(identity, tokens, "GET",
                                        "/latest/meta-data/iam/security-credentials/sifu-ec2", headers).body)
     assert (creds["Code"], creds["AccessKeyId"], creds["Token"]) == ("Success", "AK", "ST")
