@@ -15,6 +15,8 @@ emulator's state without holding ``sandbox.model.LOCK``.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -134,9 +136,11 @@ class Stores:
     file_systems: dict[str, Any] = field(default_factory=dict)
     databases: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _made: int = 0
 
     def _namespace(self) -> tuple[str, str]:
-        number = FIRST_STORE + len(self.file_systems) + len(self.databases)
+        number = FIRST_STORE + self._made
+        self._made += 1
         if number >= FIRST_INSTANCE:
             raise RuntimeError("the sandbox runs at most 10 EFS and RDS stand-ins")
         address = f"{self.subnet}.{number}"
@@ -160,7 +164,10 @@ class Stores:
             key = db_instance.db_instance_identifier
             if key not in self.databases:
                 namespace, address = self._namespace()
-                self.databases[key] = Database(self.workdir / key, namespace, address,
+                # PostgreSQL runs as its own user: its directory must not sit under a root-only one (pytest's).
+                home = Path(tempfile.mkdtemp(prefix=f"{self.prefix}-rds-", dir="/var/tmp"))
+                home.chmod(0o755)
+                self.databases[key] = Database(home / key, namespace, address,
                                                DatabaseRequest.from_moto(db_instance)).start()
             return self.databases[key]
 
@@ -171,6 +178,8 @@ class Stores:
     def stop(self) -> None:
         for store in [*self.file_systems.values(), *self.databases.values()]:
             store.remove()
+        for database in self.databases.values():
+            shutil.rmtree(database.workdir.parent, ignore_errors=True)
 
 
 @dataclass

@@ -131,6 +131,7 @@ def _run_fleet(stack: ExitStack, box: Sandbox, region: str, instances: int, priv
         "DOCKER_HOST": engine.base_url,
         "DOCKER_CONFIG": str(engine.root / "cli-config"),
         "DEPLOY__IMAGE__BASE_IMAGE": base_image.IMAGE,
+        "DEPLOY__IMAGE__BUILD_NETWORK": "host",  # the engine has no bridge network (sandbox/docker_engine.py)
         "DEPLOY__SSH__KEY_FILE": str(key_file),
         "DEPLOY__EB__MIN_INSTANCES": str(instances),
         "DEPLOY__EB__MAX_INSTANCES": str(instances),

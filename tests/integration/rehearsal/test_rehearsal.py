@@ -40,10 +40,12 @@ def rehearsal(docker_engine, localbase_image, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def operator_env(rehearsal, tmp_path_factory):
-    """The operator's shell after exporting what the sandbox printed (and sourcing its secrets file)."""
+def operator_env(rehearsal, app_image, tmp_path_factory):
+    """The operator's shell after exporting what the sandbox printed (and sourcing its secrets file), with the
+    session's app image's ports, so that the image the suite built already is the one the deploy ships."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("EDX_", "RDS_", "DEPLOY__", "EFS_", "AWS_"))}
     env.update(rehearsal.env)
+    env.update({k: v for k, v in app_image.environ.items() if k.startswith("DEPLOY__")})
     for line in rehearsal.secrets_file.read_text().splitlines():
         name, _, value = line.partition("=")
         env[name] = value
