@@ -19,6 +19,7 @@ import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,8 +157,15 @@ class DatabaseRequest:
 
     @classmethod
     def from_moto(cls, db_instance: Any) -> DatabaseRequest:
-        """Read from moto's RDS model (moto.rds.models.DBInstance), in the process that runs moto."""
-        return cls(master_username=db_instance.master_username, master_password=db_instance.master_user_password,
+        """Read from moto's RDS model (moto.rds.models.DBInstance), in the process that runs moto.
+
+        RDS never returns the password, and moto's public property refuses it likewise; moto keeps what
+        CreateDBInstance was given in `_master_user_password`. A password managed in Secrets Manager
+        (ManageMasterUserPassword) is not modelled."""
+        password = getattr(db_instance, "_master_user_password", None)
+        if not password:
+            raise ValueError(f"DB instance {db_instance.db_instance_identifier}: no master password to start with")
+        return cls(master_username=db_instance.master_username, master_password=password,
                    db_name=db_instance.db_name, port=int(db_instance.port))
 
 
@@ -175,8 +183,11 @@ class Database:
 
     def __init__(self, workdir: Path, namespace: str, address: str, request: DatabaseRequest):
         self.workdir, self.namespace, self.address, self.request = workdir, namespace, _address(address), request
-        self.data = workdir / "data"
-        self.sockets = workdir / "sockets"
+        # The cluster lives where the postgres user can reach it: a fresh directory of its own under the system's
+        # temporary directory (a test's or the sandbox's work directory is often private to root).
+        self.cluster = Path(tempfile.mkdtemp(prefix="sifu-rds-"))
+        self.data = self.cluster / "data"
+        self.sockets = self.cluster / "sockets"
         self.log = workdir / "postgres.log"
         self.process: subprocess.Popen | None = None
 
@@ -185,11 +196,12 @@ class Database:
         return self.address, self.request.port
 
     def _initdb(self) -> None:
-        for directory in (self.workdir, self.data, self.sockets):
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        for directory in (self.cluster, self.data, self.sockets):
             directory.mkdir(parents=True, exist_ok=True)
             if os.geteuid() == 0:
                 shutil.chown(directory, "postgres", "postgres")
-        pwfile = self.workdir / "pwfile"
+        pwfile = self.cluster / "pwfile"
         pwfile.touch(mode=0o600)
         pwfile.write_text(self.request.master_password + "\n")
         if os.geteuid() == 0:
@@ -198,7 +210,7 @@ class Database:
             result = subprocess.run(_as_postgres([str(PG_BIN / "initdb"), "-D", str(self.data), "-U",
                                                   self.request.master_username, "--pwfile", str(pwfile),
                                                   "-A", "scram-sha-256", "-E", "UTF8", "--no-sync"]),
-                                    capture_output=True, text=True, timeout=120, cwd=self.workdir)
+                                    capture_output=True, text=True, timeout=120, cwd=self.cluster)
         finally:
             pwfile.unlink(missing_ok=True)
         if result.returncode != 0:
@@ -217,12 +229,12 @@ class Database:
                 str(PG_BIN / "postgres"), "-D", str(self.data), "-p", str(self.request.port),
                 "-c", f"listen_addresses={self.address}", "-c", f"unix_socket_directories={self.sockets}",
                 "-c", "fsync=off"])),
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.workdir)
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.cluster)
         log.close()
         deadline = time.monotonic() + timeout
         while True:
             ready = subprocess.run(_as_postgres([str(PG_BIN / "pg_isready"), "-q", "-h", str(self.sockets),
-                                                 "-p", str(self.request.port)]), capture_output=True, cwd=self.workdir)
+                                                 "-p", str(self.request.port)]), capture_output=True, cwd=self.cluster)
             if ready.returncode == 0:
                 break
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -249,4 +261,5 @@ class Database:
     def remove(self) -> None:
         """Stop, then delete the cluster: the DB instance is gone."""
         self.stop()
+        shutil.rmtree(self.cluster, ignore_errors=True)
         shutil.rmtree(self.workdir, ignore_errors=True)
