@@ -218,3 +218,24 @@ def test_https_from_the_client_namespace_by_cname_with_the_sandbox_ca(world):
     # Without the sandbox CA the certificate is not trusted: the TLS is real.
     untrusted = client.run(["curl", "-sS", f"https://{CNAME}/notebook"])
     assert untrusted.returncode == 60, (untrusted.returncode, untrusted.stderr)
+
+
+def test_our_deploys_option_settings_make_a_configuration_haproxy_accepts(world, tmp_path):
+    """What `inv deploy` sets (rendered from .ebextensions/option-settings.yml.j2, with a certificate), checked by
+    haproxy itself."""
+    import yaml
+
+    from deployer import config, render
+    from sandbox.load_balancer import haproxy_config, load_balancer_spec
+
+    overrides = tmp_path / "overrides.yml"
+    overrides.write_text(yaml.safe_dump({"eb": {"certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/x"},
+                                         "web": {"https": True}}))
+    settings = config.load(environ={}, overrides_file=overrides, answers_file=tmp_path / "a.yml").settings
+    options = render.option_settings(render.render_all(settings, validate=False))
+    lb = world["lb"]
+    candidate = tmp_path / "ours.cfg"
+    candidate.write_text(haproxy_config(load_balancer_spec(options), list(TARGETS.values()), bind=LB,
+                                        certificate=lb.certificate.bundle, state_file=lb.state_file))
+    checked = lb.check(candidate)
+    assert checked.returncode == 0, checked.stderr
