@@ -148,9 +148,7 @@ def _options(option_settings: Iterable[Mapping[str, Any]]) -> dict[str, dict[str
 
 
 def _process(name: str, options: Mapping[str, str]) -> Process:
-    ns = PROCESS_NS + name
-    if not _PROCESS_NAME.fullmatch(name):
-        raise LoadBalancerConfigError(f"process name {name!r} (Namespace: '{ns}') is not letters, digits, '-' or '_'")
+    ns = PROCESS_NS + name  # `name` is a listener's DefaultProcess, checked there
     defaults = Process(name)
     values: dict[str, Any] = {"name": name}
     for option, value in options.items():

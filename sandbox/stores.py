@@ -129,8 +129,9 @@ class NfsExport:
 
 # --- RDS ---------------------------------------------------------------------------------------------------------
 
-_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,62}")
-_PASSWORD = re.compile(r"[\x21-\x7e]{8,128}")  # printable ASCII, no space
+_USERNAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,15}")
+_DB_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,62}")
+_PASSWORD = re.compile(r"[\x20-\x7e]{8,128}")  # printable ASCII
 _RESERVED_USERS = {"postgres", "rdsadmin", "rdsrepladmin", "rds_superuser", "public"}
 
 
@@ -144,13 +145,12 @@ class DatabaseRequest:
     port: int = 5432
 
     def __post_init__(self):
-        if not _IDENTIFIER.fullmatch(self.master_username) or self.master_username.lower() in _RESERVED_USERS:
-            raise ValueError(f"MasterUsername {self.master_username!r}: 1 to 63 letters, digits or '_', "
+        if not _USERNAME.fullmatch(self.master_username) or self.master_username.lower() in _RESERVED_USERS:
+            raise ValueError(f"MasterUsername {self.master_username!r}: 1 to 16 letters, digits or '_', "
                              "starting with a letter, and not a reserved word")
         if not _PASSWORD.fullmatch(self.master_password) or set(self.master_password) & set('/"@'):
-            raise ValueError("MasterUserPassword: 8 to 128 printable ASCII characters other than '/', '\"', '@'"
-                             " and space")
-        if self.db_name is not None and not _IDENTIFIER.fullmatch(self.db_name):
+            raise ValueError("MasterUserPassword: 8 to 128 printable ASCII characters other than '/', '\"' and '@'")
+        if self.db_name is not None and not _DB_NAME.fullmatch(self.db_name):
             raise ValueError(f"DBName {self.db_name!r}: 1 to 63 letters, digits or '_', starting with a letter")
         if not 1150 <= self.port <= 65535:
             raise ValueError(f"Port {self.port}: RDS takes 1150 to 65535")

@@ -91,8 +91,8 @@ def test_postgres_accepts_what_rds_reports_from_a_namespace_and_refuses_a_wrong_
 
 
 def test_rds_credentials_that_rds_would_refuse_are_refused():
-    for bad in ({"master_username": "postgres"}, {"master_username": "1admin"}, {"master_password": "short"},
-                {"master_password": "has space in it"}, {"master_password": 'quote"inside'},
+    for bad in ({"master_username": "postgres"}, {"master_username": "1admin"}, {"master_username": "a" * 17},
+                {"master_password": "short"}, {"master_password": 'quote"inside'}, {"master_password": "new\nline!"},
                 {"db_name": "sifu; drop"}, {"port": 80}):
         with pytest.raises(ValueError):
             DatabaseRequest(**{"master_username": "sifuadmin", "master_password": "long-enough-1", **bad})
