@@ -9,10 +9,7 @@ interrupted run left them).
 
 from __future__ import annotations
 
-import os
-import signal
-
-from tests.support.netns import PREFIX, SUBNET, run
+from tests.support.netns import PREFIX, SUBNET, remove_names, run
 
 BRIDGE = f"{PREFIX}-lbr"
 BRIDGE_ADDRESS = f"{SUBNET}.129"
@@ -54,18 +51,7 @@ class LbBed:
 
     def cleanup(self) -> None:
         """Remove this bed's names (only `PREFIX-l*` and the bridge), killing what runs in its namespaces."""
-        for name in run("ip", "netns", "list").stdout.split():
-            if name.startswith(NAME_PREFIX):
-                for pid in run("ip", "netns", "pids", name, check=False).stdout.split():
-                    try:
-                        os.kill(int(pid), signal.SIGKILL)
-                    except (ProcessLookupError, ValueError):
-                        pass
-                run("ip", "netns", "del", name, check=False)
-        for line in run("ip", "-o", "link", "show").stdout.splitlines():
-            link = line.split(":")[1].strip().split("@")[0]
-            if link.startswith(NAME_PREFIX) or link == BRIDGE:
-                run("ip", "link", "del", link, check=False)
+        remove_names(NAME_PREFIX)  # the bridge's name starts with it too
         while run("iptables", "-C", *_FORWARD_RULE, check=False).returncode == 0:
             run("iptables", "-D", *_FORWARD_RULE, check=False)
         self.namespaces.clear()

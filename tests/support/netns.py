@@ -84,21 +84,25 @@ class Bridge:
         """Remove what an interrupted earlier run of ours left (only sifurm-prefixed names).
 
         One test bed at a time: the remote tests and bench/converge.py must not run together."""
-        import os
-        import signal
-
-        for name in run("ip", "netns", "list").stdout.split():
-            if name.startswith(PREFIX):
-                # Processes an interrupted run of ours left in that namespace, by their ids.
-                for pid in run("ip", "netns", "pids", name, check=False).stdout.split():
-                    try:
-                        os.kill(int(pid), signal.SIGKILL)
-                    except (ProcessLookupError, ValueError):
-                        pass
-                run("ip", "netns", "del", name, check=False)
-        for line in run("ip", "-o", "link", "show").stdout.splitlines():
-            name = line.split(":")[1].strip().split("@")[0]
-            if name.startswith(PREFIX):
-                run("ip", "link", "del", name, check=False)
+        remove_names(PREFIX)
         while run("iptables", "-C", *_FORWARD_RULE, check=False).returncode == 0:
             run("iptables", "-D", *_FORWARD_RULE, check=False)
+
+
+def remove_names(prefix: str) -> None:
+    """Delete every namespace and link whose name starts with `prefix`, killing (by id) what an interrupted
+    run left inside those namespaces."""
+    import signal
+
+    for name in run("ip", "netns", "list").stdout.split():
+        if name.startswith(prefix):
+            for pid in run("ip", "netns", "pids", name, check=False).stdout.split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
+            run("ip", "netns", "del", name, check=False)
+    for line in run("ip", "-o", "link", "show").stdout.splitlines():
+        name = line.split(":")[1].strip().split("@")[0]
+        if name.startswith(prefix):
+            run("ip", "link", "del", name, check=False)
