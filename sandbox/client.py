@@ -74,5 +74,12 @@ class ClientNamespace:
     def popen(self, argv: Sequence[str], **kwargs) -> subprocess.Popen:
         return subprocess.Popen(self.command(argv), **kwargs)
 
+    @staticmethod
+    def trust_env(bundle: Path) -> dict[str, str]:
+        """Environment variables that make Python (httpx, requests, boto3) and curl trust `bundle`
+        (SandboxCA.trust_bundle()). Chromium reads NSS instead: certutil -A -d sql:$HOME/.pki/nssdb -n sandbox
+        -t C,, -i CA_FILE."""
+        return {name: str(bundle) for name in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "AWS_CA_BUNDLE")}
+
     def remove_hosts(self) -> None:
         shutil.rmtree(NETNS_ETC / self.namespace, ignore_errors=True)

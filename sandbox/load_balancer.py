@@ -39,7 +39,7 @@ from typing import Any
 
 import jinja2
 
-from sandbox.tls import IssuedCertificate, SandboxCA
+from sandbox.tls import HOSTNAME, IssuedCertificate, SandboxCA
 
 HAPROXY = "/usr/sbin/haproxy"
 LISTENER_NS = "aws:elbv2:listener:"
@@ -97,7 +97,6 @@ _PROCESS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _HEALTH_PATH = re.compile(r"/[A-Za-z0-9._~/%+=&?:@!,;*()-]{0,1023}")
 _MATCHER_PART = re.compile(r"(\d{3})(?:-(\d{3}))?")
 _SSL_POLICY = re.compile(r"ELBSecurityPolicy-[A-Za-z0-9-]{1,100}")
-_HOSTNAME = re.compile(r"(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
 _SAFE_PATH = re.compile(r"/[A-Za-z0-9._/+-]+")
 
 
@@ -338,7 +337,7 @@ def haproxy_config(spec: LoadBalancerSpec, targets: Sequence[str], *, bind: str,
 
 def valid_cname(cname: str) -> str:
     """An environment's CNAME, checked: it names the certificate and the client's hosts entry."""
-    if not _HOSTNAME.fullmatch(cname):
+    if not HOSTNAME.fullmatch(cname):
         raise LoadBalancerConfigError(f"{cname!r} is not a host name")
     return cname.lower()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 VALIDITY = datetime.timedelta(days=7)  # a sandbox lives for hours; a week covers a long rehearsal
+SYSTEM_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")  # Debian's ca-certificates
+HOSTNAME = re.compile(r"(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,8 @@ def _alt_name(name: str) -> x509.GeneralName:
     try:
         return x509.IPAddress(ipaddress.ip_address(name))
     except ValueError:
+        if not HOSTNAME.fullmatch(name):
+            raise ValueError(f"{name!r} is neither a host name nor an address") from None
         return x509.DNSName(name)
 
 
@@ -70,13 +76,14 @@ class SandboxCA:
         """A server certificate for `names` (DNS names or addresses; the first is the subject)."""
         if not names:
             raise ValueError("a certificate needs at least one name")
+        alt_names = [_alt_name(n) for n in names]  # checks each name before it becomes a file name
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.timezone.utc)
         cert = (
             x509.CertificateBuilder().subject_name(_name(names[0])).issuer_name(self._cert.subject)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + VALIDITY)
-            .add_extension(x509.SubjectAlternativeName([_alt_name(n) for n in names]), critical=False)
+            .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .sign(self._key, hashes.SHA256())
         )
@@ -85,3 +92,11 @@ class SandboxCA:
         bundle.write_bytes(_pem_key(key) + cert.public_bytes(serialization.Encoding.PEM)
                            + self._cert.public_bytes(serialization.Encoding.PEM))
         return IssuedCertificate(bundle, tuple(names))
+
+    def trust_bundle(self, system_bundle: Path = SYSTEM_BUNDLE) -> Path:
+        """The machine's CAs plus this one, for clients that take one file (SSL_CERT_FILE for httpx and Python,
+        REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE): they then trust the load balancer and everything they trusted."""
+        bundle = self.directory / "trusted.pem"
+        system = system_bundle.read_bytes() if system_bundle.exists() else b""
+        bundle.write_bytes(system + b"\n" + self.ca_file.read_bytes())
+        return bundle

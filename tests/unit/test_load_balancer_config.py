@@ -161,6 +161,15 @@ def test_cnames_and_hosts_entries_are_checked(name):
         hosts_file({name: "10.0.0.2"})
 
 
+@pytest.mark.parametrize("name", ["../../etc/evil", "a b.example.com", "x.example.com\nother"])
+def test_the_sandbox_ca_issues_only_for_host_names_and_addresses(name, tmp_path):
+    from sandbox.tls import SandboxCA
+
+    with pytest.raises(ValueError):
+        SandboxCA(tmp_path).issue(name)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sandbox-ca.pem"]
+
+
 def test_the_hosts_file_maps_each_name_once_after_localhost():
     text = hosts_file({"B.example.com": "10.0.0.3", "a.example.com": "10.0.0.2"})
     assert text.splitlines() == ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback",

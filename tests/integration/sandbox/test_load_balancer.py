@@ -8,6 +8,7 @@ and only bound how long a broken load balancer can keep a test running.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -215,6 +216,11 @@ def test_https_from_the_client_namespace_by_cname_with_the_sandbox_ca(world):
     assert head.splitlines()[0].split()[1] == "200"
     assert re.search(rf"(?im)^set-cookie: AWSALBCORS=[0-9.]+:{PORT}; Expires=[^;]+ GMT; Path=/; SameSite=None; Secure$", head), head
     assert re.search(r"(?im)^x-target: (one|two)$", head), head
+    # Python in the namespace (httpx, as the deploy's smoke check uses) with the machine's CAs plus the sandbox's.
+    script = f"import httpx; print(httpx.get('https://{CNAME}/notebook', timeout=10).headers['x-target'])"
+    python = client.run([sys.executable, "-c", script], env={**os.environ, **client.trust_env(ca.trust_bundle())})
+    assert python.returncode == 0, python.stderr
+    assert python.stdout.strip() in ("one", "two")
     # Without the sandbox CA the certificate is not trusted: the TLS is real.
     untrusted = client.run(["curl", "-sS", f"https://{CNAME}/notebook"])
     assert untrusted.returncode == 60, (untrusted.returncode, untrusted.stderr)
