@@ -45,6 +45,7 @@ HAPROXY = "/usr/sbin/haproxy"
 LISTENER_NS = "aws:elbv2:listener:"
 PROCESS_NS = "aws:elasticbeanstalk:environment:process:"
 LOAD_BALANCER_NS = "aws:elbv2:loadbalancer"
+FAIL_OPEN = "failopen-"  # prefix of the unchecked backup servers that model ALB failing open
 CONNECT_TIMEOUT = 10  # ALB gives up connecting to a target after 10 s (ALB-X-FORWARDED's page, HTTP 504)
 
 
@@ -307,11 +308,17 @@ backend process-{{ process.name }}
     use-server {{ target_id(target, process.port) }} if { req.cook(AWSALB) -m str {{ target_id(target, process.port) }} }
     use-server {{ target_id(target, process.port) }} if !{ req.cook(AWSALB) -m found } { req.cook(AWSALBCORS) -m str {{ target_id(target, process.port) }} }
 {% endfor %}
-    http-response add-header Set-Cookie "AWSALB=%[srv_name]; Expires=%[date({{ process.sticky_duration }}),http_date]; Path=/"
-    http-response add-header Set-Cookie "AWSALBCORS=%[srv_name]; Expires=%[date({{ process.sticky_duration }}),http_date]; Path=/; SameSite=None; Secure" if { ssl_fc }
+    http-response add-header Set-Cookie "AWSALB=%[srv_name,regsub(^{{ fail_open }},)]; Expires=%[date({{ process.sticky_duration }}),http_date]; Path=/"
+    http-response add-header Set-Cookie "AWSALBCORS=%[srv_name,regsub(^{{ fail_open }},)]; Expires=%[date({{ process.sticky_duration }}),http_date]; Path=/; SameSite=None; Secure" if { ssl_fc }
 {% endif %}
 {% for target in targets %}
     server {{ target_id(target, process.port) }} {{ target_id(target, process.port) }}
+{% endfor %}
+    # Fail open: with every target unhealthy, ALB routes to all of them. Unchecked backups stand for them,
+    # used (all, in turn) only while no checked server is up.
+    option allbackups
+{% for target in targets %}
+    server {{ fail_open }}{{ target_id(target, process.port) }} {{ target_id(target, process.port) }} backup no-check
 {% endfor %}
 
 {% endfor %}
@@ -332,7 +339,8 @@ def haproxy_config(spec: LoadBalancerSpec, targets: Sequence[str], *, bind: str,
         raise LoadBalancerConfigError("an HTTPS listener needs the certificate file")
     registered = sorted({_target(address) for address in targets})
     return _TEMPLATE.render(spec=spec, targets=registered, target_id=target_id, bind=bind, certificate=certificate,
-                            state_file=state_file, connect_timeout=CONNECT_TIMEOUT, min_tls=_min_tls)
+                            state_file=state_file, connect_timeout=CONNECT_TIMEOUT, min_tls=_min_tls,
+                            fail_open=FAIL_OPEN)
 
 
 def valid_cname(cname: str) -> str:
@@ -473,11 +481,12 @@ class LoadBalancer:
         raise RuntimeError(f"haproxy did not reload within {timeout}s: {self.log_file.read_text()[-2000:]}")
 
     def server_states(self) -> dict[tuple[str, str], str]:
-        """(backend, server) -> UP / DOWN, as the current worker sees them (for status and tests)."""
+        """(backend, target) -> UP / DOWN, as the current worker's health checks see them (for status and tests)."""
         states = {}
         for line in _master_command(self.socket_path, "@1 show stat").splitlines():
             fields = line.split(",")
-            if len(fields) > 17 and fields[1] not in ("FRONTEND", "BACKEND", "svname"):
+            if len(fields) > 17 and fields[1] not in ("FRONTEND", "BACKEND", "svname") \
+                    and not fields[1].startswith(FAIL_OPEN):
                 states[(fields[0], fields[1])] = fields[17].split()[0]
         return states
 

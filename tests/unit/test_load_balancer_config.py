@@ -62,7 +62,10 @@ def test_our_deploys_settings_become_a_listener_per_port_and_a_backend_per_proce
         assert "check inter 15s fall 5 rise 3" in backend and "timeout check 5s" in backend
         for target in TARGETS:
             assert f"server {target_id(target, process.port)} {target}:{process.port}\n" in backend
-        assert ("AWSALB=%[srv_name]; Expires=%[date(86400),http_date]; Path=/" in backend) == process.sticky
+        assert ("AWSALB=%[srv_name,regsub(^failopen-,)]; Expires=%[date(86400),http_date]; Path=/" in backend) \
+            == process.sticky
+        for target in TARGETS:  # failing open: every target, unchecked, used only while none is healthy
+            assert f"server failopen-{target}:{process.port} {target}:{process.port} backup no-check\n" in backend
         assert ("SameSite=None; Secure\" if { ssl_fc }" in backend) == process.sticky
 
 

@@ -160,6 +160,22 @@ def test_an_unhealthy_target_is_taken_out_then_put_back(world):
     assert checks and set(checks) == {f"{two.address}:{PORT} ELB-HealthChecker/2.0"}, checks[-3:]
 
 
+def test_with_every_target_unhealthy_the_load_balancer_fails_open(world):
+    lb, targets = world["lb"], world["targets"].values()
+    for target in targets:
+        target.unhealthy(True)
+    try:
+        wait_until(lambda: set(lb.server_states().values()) == {"DOWN"}, "every target out of service")
+        with httpx.Client(timeout=10) as http:
+            replies = [http.get(f"http://{LB}/page") for _ in range(6)]
+        assert [reply.status_code for reply in replies] == [200] * 6
+        assert {reply.headers["x-target"] for reply in replies} == {"one", "two"}
+    finally:
+        for target in targets:
+            target.unhealthy(False)
+    wait_until(lambda: set(lb.server_states().values()) == {"UP"}, "every target back in service")
+
+
 def test_a_configuration_haproxy_refuses_leaves_the_old_one_serving(world):
     lb = world["lb"]
     before = lb.config_file.read_text()
