@@ -15,7 +15,7 @@ Two halves, as everywhere in the sandbox:
 What ALB does and this models, each a row of docs/aws-behaviour.md: a listener per `aws:elbv2:listener:*`
 namespace forwarding to its `DefaultProcess` (ALB-DEFAULT-LISTENER, ALB-LISTENER-PORT); a target group per
 process with its health check (path, interval, timeout, thresholds, matcher; ALB-PROCESS-HEALTHCHECK,
-ALB-HEALTHCHECK-DEFAULTS, ALB-HEALTHCHECK-STATES); round robin (ALB-ROUND-ROBIN); duration-based stickiness with
+ALB-HEALTHCHECK-DEFAULTS, ALB-HEALTHCHECK-STATES), failing open when every target is unhealthy; round robin (ALB-ROUND-ROBIN); duration-based stickiness with
 `AWSALB`, and `AWSALBCORS` (`SameSite=None; Secure`) over HTTPS, expiry reset on every response
 (ALB-STICKINESS, ALB-STICKY-COOKIES); TLS termination with the sandbox CA's certificate for the CNAME and the
 listener's security policy's lowest TLS version (ALB-TLS-TERMINATION, ALB-SSL-POLICY-DEFAULT); the
@@ -461,7 +461,7 @@ class LoadBalancer:
         try:
             self.state_file.write_text(_master_command(self.socket_path, "@1 show servers state"))
         except OSError:
-            self.state_file.write_text("")
+            self.state_file.write_text("1\n")
 
     def _reload(self, timeout: float = 20.0) -> None:
         """SIGUSR2 to the master: it re-reads the file and starts a new worker; the old one finishes its

@@ -148,6 +148,10 @@ def test_an_unhealthy_target_is_taken_out_then_put_back(world):
         wait_until(lambda: {state for (_, server), state in lb.server_states().items() if server == pinned_to_two}
                    == {"DOWN"}, "target two out of service in both processes")
         assert set(served_by(url)) == {"one"}
+        # A reconfiguration keeps what the health checks found: right after the reload, two is still out.
+        assert lb.configure(settings(), list(TARGETS.values())), lb.rejected
+        assert {state for (_, server), state in lb.server_states().items() if server == pinned_to_two} == {"DOWN"}
+        assert set(served_by(url)) == {"one"}
         # A client pinned to the target that is out goes elsewhere and gets a new cookie.
         reply = httpx.get(sticky, headers={"Cookie": f"AWSALB={pinned_to_two}"}, timeout=10)
         assert reply.headers["x-target"] == "one"
