@@ -27,4 +27,10 @@ class Bridge(network.Bridge):
         super().__init__(PREFIX, SUBNET)
 
 
-__all__ = ["BRIDGE", "BRIDGE_ADDRESS", "CIDR", "PREFIX", "SUBNET", "Bridge", "run"]
+def remove_names(prefix: str) -> None:
+    """Delete every namespace and link whose name starts with `prefix`, killing (by id) what an interrupted
+    run left inside those namespaces."""
+    network.Bridge(prefix, SUBNET).cleanup_leftovers()
+
+
+__all__ = ["BRIDGE", "BRIDGE_ADDRESS", "CIDR", "PREFIX", "SUBNET", "Bridge", "remove_names", "run"]
