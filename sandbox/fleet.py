@@ -15,8 +15,6 @@ emulator's state without holding ``sandbox.model.LOCK``.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -164,10 +162,7 @@ class Stores:
             key = db_instance.db_instance_identifier
             if key not in self.databases:
                 namespace, address = self._namespace()
-                # PostgreSQL runs as its own user: its directory must not sit under a root-only one (pytest's).
-                home = Path(tempfile.mkdtemp(prefix=f"{self.prefix}-rds-", dir="/var/tmp"))
-                home.chmod(0o755)
-                self.databases[key] = Database(home / key, namespace, address,
+                self.databases[key] = Database(self.workdir / key, namespace, address,
                                                DatabaseRequest.from_moto(db_instance)).start()
             return self.databases[key]
 
@@ -178,8 +173,6 @@ class Stores:
     def stop(self) -> None:
         for store in [*self.file_systems.values(), *self.databases.values()]:
             store.remove()
-        for database in self.databases.values():
-            shutil.rmtree(database.workdir.parent, ignore_errors=True)
 
 
 @dataclass
