@@ -358,9 +358,7 @@ class Fleet:
         return False
 
     def target_health(self, view: EnvironmentView) -> dict[str, bool]:
-        """Instance id -> whether every process's health check passes on it."""
-        from sandbox.load_balancer import target_id
-
+        """Instance id -> whether every process's health check passes on it (haproxy names a target IP:PORT)."""
         balancer = self.balancers.get(view.id)
         if balancer is None:
             return {}
@@ -372,7 +370,7 @@ class Fleet:
         for instance_id in view.instance_ids:
             host = self.hosts.get(instance_id)
             if host is not None:
-                seen = [state for (_, server), state in states.items() if server == target_id(host.address)]
+                seen = [state for (_, server), state in states.items() if server.rsplit(":", 1)[0] == host.address]
                 health[instance_id] = bool(seen) and all(state == "UP" for state in seen)
         return health
 
