@@ -48,13 +48,15 @@ class Sandbox:
     env: dict[str, str]  # what to export in the operator's shell
     started: list[str] = field(default_factory=list)  # what it runs, one line each, for the operator
     client: Path | None = None  # the client command (with instances)
+    workdir: Path | None = None  # the hosts' and stand-ins' files (with instances)
+    lms_url: str = ""  # the development LMS students sign in at (with instances)
     secrets_file: Path | None = None  # the site's throwaway secrets (client secret, RDS password), mode 0600
 
 
 @contextmanager
 def running_sandbox(region: str, port: int | None = None, log_path: Path | None = None, instances: int = 0,
                     workdir: Path | None = None, prefix: str = PREFIX, subnet: str = SUBNET,
-                    engine: Any = None) -> Iterator[Sandbox]:
+                    engine: Any = None, sifu_port: int = 3334) -> Iterator[Sandbox]:
     """Emulated AWS on ``port`` (default: a free one) for ``region``, ECR backed by a local registry, and the
     EC2 key pair ``sandbox``, until the block ends; then every process is stopped and its data removed.
     ``instances`` > 0 also runs the fleet and what it needs (see the module's docstring) in ``workdir``, building
@@ -71,12 +73,12 @@ def running_sandbox(region: str, port: int | None = None, log_path: Path | None 
                       started=[f"emulated AWS on {server.endpoint}", f"registry behind ECR on {registry.host}"])
         if instances:
             _run_fleet(stack, box, region, instances, key["KeyMaterial"],
-                       workdir or Path(tempfile.mkdtemp(prefix="sifu-sandbox-")), prefix, subnet, engine)
+                       workdir or Path(tempfile.mkdtemp(prefix="sifu-sandbox-")), prefix, subnet, engine, sifu_port)
         yield box
 
 
 def _run_fleet(stack: ExitStack, box: Sandbox, region: str, instances: int, private_key: str, workdir: Path,
-               prefix: str, subnet: str, engine: Any) -> None:
+               prefix: str, subnet: str, engine: Any, sifu_port: int) -> None:
     from sandbox import base_image
     from sandbox.docker_engine import start_engine, stop_engine
     from sandbox.network import Bridge
@@ -85,6 +87,7 @@ def _run_fleet(stack: ExitStack, box: Sandbox, region: str, instances: int, priv
         raise PermissionError("inv sandbox --instances needs root: it makes network namespaces, a bridge and "
                               "a Docker engine for the instance hosts")
     workdir.mkdir(parents=True, exist_ok=True)
+    box.workdir = workdir
     stack.callback(shutil.rmtree, workdir, ignore_errors=True)
     key_file = workdir / "sandbox-key.pem"
     key_file.write_text(private_key)
@@ -123,9 +126,11 @@ def _run_fleet(stack: ExitStack, box: Sandbox, region: str, instances: int, priv
     cname = f"sifu-notebooks-sifu-notebooks-env.{region}.elasticbeanstalk.com"
     lms_port = processes.free_port(bridge.address)
     client_secret = os.urandom(18).hex()
-    lms = stack.enter_context(_devlms(client_command, bridge.address, lms_port, cname, client_secret, workdir))
-    box.started.append(f"development LMS on http://{bridge.address}:{lms_port} (pid {lms.pid}), OAuth2 client "
-                       f"'{DEVLMS_CLIENT_ID}'")
+    lms = stack.enter_context(_devlms(client_command, bridge.address, lms_port, f"http://{cname}:{sifu_port}",
+                                      client_secret, workdir))
+    box.lms_url = f"http://{bridge.address}:{lms_port}"
+    box.started.append(f"development LMS on {box.lms_url} (pid {lms.pid}), OAuth2 client '{DEVLMS_CLIENT_ID}', "
+                       f"students alice, bob, student-1..25 (password NAME-pass)")
 
     box.env.update({
         "DOCKER_HOST": engine.base_url,
@@ -147,12 +152,12 @@ def _run_fleet(stack: ExitStack, box: Sandbox, region: str, instances: int, priv
 
 
 @contextmanager
-def _devlms(client: Path, address: str, port: int, cname: str, secret: str, workdir: Path):
+def _devlms(client: Path, address: str, port: int, sifu_url: str, secret: str, workdir: Path):
     log = open(workdir / "devlms.log", "ab")
     env = {**os.environ, "EDX_OAUTH2_CLIENT_SECRET": secret, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     process = subprocess.Popen(
         [str(client), sys.executable, "-m", "devlms", "--dev", "--host", address, "--port", str(port),
-         "--sifu-url", f"http://{cname}:3334", "--client-id", DEVLMS_CLIENT_ID, "--students", "25"],
+         "--sifu-url", sifu_url, "--client-id", DEVLMS_CLIENT_ID, "--students", "25"],
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         processes.wait_for_port(port, address, timeout=30, process=process)
