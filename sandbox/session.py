@@ -72,8 +72,10 @@ def running_sandbox(region: str, port: int | None = None, log_path: Path | None 
         box = Sandbox(server=server, registry=registry, env=env,
                       started=[f"emulated AWS on {server.endpoint}", f"registry behind ECR on {registry.host}"])
         if instances:
-            _run_fleet(stack, box, region, instances, key["KeyMaterial"],
-                       workdir or Path(tempfile.mkdtemp(prefix="sifu-sandbox-")), prefix, subnet, engine, sifu_port)
+            if workdir is None:
+                workdir = Path(tempfile.mkdtemp(prefix="sifu-sandbox-"))
+                stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+            _run_fleet(stack, box, region, instances, key["KeyMaterial"], workdir, prefix, subnet, engine, sifu_port)
         yield box
 
 
@@ -88,7 +90,6 @@ def _run_fleet(stack: ExitStack, box: Sandbox, region: str, instances: int, priv
                               "a Docker engine for the instance hosts")
     workdir.mkdir(parents=True, exist_ok=True)
     box.workdir = workdir
-    stack.callback(shutil.rmtree, workdir, ignore_errors=True)
     key_file = workdir / "sandbox-key.pem"
     key_file.write_text(private_key)
     key_file.chmod(0o600)
@@ -143,6 +144,7 @@ def _run_fleet(stack: ExitStack, box: Sandbox, region: str, instances: int, priv
         "DEPLOY__RDS__MODE": "managed" if instances > 1 else "none",
         "DEPLOY__EDX__HOSTNAME": f"{bridge.address}:{lms_port}",
         "DEPLOY__EDX__OAUTH2_CLIENT_ID": DEVLMS_CLIENT_ID,
+        "DEPLOY__EDX__FORCE_SSL": "false",  # the development LMS speaks plain http
         "DEPLOY__EDX__OAUTH2_REDIRECT_URI": f"http://{bridge.address}:{lms_port}/xblock/callback",
     })
     # Secrets go to a file the operator sources, never to the terminal.
