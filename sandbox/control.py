@@ -10,7 +10,9 @@ POST body (JSON), every key optional::
      "degrade_health": {"environment_name": "name, or null for any", "causes": ["why", ...]},  # next Ready: Red
      "instance_addresses": ["10.232.0.11", ...],    # public IPs for the instances EB launches next, in order
      "registry": {"endpoint": "http://127.0.0.1:PORT", "username": "AWS", "password": "..."},  # ECR's registry
-     "cross_region_pull": "allowed" or "refused"}   # may instances pull from another region's ECR (sandbox/iam.py)
+     "cross_region_pull": "allowed" or "refused",   # may instances pull from another region's ECR (sandbox/iam.py)
+     "fleet": {"prefix", "subnet", "workdir", "public_key", "endpoint", "registry"} or null}
+                                                    # run hosts for the instances (sandbox/fleet.py); null stops them
 
 Everything set here lives on moto's backends, so ``POST /moto-api/reset`` forgets it.
 """
@@ -24,6 +26,7 @@ from moto.elasticbeanstalk.models import eb_backends
 from moto.moto_api._internal import urls as moto_api_urls
 
 from sandbox import ecr, iam
+from sandbox import fleet as hosts
 from sandbox.model import LOCK, Failure, HealthFault, state_of
 
 PATH = "/moto-api/sandbox/control"
@@ -59,11 +62,17 @@ def control(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, s
                 ecr.bind_registry(account, region, params["registry"])
             if "cross_region_pull" in params:
                 iam.set_cross_region_pull(account, region, params["cross_region_pull"])
+            if "fleet" in params:
+                if params["fleet"]:
+                    hosts.start(hosts.FleetConfig.from_json(params["fleet"]))
+                else:
+                    hosts.stop()
         bound = ecr.bound_registry(account, region)
         out = {"failures": [f.__dict__ for f in state.failures], "polls_per_stage": state.polls_per_stage,
                "health_lag_polls": state.health_lag_polls,
                "instance_addresses": state.address_pool, "registry": bound.endpoint if bound else None,
-               "cross_region_pull": iam.cross_region_pull(account, region)}
+               "cross_region_pull": iam.cross_region_pull(account, region),
+               "fleet": hosts.current().config.__dict__ if hosts.current() else None}
     return 200, {"Content-Type": "application/json"}, json.dumps(out)
 
 

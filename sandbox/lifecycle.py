@@ -20,6 +20,7 @@ from moto.ec2.models import ec2_backends
 from moto.iam.models import iam_backends
 from moto.s3.models import s3_backends
 
+from sandbox import fleet as hosts
 from sandbox import iam as instance_access
 from sandbox.model import EBState, Environment, Failure, Stage, now, rand
 from sandbox.options import DEFAULT_OPTIONS
@@ -123,8 +124,14 @@ def _launch_instances(state: EBState, env: Environment, count: int) -> list[str]
                 "Name": env.name,
             }},
         )
+        fleet = hosts.current()
         for inst in reservation.instances:
-            if state.address_pool:
+            if fleet is not None:
+                fleet.watch(env.id, lambda: heal(state, env))
+                inst.nics[0].public_ip = fleet.address()
+                fleet.launch(inst.id, inst.nics[0].public_ip, _instance_role(state, env), state.region,
+                             lambda: stand_in_names(state))
+            elif state.address_pool:
                 inst.nics[0].public_ip = state.address_pool.pop(0)
         new_ids.extend(inst.id for inst in reservation.instances)
     env.instance_ids.extend(new_ids)
@@ -132,6 +139,9 @@ def _launch_instances(state: EBState, env: Environment, count: int) -> list[str]
 
 
 def _terminate_instances(state: EBState, env: Environment, ids: list[str]) -> None:
+    fleet = hosts.current()
+    if fleet is not None:
+        fleet.terminate(ids)
     if ids:
         ec2 = ec2_backend(state)
         for inst in ec2.get_multi_instances_by_id(ids):
@@ -162,7 +172,12 @@ def create_stages(state: EBState, env: Environment, failure: Failure | None) -> 
                                            "information, see troubleshooting documentation.")],
                          status="Ready", health="Red", health_status="Severe")
         _launch_instances(state, env, _desired_count(env))
-        env.stages[:] = (None if failure else instance_access.failed_create(state, env)) or _finish_create(env, failure)
+        refused = None if failure else instance_access.failed_create(state, env)
+        if refused or failure or hosts.current() is None or not env.version_label:
+            env.stages[:] = refused or _finish_create(env, failure)
+        else:
+            env.stages[:] = _on_hosts(state, env, env.version_label, "deploy", None,
+                                      lambda failed: _finish_create(env, failed))
         return None
 
     return [
@@ -223,6 +238,9 @@ def update_stages(state: EBState, env: Environment, new_label: str | None, repla
                 want = _desired_count(env)
                 added = _launch_instances(state, env, max(0, want - len(old)))
                 _terminate_instances(state, env, old[want:] if len(old) > want else [])
+            if added and hosts.current() is not None and env.version_label:
+                env.stages[:0] = _on_hosts(state, env, env.version_label, "deploy", added, lambda failed: (
+                    [] if failed is None else _configured(failed)))
             msgs = [("INFO", f"Added instance [{i}] to your environment.") for i in added]
             msgs += [("INFO", f"Removed instance [{i}] from your environment.")
                      for i in old if i not in env.instance_ids]
@@ -232,6 +250,10 @@ def update_stages(state: EBState, env: Environment, new_label: str | None, repla
                             action=reconfigure))
     if new_label and new_label != previous:
         stages.append(Stage(events=[("INFO", "Deploying new version to instance(s).")]))
+        if not failure and hosts.current() is not None:
+            stages += _on_hosts(state, env, new_label, "deploy", None,
+                                lambda failed: _deployed(state, env, new_label, previous, failed))
+            return stages
         if failure:
             stages += [
                 Stage(events=[("ERROR", "Instance deployment failed. For details, see 'eb-engine.log'."),
@@ -251,13 +273,146 @@ def update_stages(state: EBState, env: Environment, new_label: str | None, repla
         stages.append(Stage(events=[("INFO", "Instance deployment completed successfully."),
                                     ("INFO", "New application version was deployed to running EC2 instances.")],
                             action=lambda e: setattr(e, "version_label", new_label)))
-    stages.append(Stage(events=[("INFO", "Environment update completed successfully.")],
-                        status="Ready", health="Green", health_status="Ok"))
+    elif hosts.current() is not None and not (replace or resize) and env.version_label:
+        # A settings-only update: the instances run their confighooks with the new environment.
+        stages += _on_hosts(state, env, env.version_label, "configure", None,
+                            lambda failed: _configured(failed))
+        return stages
+    stages.append(_update_completed())
     return stages
+
+
+def _update_completed() -> Stage:
+    return Stage(events=[("INFO", "Environment update completed successfully.")],
+                 status="Ready", health="Green", health_status="Ok")
+
+
+# --------------------------------------------------------------------------------------------------
+# Work on the sandbox's hosts (when it runs a fleet: sandbox/fleet.py)
+
+
+def _instance_role(state: EBState, env: Environment) -> str:
+    """The ARN of the role in the environment's instance profile ("" without one)."""
+    profile = env.option("aws:autoscaling:launchconfiguration", "IamInstanceProfile")
+    try:
+        roles = _iam_backend(state).get_instance_profile(profile).roles if profile else []
+    except Exception:  # a missing profile is the launch's problem (EB-LAUNCH-PREREQUISITES)
+        return ""
+    return roles[0].arn if roles else ""
+
+
+def _view(state: EBState, env: Environment, label: str | None, ids: list[str] | None) -> hosts.EnvironmentView:
+    version = state.versions.get((env.application, label or ""))
+    options = {("", ns, opt): value for (ns, opt), value in DEFAULT_OPTIONS.items()}
+    options.update(env.options)
+    return hosts.EnvironmentView(
+        id=env.id, name=env.name, cname=env.cname, region=state.region, options=options,
+        instance_ids=list(env.instance_ids), deploy_to=list(ids if ids is not None else env.instance_ids),
+        bucket=version.bucket if version else "", key=version.key if version else "", label=label or "",
+        role=_instance_role(state, env))
+
+
+def _rolling(env: Environment) -> bool:
+    return env.option("aws:elasticbeanstalk:command", "DeploymentPolicy") in ("Rolling", "RollingWithAdditionalBatch")
+
+
+def _on_hosts(state: EBState, env: Environment, label: str | None, mode: str, ids: list[str] | None,
+              then: Any) -> list[Stage]:
+    """Stages that run the platform engine (``mode`` deploy or configure) on the hosts, then continue with
+    ``then(failure or None)``'s stages. Polls wait while the hosts work."""
+    fleet = hosts.current()
+    job: dict[str, hosts.Rollout] = {}
+
+    def start(env: Environment) -> None:
+        job["rollout"] = fleet.rollout(_view(state, env, label, ids), mode, one_at_a_time=_rolling(env))
+
+    def finish(env: Environment) -> None:
+        failed = job["rollout"].failures()
+        failure = Failure(env.name, "; ".join(f"[Instance: {o.instance_id}] {o.message}" for o in failed)) \
+            if failed else None
+        env.stages[:0] = then(failure)
+
+    return [Stage(action=start), Stage(until=lambda e: "rollout" in job and job["rollout"].done(), action=finish)]
+
+
+def _deployed(state: EBState, env: Environment, label: str, previous: str | None,
+              failure: Failure | None) -> list[Stage]:
+    if failure is None:
+        return [Stage(events=[("INFO", "Instance deployment completed successfully."),
+                              ("INFO", "New application version was deployed to running EC2 instances.")],
+                      action=lambda e: setattr(e, "version_label", label)),
+                _update_completed()]
+    failed = [Stage(events=[("ERROR", "Instance deployment failed. For details, see 'eb-engine.log'."),
+                            ("ERROR", "Command failed on instance. Return code: 1 Output: "
+                                      + _escape(failure.message) + "."),
+                            ("WARN", "Environment health has transitioned from Ok to Degraded. Command failed "
+                                     "on all instances.")],
+                    health="Red", health_status="Degraded")]
+    if not previous:
+        return failed + [Stage(events=[("INFO", "No previous application version to roll back to."),
+                                       ("ERROR", "Failed to deploy application.")],
+                               status="Ready", health="Red", health_status="Severe")]
+    return failed + [Stage(events=[("INFO", f"Rolling back to previous application version '{previous}'.")])] \
+        + _on_hosts(state, env, previous, "deploy", None, lambda _: [
+            Stage(events=[("ERROR", "Failed to deploy application."),
+                          ("INFO", "Environment health has transitioned from Degraded to Ok.")],
+                  status="Ready", health="Green", health_status="Ok")])
+
+
+def _configured(failure: Failure | None) -> list[Stage]:
+    if failure is None:
+        return [_update_completed()]
+    return [Stage(events=[("ERROR", "Command failed on instance. Return code: 1 Output: "
+                                    + _escape(failure.message) + "."),
+                          ("ERROR", "Failed to deploy configuration.")],
+                  status="Ready", health="Red", health_status="Degraded")]
+
+
+def heal(state: EBState, env: Environment) -> None:
+    """Auto Scaling: a host that died is replaced by a new instance deployed through the bundle alone, which then
+    joins the load balancer (EB-ASG-REPLACE). The fleet's watcher calls this under the emulator's lock."""
+    fleet = hosts.current()
+    if fleet is None or env.status != "Ready" or env.busy or env.terminated_at:
+        return
+    healing = fleet.healing.get(env.id)
+    if healing is not None:
+        if healing.done():
+            del fleet.healing[env.id]
+            if healing.failures():
+                env.health, env.health_status = "Red", "Severe"
+                env.causes = [f"[Instance: {o.instance_id}] {o.message}" for o in healing.failures()]
+                state.emit(env, "ERROR", "Instance deployment failed. For details, see 'eb-engine.log'.")
+            else:
+                env.health, env.health_status, env.causes = "Green", "Ok", []
+                state.emit(env, "INFO", "Environment health has transitioned from Warning to Ok.")
+        return
+    dead = fleet.dead(env.instance_ids)
+    if not dead:
+        return
+    total = len(env.instance_ids)
+    _terminate_instances(state, env, dead)
+    added = _launch_instances(state, env, len(dead))
+    env.health, env.health_status = "Yellow", "Warning"
+    env.causes = [f"{len(dead)} out of {total} instances are impaired; Auto Scaling is replacing them."]
+    state.emit(env, "WARN", f"Environment health has transitioned from Ok to Warning. {env.causes[0]}")
+    for old, new in zip(dead, added):
+        state.emit(env, "INFO", f"Removed instance [{old}] from your environment.")
+        state.emit(env, "INFO", f"Added instance [{new}] to your environment.")
+    fleet.healing[env.id] = fleet.rollout(_view(state, env, env.version_label, added), "deploy",
+                                          one_at_a_time=False)
+
+
+def stand_in_names(state: EBState) -> dict[str, str]:
+    """Names the VPC's resolver gives the instances: EFS file systems and RDS endpoints -> their stand-ins."""
+    fleet = hosts.current()
+    return fleet.stand_in_names(state.account_id, state.region) if fleet is not None else {}
 
 
 def terminate_stages(state: EBState, env: Environment) -> list[Stage]:
     def remove(env: Environment) -> None:
+        fleet = hosts.current()
+        if fleet is not None:
+            fleet.unwatch(env.id)
         _terminate_instances(state, env, list(env.instance_ids))
         if env.security_group_id:
             try:
@@ -290,6 +445,8 @@ def poll(state: EBState, env: Environment) -> None:
     if env.polls < state.polls_per_stage:
         return
     env.polls = 0
+    if env.stages[0].until and not env.stages[0].until(env):
+        return
     stage = env.stages.pop(0)
     _run_stage(state, env, stage)
 

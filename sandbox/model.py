@@ -84,6 +84,7 @@ class Stage:
 
     events: list[tuple[str, str]] = field(default_factory=list)  # (severity, message)
     action: Any = None  # callable(env) run before the events are emitted
+    until: Any = None  # callable(env) -> bool: polls wait at this stage until it is true (work on the hosts)
     status: str | None = None
     health: str | None = None
     health_status: str | None = None

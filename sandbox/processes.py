@@ -48,6 +48,28 @@ def stop(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 
         process.wait()
 
 
+def first_child(process: subprocess.Popen) -> int:
+    """The pid of process's first child, or 0 while it has none (e.g. PID 1 of a namespace `unshare --fork` made)."""
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+    found = children.read_text().split() if children.exists() else []
+    return int(found[0]) if found else 0
+
+
+def end_pid_namespace(init_pid: int, launcher: subprocess.Popen | None) -> None:
+    """SIGKILL a PID namespace's PID 1 (the kernel then ends every process in it) and reap what launched it."""
+    if init_pid:
+        try:
+            os.kill(init_pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    if launcher:
+        try:
+            launcher.wait(15)
+        except subprocess.TimeoutExpired:
+            launcher.kill()
+            launcher.wait(5)
+
+
 @contextmanager
 def running(args: list[str], port: int | None = None, log: Path | None = None, env: dict | None = None,
             cwd: str | Path | None = None, timeout: float = 20.0):

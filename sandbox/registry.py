@@ -55,8 +55,12 @@ class Registry:
             raise
 
 
-def start_registry(root: Path, username: str = ECR_USER) -> Registry:
-    """Start a registry whose data, config and log live in ``root``; returns once it asks for credentials."""
+def start_registry(root: Path, username: str = ECR_USER, host: str = "127.0.0.1") -> Registry:
+    """Start a registry whose data, config and log live in ``root``; returns once it asks for credentials.
+
+    ``host`` is the address it listens on: 127.0.0.1, or the sandbox bridge's address so that its instances and
+    client namespace reach it (dockerd then needs it as an insecure registry, as for any address outside
+    127.0.0.0/8)."""
     for tool in (REGISTRY, HTPASSWD):
         if not Path(tool).exists():
             raise RuntimeError(f"{tool} is missing: apt-get install docker-registry apache2-utils "
@@ -65,19 +69,19 @@ def start_registry(root: Path, username: str = ECR_USER) -> Registry:
     entry = subprocess.run([HTPASSWD, "-Bbn", username, password], check=True, capture_output=True, text=True).stdout
     (root / "htpasswd").write_text(entry.strip() + "\n")
     (root / "storage").mkdir(parents=True, exist_ok=True)
-    port = processes.free_port()
+    port = processes.free_port(host)
     (root / "config.yml").write_text(
         "version: 0.1\n"
         "log:\n  level: warn\n"
         f"storage:\n  filesystem:\n    rootdirectory: {root / 'storage'}\n  delete:\n    enabled: true\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n  secret: {secrets.token_hex(16)}\n"
+        f"http:\n  addr: {host}:{port}\n  secret: {secrets.token_hex(16)}\n"
         f"auth:\n  htpasswd:\n    realm: sifu-sandbox-registry\n    path: {root / 'htpasswd'}\n"
     )
     log = open(root / "registry.log", "wb")
     process = subprocess.Popen([REGISTRY, "serve", str(root / "config.yml")], stdout=log, stderr=subprocess.STDOUT,
                                start_new_session=True)
     log.close()
-    registry = Registry(host=f"127.0.0.1:{port}", username=username, password=password, process=process, root=root)
+    registry = Registry(host=f"{host}:{port}", username=username, password=password, process=process, root=root)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -88,11 +88,11 @@ class MotoServer:
         self.stop()
 
     # -- moto-api ------------------------------------------------------------------------------------
-    def _post(self, path: str, payload: dict[str, Any] | None = None) -> bytes:
+    def _post(self, path: str, payload: dict[str, Any] | None = None, timeout: float = 10) -> bytes:
         data = json.dumps(payload).encode() if payload is not None else b""
         req = urllib.request.Request(self.endpoint + path, data=data, method="POST",
                                      headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=10) as resp:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.read()
 
     def reset(self) -> None:
@@ -100,8 +100,8 @@ class MotoServer:
         self._post("/moto-api/reset")
 
     def control(self, **settings: Any) -> dict[str, Any]:
-        """Talk to the control endpoint (sandbox/control.py)."""
-        return json.loads(self._post(control.PATH, settings))
+        """Talk to the control endpoint (sandbox/control.py); starting or stopping a fleet takes a while."""
+        return json.loads(self._post(control.PATH, settings, timeout=300 if "fleet" in settings else 10))
 
     def fail_next_deploy(self, environment_name: str | None = None, message: str = "Injected deployment failure",
                          region: str = REGION, account_id: str = ACCOUNT_ID) -> None:

@@ -143,7 +143,8 @@ class BuildImage:
             ctx.emit(f"      {item['image'].split(':')[0]} | {item['line']}")
 
         try:
-            result = image.ensure_image(ctx.settings, _docker(ctx), network=self.network, progress=progress,
+            network = self.network or ctx.settings.image.build_network or None
+            result = image.ensure_image(ctx.settings, _docker(ctx), network=network, progress=progress,
                                         image_plan=_plan(ctx), environ=environ)
         except (image.ImageError, DockerError) as exc:
             raise StepError(str(exc)) from None

@@ -223,6 +223,7 @@ class Jupyter(Section):
 class Image(Section):
     name: EcrRepo
     base_image: ImageRef
+    build_network: Annotated[str, _pattern(r"[a-z0-9][a-z0-9_.-]{0,62}|", "must be a Docker network name such as host, or empty")]
 
 
 class DeploymentToken(Section):

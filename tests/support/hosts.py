@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sandbox import processes
 from tests.support.netns import BRIDGE_ADDRESS, PREFIX, SUBNET, Bridge, run
 from tests.support.nfs import Ganesha
 
@@ -286,9 +286,7 @@ class Host:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} init exited: {(self.root / 'init.log').read_text()}")
-            children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-            if not self.init_pid and children.exists() and children.read_text().split():
-                self.init_pid = int(children.read_text().split()[0])
+            self.init_pid = self.init_pid or processes.first_child(self.process)
             if self.init_pid and (self.root / "ready").exists() and self.ssh_answers():
                 return
             time.sleep(0.1)
@@ -319,17 +317,7 @@ class Host:
             time.sleep(0.1)
 
     def stop(self) -> None:
-        if self.init_pid:
-            try:
-                os.kill(self.init_pid, signal.SIGKILL)  # PID 1 of the host: the kernel ends all its processes
-            except ProcessLookupError:
-                pass
-        if self.process:
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        processes.end_pid_namespace(self.init_pid, self.process)  # PID 1 of the host: all its processes end
         self.init_pid = 0
         self.process = None
 
