@@ -6,8 +6,8 @@ Jupyter, and every kernel it starts, must hold none of them: a notebook cell can
 /proc/<pid>/environ of its own user's processes. So each program's environment is built from an allow-list;
 Jupyter gets the public half of the identity key (SIFU_IDENTITY_PUBLIC_KEY, derived here from
 SIFU_SECRET_KEY) and Sifu's loopback address (SIFU_INTERNAL_URL) instead of any secret. Started as root
-(the container), it also becomes the program's own service user before exec; unprivileged (process-mode
-local runs), it keeps the current user, and its capability bounding set is emptied first (sifu/confine.py).
+(the container), it also becomes the program's own service user before exec, with an empty capability bounding
+set (sifu/confine.py); unprivileged (process-mode local runs), it keeps the current user.
 The kernel broker (root, it stays root) goes through here too, for its environment alone: it needs no secret.
 Then it execs, so nothing of this process or its environment stays.
 """
@@ -20,7 +20,7 @@ import pwd
 import sys
 from typing import Mapping
 
-from sifu.confine import parse_with_command, shed_capabilities
+from sifu.confine import ConfineError, parse_with_command, shed_capabilities
 
 # What any Python program here needs from the environment, and nothing else.
 COMMON = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "VIRTUAL_ENV", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE",
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         env = program_environment(args.program, os.environ, args.sifu_url)
         if args.user:
             become(args.user, env)
-    except LaunchError as exc:
+    except (LaunchError, ConfineError) as exc:
         print(f"sifu.launch: cannot start {args.program}: {exc}", file=sys.stderr)
         return 2
     os.umask(UMASKS[args.program])
