@@ -208,12 +208,9 @@ def start_supervisord(conf: Path, layout: Layout, env: dict[str, str], started: 
     _spawn("supervisord", [str(supervisord), "--nodaemon", "--configuration", str(conf)], env, layout.root / "logs" / "app.log", started)
 
 
-def machine_memory_mib(meminfo: Path = Path("/proc/meminfo")) -> int:
-    """MemTotal of this machine, as converge reads it on an instance."""
-    for line in meminfo.read_text().splitlines():
-        if line.startswith("MemTotal:"):
-            return int(line.split()[1]) // 1024
-    raise LocalRunError(f"{meminfo} has no MemTotal line")
+def machine_memory_mib() -> int:
+    """This machine's memory (Linux: MemTotal, as converge reads it on an instance; also on macOS)."""
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 1048576
 
 
 def container_confinement(s: Settings, memory_mib: int) -> dict:
