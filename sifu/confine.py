@@ -33,16 +33,16 @@ CAPABILITY_NUMBERS = {
     "SETFCAP": 31, "MAC_OVERRIDE": 32, "MAC_ADMIN": 33, "SYSLOG": 34, "WAKE_ALARM": 35, "BLOCK_SUSPEND": 36,
     "AUDIT_READ": 37, "PERFMON": 38, "BPF": 39, "CHECKPOINT_RESTORE": 40,
 }
-# What the root part of the tree needs, and what for (without the first four, the broker cannot hand a student their
-# folder; without SETUID, SETGID or SETPCAP, Sifu and Jupyter do not start):
+# What the root part of the tree needs. Each was left out in turn (the real image, cap_drop ALL + the other seven,
+# 2026-11-28), and what broke is noted; DAC_READ_SEARCH, not in Docker's defaults, was never needed.
 CONTAINER_CAPABILITIES = (
-    "CHOWN",  # the broker hands a fresh folder, its kernel directory and connection file to the student's uid
-    "DAC_OVERRIDE",  # ... and walks and creates inside folders the student owns (02770)
-    "FOWNER",  # ... and sets their modes
-    "FSETID",  # ... keeping the setgid bit of 02770 folders whose group is not root's
-    "KILL",  # supervisord and the broker signal programs and kernels that run as other uids
-    "SETGID", "SETUID",  # sifu.launch and the kernels' launcher become their users
-    "SETPCAP",  # ... and empty their bounding set first
+    "CHOWN",  # the broker chowns its socket's directory, fresh folders, kernel dirs (without: the broker does not start)
+    "DAC_OVERRIDE",  # ... walks and creates inside folders the student owns, 02770 (without: EACCES, no kernel starts)
+    "FOWNER",  # ... and sets the modes of folders Sifu made (without: EPERM, no kernel starts)
+    "FSETID",  # ... keeping the setgid bit of 02770 folders in Jupyter's group (without: Jupyter cannot reach the kernel)
+    "KILL",  # supervisord and the broker signal programs and kernels of other uids (without: supervisord cannot stop Sifu)
+    "SETGID", "SETUID",  # sifu.launch and the kernels' launcher become their users (without: Sifu and Jupyter do not start)
+    "SETPCAP",  # ... and empty their bounding set first (without: they refuse to start)
 )
 
 PR_CAPBSET_READ = 23

@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         env = program_environment(args.program, os.environ, args.sifu_url)
         if args.user:
             become(args.user, env)
-    except (LaunchError, ConfineError) as exc:
+    except (LaunchError, ConfineError, OSError) as exc:  # OSError: a uid or group change refused
         print(f"sifu.launch: cannot start {args.program}: {exc}", file=sys.stderr)
         return 2
     os.umask(UMASKS[args.program])
