@@ -54,7 +54,8 @@ LABEL sifu.role=app
 
 # supervisord runs as root so that each program runs as its own service user with only its own
 # environment (sifu/launch.py drops to sifu or jupyter before exec); the kernel broker stays root to start
-# each student's kernels as their own uid (sifu/kernel_broker.py); nothing else runs as root.
+# each student's kernels as their own uid (sifu/kernel_broker.py); nothing else runs as root, and the root ones hold
+# only the capabilities in sifu/confine.py.
 # hadolint ignore=DL3002
 USER 0:0
 WORKDIR /notebooks
@@ -63,5 +64,8 @@ WORKDIR /notebooks
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request as r; [r.urlopen(u, timeout=4).close() for u in os.environ['SIFU_HEALTH_URLS'].split()]"]
 
-ENTRYPOINT ["dumb-init", "--"]
+# sifu/confine.py first, as PID 1, then exec dumb-init (still PID 1): the whole tree keeps only the capabilities
+# the kernel broker needs, with no_new_privs (EB's Dockerrun.aws.json v1 cannot say --cap-drop or
+# --security-opt). -I: nothing from the working directory (/notebooks) or PYTHON* variables.
+ENTRYPOINT ["python", "-I", "-m", "sifu.confine", "--", "dumb-init", "--"]
 CMD ["supervisord", "--nodaemon", "--configuration", "/etc/sifu/supervisord.conf"]

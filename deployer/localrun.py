@@ -208,7 +208,23 @@ def start_supervisord(conf: Path, layout: Layout, env: dict[str, str], started: 
     _spawn("supervisord", [str(supervisord), "--nodaemon", "--configuration", str(conf)], env, layout.root / "logs" / "app.log", started)
 
 
-def start_container(docker, image_ref: str, layout: Layout, env: dict[str, str], started: Started) -> None:
+def machine_memory_mib() -> int:
+    """This machine's memory (Linux: MemTotal, as converge reads it on an instance; also on macOS)."""
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 1048576
+
+
+def container_confinement(s: Settings, memory_mib: int) -> dict:
+    """Docker SDK run() arguments that give the app container what an instance gives it: only the capabilities the
+    kernel broker needs, no_new_privs, and converge's memory and pids limits (on EB the image's entrypoint and
+    converge's docker update do this, since Dockerrun.aws.json v1 has no field for it)."""
+    memory = render.container_memory_mb(s, memory_mib) * 1048576
+    return {"cap_drop": ["ALL"], "cap_add": list(render.CONTAINER_CAPABILITIES),
+            "security_opt": ["no-new-privileges:true"], "pids_limit": s.remote.container_pids_limit,
+            "mem_limit": memory, "memswap_limit": memory}
+
+
+def start_container(docker, image_ref: str, layout: Layout, env: dict[str, str], started: Started,
+                    app: Settings) -> None:
     layout.efs.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
         os.chown(layout.efs, CONTAINER_UID, CONTAINER_UID)
@@ -221,7 +237,7 @@ def start_container(docker, image_ref: str, layout: Layout, env: dict[str, str],
     container = docker.client.containers.run(
         image_ref, detach=True, name=CONTAINER_NAME, network_mode="host", environment=env,
         volumes={str(layout.efs.resolve()): {"bind": render.CONTAINER_NOTEBOOK_ROOT, "mode": "rw"}},
-        labels={"sifu.local-run": "1"},
+        labels={"sifu.local-run": "1"}, **container_confinement(app, machine_memory_mib()),
     )
     started.container = container.id
     started.docker_host = docker.base_url
@@ -383,7 +399,7 @@ def up(s: Settings, mode: str = "auto", lms_port: int = 8000, port_offset: int =
         if mode == "container":
             built = image.ensure_image(app, docker, network=network, progress=build_progress, prompt=prompt)
             emit(f"image: {built.ref} ({'built' if built.built else 'up to date'})")
-            start_container(docker, built.ref, layout, environment, started)
+            start_container(docker, built.ref, layout, environment, started, app)
         else:
             start_supervisord(render_process_mode(app, layout), layout, environment, started)
         if layout.nginx:

@@ -11,8 +11,8 @@ trusts Jupyter with nothing that picks a uid or a command:
 - the command is fixed (this venv's python -m ipykernel_launcher -f CONNECTION_FILE, under sifu.kernel_limits);
 - the environment is the kernel allow-list (sifu.launch.kernel_environment) of what Jupyter sends, with the
   broker's own HOME and TMPDIR.
-Each kernel starts in its own session (setsid), with no supplementary groups, its own uid as gid,
-no_new_privs, the hard rlimits and oom_score_adj of sifu.kernel_limits, umask 007, and its ipc sockets and
+Each kernel starts in its own session (setsid), with an empty capability bounding set, no supplementary groups,
+its own uid as gid, no_new_privs, the hard rlimits and oom_score_adj of sifu.kernel_limits, umask 007, and its ipc sockets and
 connection file in <kernel dir>/<uid>/ (owner the student, group Jupyter's, 02770). When a kernel is released
 and its uid has no other kernel here, everything that uid still runs is killed (a setsid child does not
 outlive culling).
@@ -185,8 +185,10 @@ def hand_over_connection_file(site: Site, directory: Path, connection_file: str,
 # --- starting and stopping ---------------------------------------------------------------------------------
 
 
-def kernel_command(site: Site, connection_file: str) -> list[str]:
-    return [site.python, "-m", "sifu.kernel_limits", "--no-new-privs", "--",
+def kernel_command(site: Site, connection_file: str, uid: int) -> list[str]:
+    """Started as root, in the student's folder: -I keeps that folder (and PYTHON* variables) off the launcher's
+    sys.path, so a student's sifu/kernel_limits.py there cannot stand in for ours. The launcher becomes `uid`."""
+    return [site.python, "-I", "-m", "sifu.kernel_limits", "--no-new-privs", "--user", str(uid), "--",
             site.python, "-m", "ipykernel_launcher", "-f", connection_file]
 
 
@@ -232,9 +234,9 @@ class Broker:
         connection_file = hand_over_connection_file(self.site, directory, str(request.get("connection_file", "")), uid)
         env = request.get("env") if isinstance(request.get("env"), dict) else {}
         process = subprocess.Popen(
-            kernel_command(self.site, connection_file), cwd=os.path.realpath(str(request["cwd"])),
+            kernel_command(self.site, connection_file, uid), cwd=os.path.realpath(str(request["cwd"])),
             env=kernel_env({str(k): str(v) for k, v in env.items()}, directory / "home"),
-            user=uid, group=uid, extra_groups=[], start_new_session=True, umask=KERNEL_UMASK,
+            start_new_session=True, umask=KERNEL_UMASK,
             stdin=subprocess.DEVNULL, close_fds=True)
         with self.lock:
             self.kernels[process.pid] = Kernel(process, uid)

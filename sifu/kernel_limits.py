@@ -53,14 +53,32 @@ def no_new_privs() -> None:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
 
 
+def become_student(uid: int) -> None:
+    """As root (the kernel broker's child): an empty bounding set, no groups, then the student's uid as uid and gid.
+    Done here rather than by the broker's Popen(user=...), which changes uid before anything else could run: an
+    empty bounding set needs CAP_SETPCAP, which only root holds."""
+    from sifu.confine import shed_capabilities
+
+    shed_capabilities()
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     privileges = argv[:1] == ["--no-new-privs"]  # the kernel broker's kernels (sifu/kernel_broker.py)
     argv = argv[1:] if privileges else argv
+    uid = None
+    if argv[:1] == ["--user"] and len(argv) > 1 and argv[1].isdigit():
+        uid, argv = int(argv[1]), argv[2:]
     command = argv[1:] if argv[:1] == ["--"] else argv
-    if not command:
-        print("usage: python -m sifu.kernel_limits [--no-new-privs] -- KERNEL COMMAND...", file=sys.stderr)
+    if not command or (uid is not None and (uid == 0 or os.geteuid() != 0)):
+        print("usage: python -m sifu.kernel_limits [--no-new-privs] [--user UID (not 0; as root)] -- KERNEL COMMAND...",
+              file=sys.stderr)
         return 2
+    if uid is not None:
+        become_student(uid)
     if privileges:
         no_new_privs()
     apply_limits()

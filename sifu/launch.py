@@ -1,4 +1,4 @@
-"""`python -m sifu.launch {sifu|jupyter} [--user NAME] [--sifu-url URL] -- COMMAND...`: start one of the
+"""`python -m sifu.launch {sifu|jupyter|kernel-broker} [--user NAME] [--sifu-url URL] -- COMMAND...`: start one of the
 container's programs with only what it needs (supervisord runs both through this).
 
 supervisord hands every program its whole environment: SIFU_SECRET_KEY, the OAuth2 client secret, RDS_*.
@@ -6,8 +6,10 @@ Jupyter, and every kernel it starts, must hold none of them: a notebook cell can
 /proc/<pid>/environ of its own user's processes. So each program's environment is built from an allow-list;
 Jupyter gets the public half of the identity key (SIFU_IDENTITY_PUBLIC_KEY, derived here from
 SIFU_SECRET_KEY) and Sifu's loopback address (SIFU_INTERNAL_URL) instead of any secret. Started as root
-(the container), it also becomes the program's own service user before exec; unprivileged (process-mode
-local runs), it keeps the current user. Then it execs, so nothing of this process or its environment stays.
+(the container), it also becomes the program's own service user before exec, with an empty capability bounding
+set (sifu/confine.py); unprivileged (process-mode local runs), it keeps the current user.
+The kernel broker (root, it stays root) goes through here too, for its environment alone: it needs no secret.
+Then it execs, so nothing of this process or its environment stays.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import os
 import pwd
 import sys
 from typing import Mapping
+
+from sifu.confine import ConfineError, parse_with_command, shed_capabilities
 
 # What any Python program here needs from the environment, and nothing else.
 COMMON = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "VIRTUAL_ENV", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE",
@@ -34,7 +38,8 @@ KERNEL_NAMES = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "VIRTUAL
 
 # Files Jupyter and the kernels write in a student's folder stay readable and writable by Sifu's group (and
 # nobody else); Sifu sets the modes of what it writes itself (sifu/storage.py).
-UMASKS = {"sifu": 0o022, "jupyter": 0o007}
+UMASKS = {"sifu": 0o022, "jupyter": 0o007, "kernel-broker": 0o022}
+PROGRAMS = tuple(UMASKS)
 
 
 class LaunchError(Exception):
@@ -49,6 +54,8 @@ def program_environment(program: str, env: Mapping[str, str], sifu_url: str = ""
     """The environment `program` runs with, from supervisord's `env`."""
     if program == "sifu":
         return _pick(env, COMMON + SIFU_NAMES, SIFU_PREFIXES)
+    if program == "kernel-broker":  # root: its settings are its arguments; kernels get the allow-list of Jupyter's
+        return _pick(env, COMMON)
     if program == "jupyter":
         secret = env.get("SIFU_SECRET_KEY", "")
         if len(secret) < 32:
@@ -61,7 +68,7 @@ def program_environment(program: str, env: Mapping[str, str], sifu_url: str = ""
             signing.PUBLIC_KEY_VARIABLE: signing.public_key_text(secret.encode()),
             "SIFU_INTERNAL_URL": sifu_url,
         }
-    raise LaunchError(f"unknown program {program!r}: sifu or jupyter")
+    raise LaunchError(f"unknown program {program!r}: one of {', '.join(PROGRAMS)}")
 
 
 def kernel_environment(env: Mapping[str, str]) -> dict[str, str]:
@@ -79,6 +86,7 @@ def become(user: str, env: dict[str, str]) -> None:
         raise LaunchError(f"there is no user {user!r} in this image") from None
     if entry.pw_uid == 0:
         raise LaunchError(f"{user!r} is root: each program runs as its own unprivileged user")
+    shed_capabilities()
     os.initgroups(user, entry.pw_gid)
     os.setgid(entry.pw_gid)
     os.setuid(entry.pw_uid)
@@ -87,19 +95,15 @@ def become(user: str, env: dict[str, str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sifu.launch", description=__doc__.splitlines()[0])
-    parser.add_argument("program", choices=("sifu", "jupyter"))
+    parser.add_argument("program", choices=PROGRAMS)
     parser.add_argument("--user", help="the service user to run as when started as root")
     parser.add_argument("--sifu-url", default="", help="Sifu's loopback address, for Jupyter's revocation check")
-    argv = sys.argv[1:] if argv is None else argv
-    if "--" not in argv or argv.index("--") == len(argv) - 1:
-        parser.error("give the program's command after --")
-    split = argv.index("--")
-    args, command = parser.parse_args(argv[:split]), argv[split + 1:]
+    args, command = parse_with_command(parser, argv)
     try:
         env = program_environment(args.program, os.environ, args.sifu_url)
         if args.user:
             become(args.user, env)
-    except LaunchError as exc:
+    except (LaunchError, ConfineError, OSError) as exc:  # OSError: a uid or group change refused
         print(f"sifu.launch: cannot start {args.program}: {exc}", file=sys.stderr)
         return 2
     os.umask(UMASKS[args.program])

@@ -242,6 +242,10 @@ class Ssh(Section):
 class Remote(Section):
     container_filter: Annotated[str, _pattern(r"[a-z]+=[A-Za-z0-9_./:=-]+", "must be a docker ps filter such as label=sifu.role=app")]
     container_wait: Annotated[int, Field(ge=1, le=3600)]
+    # The app container's cgroup limits, set by converge (docker update): 0 = the instance's memory minus the reserve.
+    container_memory_mb: Annotated[int, Field(ge=0, le=4_194_304)]
+    host_memory_reserve_mb: Annotated[int, Field(ge=0, le=1_048_576)]
+    container_pids_limit: Annotated[int, Field(ge=256, le=4_194_304)]
 
 
 class Smoke(Section):

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 EFS_NFS_OPTIONS = "nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport"
 # fstab options: wait for the network, and never block a boot when the volume is unreachable.
 FSTAB_BOOT_OPTIONS = "_netdev,nofail"
+# A mount flag (Linux 5.10+; AL2023 runs 6.1): the kernel follows no symlink whose path goes through this mount.
+NOSYMFOLLOW = "nosymfollow"
 EFS_HELPER = "/sbin/mount.efs"
 FSTAB = "/etc/fstab"
 MARKER_NAME = ".sifu-volume"
@@ -24,6 +26,8 @@ NGINX_CONF_DIR = "/etc/nginx/conf.d"
 INSPECT_ADDRESS = "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"
 # Source directories of the container's bind mounts, one per line.
 INSPECT_MOUNT_SOURCES = "{{range .Mounts}}{{println .Source}}{{end}}"
+# The app container's cgroup limits as docker inspect shows them: memory, memory + swap, processes.
+INSPECT_LIMITS = "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.PidsLimit}}"
 LINE_FORMAT = "%s\\n"
 # One line per container in the "not exactly one app container" message.
 LIST_FORMAT = "{{.ID}} {{.Image}} {{.Status}}"
@@ -70,26 +74,43 @@ def detect_efs_helper() -> list[str]:
     return ["test", "-x", EFS_HELPER]
 
 
-def efs_helper_options(availability_zone: str = "") -> str:
-    return "tls" + (f",az={availability_zone}" if availability_zone else "")
+def efs_helper_options(availability_zone: str = "", nosymfollow: bool = True) -> str:
+    return "tls" + (f",az={availability_zone}" if availability_zone else "") + (f",{NOSYMFOLLOW}" if nosymfollow else "")
 
 
-def mount_efs_with_helper(file_system_id: str, mount_point: str, availability_zone: str = "") -> list[str]:
-    return ["mount", "-t", "efs", "-o", efs_helper_options(availability_zone), f"{file_system_id}:/", mount_point]
+def efs_nfs_options(nosymfollow: bool = True) -> str:
+    return EFS_NFS_OPTIONS + (f",{NOSYMFOLLOW}" if nosymfollow else "")
 
 
-def mount_efs_with_nfs4(dns_name: str, mount_point: str) -> list[str]:
-    return ["mount", "-t", "nfs4", "-o", EFS_NFS_OPTIONS, f"{dns_name}:/", mount_point]
+def mount_efs_with_helper(file_system_id: str, mount_point: str, availability_zone: str = "",
+                          nosymfollow: bool = True) -> list[str]:
+    return ["mount", "-t", "efs", "-o", efs_helper_options(availability_zone, nosymfollow), f"{file_system_id}:/", mount_point]
 
 
-def fstab_efs_with_helper(file_system_id: str, mount_point: str, availability_zone: str = "") -> str:
+def mount_efs_with_nfs4(dns_name: str, mount_point: str, nosymfollow: bool = True) -> list[str]:
+    return ["mount", "-t", "nfs4", "-o", efs_nfs_options(nosymfollow), f"{dns_name}:/", mount_point]
+
+
+def fstab_efs_with_helper(file_system_id: str, mount_point: str, availability_zone: str = "",
+                          nosymfollow: bool = True) -> str:
     return " ".join([_fstab_field(f"{file_system_id}:/", "file system"), _fstab_field(mount_point, "mount point"), "efs",
-                     f"{FSTAB_BOOT_OPTIONS},{efs_helper_options(availability_zone)}", "0", "0"])
+                     f"{FSTAB_BOOT_OPTIONS},{efs_helper_options(availability_zone, nosymfollow)}", "0", "0"])
 
 
-def fstab_efs_with_nfs4(dns_name: str, mount_point: str) -> str:
+def fstab_efs_with_nfs4(dns_name: str, mount_point: str, nosymfollow: bool = True) -> str:
     return " ".join([_fstab_field(f"{dns_name}:/", "file system"), _fstab_field(mount_point, "mount point"), "nfs4",
-                     f"{EFS_NFS_OPTIONS},{FSTAB_BOOT_OPTIONS}", "0", "0"])
+                     f"{efs_nfs_options(nosymfollow)},{FSTAB_BOOT_OPTIONS}", "0", "0"])
+
+
+def mount_flags(mount_point: str) -> list[str]:
+    """Prints the per-mount (VFS) options of what is mounted exactly at mount_point, e.g. rw,nosymfollow,relatime."""
+    return ["findmnt", "-n", "-r", "-o", "VFS-OPTIONS", "--mountpoint", mount_point]
+
+
+def add_nosymfollow(mount_point: str) -> list[str]:
+    """Set nosymfollow on a mount that lacks it, without unmounting: a bind remount changes only the per-mount
+    flags (the file system and its options stay as they are)."""
+    return ["mount", "-o", f"remount,bind,{NOSYMFOLLOW}", mount_point]
 
 
 @dataclass(frozen=True)
@@ -203,6 +224,18 @@ def container_address(container: Arg) -> list[Arg]:
 
 def container_mount_sources(container: Arg) -> list[Arg]:
     return ["docker", "inspect", "-f", INSPECT_MOUNT_SOURCES, container]
+
+
+def container_limits(container: Arg) -> list[Arg]:
+    """Prints 'MEMORY MEMORY_SWAP PIDS_LIMIT' (bytes, bytes, count; 0 or <nil> when unlimited)."""
+    return ["docker", "inspect", "-f", INSPECT_LIMITS, container]
+
+
+def limit_container(container: Arg, memory_bytes: Arg, pids_limit: int) -> list[Arg]:
+    """Set the running container's memory (swap: none beyond it) and process limits in place: no restart, and
+    the container keeps them across restarts (a new container, as EB's next deploy makes, needs them again)."""
+    return ["docker", "update", "--memory", memory_bytes, "--memory-swap", memory_bytes,
+            "--pids-limit", str(int(pids_limit)), container]
 
 
 def restart_container(container: Arg) -> list[Arg]:

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from deployer.config import Settings
 from deployer.remote import commands as cmd
 from deployer.remote.commands import Var, sh
-from deployer.templating.context import CONTAINER_NOTEBOOK_ROOT, SERVICES, upstream_name, vhost_context
+from deployer.templating.context import (CONTAINER_NOTEBOOK_ROOT, MIN_CONTAINER_MEMORY_MB, SERVICES, upstream_name,
+                                         vhost_context)
 from deployer.templating.engine import render_template
 
 PHASES = ("mount", "nginx")
@@ -151,20 +152,61 @@ def _report(step: str, status: str, message: str, **values: str) -> str:
 # --- mount phase ---------------------------------------------------------------------------------------
 
 
-def _mount_commands(s: Settings, access: cmd.S3Access | None) -> tuple[str, str]:
-    """(shell that mounts, shell that sets $fstab_line) for the configured storage."""
+def _mount_commands(s: Settings, access: cmd.S3Access | None) -> tuple[str, str, str]:
+    """(shell that mounts, shell that mounts without nosymfollow or "" for S3, shell that sets $fstab_line) for the
+    configured storage. The fstab line matches the mount: with nosymfollow when the mount has it."""
     mp = s.efs.mount_point
     if s.storage.kind == "s3":
         access = access or cmd.S3Access(region=s.eb.region)
-        return sh(*cmd.mount_s3fs(s.storage.s3_bucket, mp, access)), f"fstab_line={shlex.quote(cmd.fstab_s3fs(s.storage.s3_bucket, mp, access))}"
+        return (sh(*cmd.mount_s3fs(s.storage.s3_bucket, mp, access)), "",
+                f"fstab_line={shlex.quote(cmd.fstab_s3fs(s.storage.s3_bucket, mp, access))}")
     fs_id, az = s.efs.file_system_id, s.efs.availability_zone
     dns = cmd.efs_dns_name(fs_id, s.efs.region, az)
     detect = sh(*cmd.detect_efs_helper())
-    mount = (f"if {detect}; then {sh(*cmd.mount_efs_with_helper(fs_id, mp, az))}; "
-             f"else {sh(*cmd.mount_efs_with_nfs4(dns, mp))}; fi")
-    fstab = (f"if {detect}; then fstab_line={shlex.quote(cmd.fstab_efs_with_helper(fs_id, mp, az))}; "
-             f"else fstab_line={shlex.quote(cmd.fstab_efs_with_nfs4(dns, mp))}; fi")
-    return mount, fstab
+
+    def either(flag: bool) -> tuple[str, str]:
+        return (f"if {detect}; then {sh(*cmd.mount_efs_with_helper(fs_id, mp, az, flag))}; "
+                f"else {sh(*cmd.mount_efs_with_nfs4(dns, mp, flag))}; fi",
+                f"if {detect}; then fstab_line={shlex.quote(cmd.fstab_efs_with_helper(fs_id, mp, az, flag))}; "
+                f"else fstab_line={shlex.quote(cmd.fstab_efs_with_nfs4(dns, mp, flag))}; fi")
+
+    (mount, fstab), (mount_plain, fstab_plain) = either(True), either(False)
+    return mount, mount_plain, f"if {_has_nosymfollow(mp)}; then\n    {fstab}\nelse\n    {fstab_plain}\nfi"
+
+
+# ok, or changed when converge added nosymfollow to a mount that lacked it.
+MOUNT_STATUS = '"$mount_status"'
+
+
+def _has_nosymfollow(mp: str) -> str:
+    return f"{sh(*cmd.mount_flags(mp))} 2>/dev/null | grep -qw {cmd.NOSYMFOLLOW}"
+
+
+def _mount_efs_lines(mount: str, mount_plain: str, vid: str, mp: str) -> list[str]:
+    """Mount; when that fails and there is a fallback (EFS: the same without nosymfollow, which an older mount
+    helper may refuse), try it and say so in $symlinks_note. Only a failure of both fails the step."""
+    fail = _fail("mount", "mounting {vid} at {mp} failed: $mount_output", vid=vid, mp=mp)
+    if not mount_plain:
+        return [f"    if ! mount_output=$({{ {mount}; }} 2>&1); then", f"        {fail}", "    fi"]
+    return [
+        f"    if ! refused_output=$({{ {mount}; }} 2>&1); then",
+        f"        if ! mount_output=$({{ {mount_plain}; }} 2>&1); then {fail}; fi",
+        "        symlinks_note=" + _dq(" without {flag}: the mount helper refused it ($refused_output)", flag=cmd.NOSYMFOLLOW),
+        "    fi",
+    ]
+
+
+def _existing_mount_lines(s: Settings, mp: str) -> list[str]:
+    """An EFS volume mounted before converge asked for nosymfollow gets it by a bind remount (no unmount); when
+    that is refused, the mount stays as it is and the report says so."""
+    if s.storage.kind == "s3":
+        return []
+    return [
+        f"    if ! {_has_nosymfollow(mp)}; then",
+        f"        if remount_output=$({sh(*cmd.add_nosymfollow(mp))} 2>&1); then mount_status=changed symlinks_note=" + _dq("; {flag} added", flag=cmd.NOSYMFOLLOW),
+        "        else symlinks_note=" + _dq("; without {flag} (remount refused: $remount_output)", flag=cmd.NOSYMFOLLOW) + "; fi",
+        "    fi",
+    ]
 
 
 def mount_steps(s: Settings, facts, access: cmd.S3Access | None = None) -> list[ScriptStep]:
@@ -175,7 +217,7 @@ def mount_steps(s: Settings, facts, access: cmd.S3Access | None = None) -> list[
         s = s.model_copy(update={"efs": s.efs.model_copy(update={"file_system_id": vid})})
     qmp = shlex.quote(mp)
     marker = cmd.marker_path(mp)
-    mount, fstab = _mount_commands(s, access)
+    mount, mount_plain, fstab = _mount_commands(s, access)
     # What makes a mounted volume "ours" when it has no marker yet.
     if s.storage.kind == "s3":
         ours = '[[ $mounted_from == *" fuse.s3fs" ]]'
@@ -190,23 +232,23 @@ def mount_steps(s: Settings, facts, access: cmd.S3Access | None = None) -> list[
             f"if [ -d {qmp} ]; then {_report('mount-point', 'ok', '{mp} exists', mp=mp)}",
             f"else mkdir -p {qmp} && {_report('mount-point', 'changed', 'created {mp}', mp=mp)}; fi",
         ]), "mount"),
-        ScriptStep(f"Mount {vid} at {mp}; a different volume already there is an error.", "\n".join([
+        ScriptStep(f"Mount {vid} at {mp} ({cmd.NOSYMFOLLOW} for EFS); a different volume already there is an error.", "\n".join([
+            "symlinks_note=''; mount_status=ok",
             f"if {sh(*cmd.is_mounted(mp))}; then",
             f"    marker={read_marker}",
             f"    mounted_from=$({sh(*cmd.mount_source(mp))} || true)",
-            f"    if [ \"$marker\" = {shlex.quote(vid)} ]; then {_report('mount', 'ok', '{mp} already holds {vid}', mp=mp, vid=vid)}",
-            "    elif [ -n \"$marker\" ]; then " + _fail("mount", "{mp} is mounted from another volume: its marker says $marker, expected {vid} (mounted: $mounted_from). Unmount it, or fix the volume id in the config", mp=mp, vid=vid),
-            f"    elif {ours}; then {_report('mount', 'ok', '{mp} already mounted from $mounted_from', mp=mp)}",
-            "    else " + _fail("mount", "{mp} is mounted from $mounted_from, not {vid}. Unmount it (umount {mp}) and run converge again", mp=mp, vid=vid),
+            f"    if [ -n \"$marker\" ] && [ \"$marker\" != {shlex.quote(vid)} ]; then " + _fail("mount", "{mp} is mounted from another volume: its marker says $marker, expected {vid} (mounted: $mounted_from). Unmount it, or fix the volume id in the config", mp=mp, vid=vid),
+            f"    elif [ -z \"$marker\" ] && ! {ours}; then " + _fail("mount", "{mp} is mounted from $mounted_from, not {vid}. Unmount it (umount {mp}) and run converge again", mp=mp, vid=vid),
             "    fi",
+            *_existing_mount_lines(s, mp),
+            f"    if [ \"$marker\" = {shlex.quote(vid)} ]; then {_report('mount', MOUNT_STATUS, '{mp} already holds {vid}$symlinks_note', mp=mp, vid=vid)}",
+            f"    else {_report('mount', MOUNT_STATUS, '{mp} already mounted from $mounted_from$symlinks_note', mp=mp)}; fi",
             "else",
             f"    if [ -n \"$(ls -A {qmp})\" ]; then",
             "        " + _fail("mount", "{mp} is not mounted but holds files on the instance's own disk; move them aside (they would be hidden) and run converge again", mp=mp),
             "    fi",
-            f"    if ! mount_output=$({{ {mount}; }} 2>&1); then",
-            "        " + _fail("mount", "mounting {vid} at {mp} failed: $mount_output", vid=vid, mp=mp),
-            "    fi",
-            f"    {_report('mount', 'changed', 'mounted {vid} at {mp}', vid=vid, mp=mp)}",
+            *_mount_efs_lines(mount, mount_plain, vid, mp),
+            f"    {_report('mount', 'changed', 'mounted {vid} at {mp}$symlinks_note', vid=vid, mp=mp)}",
             "fi",
         ]), "mount"),
         ScriptStep("Keep the mount across reboots: an fstab entry with _netdev,nofail.", "\n".join([
@@ -393,7 +435,36 @@ def nginx_steps(s: Settings, facts, templates: Templates = Templates()) -> list[
             "    " + _report("nginx", "changed", "wrote $changed_list (upstream $addr); reloaded"),
             "fi",
         ])),
+        _limits_step(s),
     ]
+
+
+def _limits_step(s: Settings) -> ScriptStep:
+    """The app container's memory and process limits (issue 13): Dockerrun.aws.json v1 cannot set them
+    (DOCKERRUN-V1-NO-LIMITS), so converge does, with docker update, only when docker inspect differs.
+    Last in the phase: nginx already sends traffic to the container when this fails."""
+    pids = int(s.remote.container_pids_limit)
+    if s.remote.container_memory_mb:
+        memory = [f"memory_mib={int(s.remote.container_memory_mb)}"]
+    else:
+        reserve = int(s.remote.host_memory_reserve_mb)
+        memory = [f"memory_mib=$(( $(awk '/^MemTotal:/ {{print int($2 / 1024)}}' /proc/meminfo) - {reserve} ))",
+                  f"if [ \"$memory_mib\" -lt {MIN_CONTAINER_MEMORY_MB} ]; then " + _fail(
+                      "limits", "the instance leaves the app container $memory_mib MiB after the {reserve} MiB reserve; "
+                      "lower remote.host_memory_reserve_mb or set remote.container_memory_mb", reserve=str(reserve)) + "; fi"]
+    return ScriptStep(f"Limit the app container's memory and processes ({pids}) with docker update when they differ.", "\n".join([
+        *memory,
+        "memory_bytes=$((memory_mib * 1048576))",
+        f"want_limits=\"$memory_bytes $memory_bytes {pids}\"",
+        f"have_limits=$({sh(*cmd.container_limits(Var('cid')))} 2>&1 || true)",
+        "if [ \"$have_limits\" = \"$want_limits\" ]; then "
+        + _report("limits", "ok", "container $cid already has memory $memory_mib MiB, {pids} processes", pids=str(pids)),
+        f"elif limits_output=$({sh(*cmd.limit_container(Var('cid'), Var('memory_bytes'), pids))} 2>&1); then "
+        + _report("limits", "changed", "container $cid: memory $memory_mib MiB, {pids} processes (was: $have_limits)",
+                  pids=str(pids)),
+        "else " + _fail("limits", "docker update of container $cid failed: $limits_output"),
+        "fi",
+    ]))
 
 
 def converge_steps(s: Settings, facts, access: cmd.S3Access | None = None, templates: Templates = Templates()) -> list[ScriptStep]:

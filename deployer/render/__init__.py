@@ -18,6 +18,7 @@ from deployer.render.validators import (
     validate_tree,
 )
 from deployer.templating.context import (
+    CONTAINER_CAPABILITIES,
     CONTAINER_JUPYTER_CONFIG,
     CONTAINER_NOTEBOOK_ROOT,
     CONTAINER_RUN_DIR,
@@ -26,6 +27,7 @@ from deployer.templating.context import (
     SERVICES,
     Facts,
     container_environment,
+    container_memory_mb,
     frame_ancestors,
     image_uri,
     jupyter_context,
@@ -44,10 +46,10 @@ from deployer.templating.context import (
 from deployer.templating.engine import RenderError, render_template
 
 __all__ = [
-    "CONTAINER_JUPYTER_CONFIG", "CONTAINER_NOTEBOOK_ROOT", "CONTAINER_RUN_DIR", "CONTAINER_STATE_DIR", "CONTAINER_VENV",
+    "CONTAINER_CAPABILITIES", "CONTAINER_JUPYTER_CONFIG", "CONTAINER_NOTEBOOK_ROOT", "CONTAINER_RUN_DIR", "CONTAINER_STATE_DIR", "CONTAINER_VENV",
     "HOOK_NAME", "SERVICES",
     "Facts", "Output", "RenderError", "Rendered", "Tree",
-    "check_cloudformation", "check_nginx", "check_shell", "container_environment", "frame_ancestors", "image_uri",
+    "check_cloudformation", "check_nginx", "check_shell", "container_environment", "container_memory_mb", "frame_ancestors", "image_uri",
     "jupyter_context", "jupyter_url", "nginx_binary", "nginx_test", "option_settings", "outputs", "processes",
     "public_host", "public_scheme", "render_all", "render_template", "scratch_nginx_conf", "secret_arns",
     "secret_parameter_names", "sifu_url", "supervisord_context", "upstream_context", "upstream_name",

@@ -12,6 +12,7 @@ from typing import Any
 from deployer import names
 from deployer.config import Settings
 from deployer.templating.engine import RenderError
+from sifu.confine import CONTAINER_CAPABILITIES as CONFINED_CAPABILITIES
 
 CONTAINER_NOTEBOOK_ROOT = "/notebooks"
 CONTAINER_VENV = "/opt/venv"
@@ -23,6 +24,11 @@ CONTAINER_USERS = {"sifu": "sifu", "jupyter": "jupyter"}  # base-image/Dockerfil
 CONTAINER_KERNEL_BROKER_SOCKET = "/run/sifu-broker/broker.sock"
 CONTAINER_KERNEL_DIR = "/run/sifu-kernels"
 SERVICES = ("sifu", "jupyter")
+# The capabilities the container's root processes keep (sifu/confine.py says why each): what local runs and the
+# tests give the container with cap_drop ALL; on EB the image's entrypoint drops the rest itself.
+CONTAINER_CAPABILITIES = CONFINED_CAPABILITIES
+# Below this the app (Sifu, Jupyter, a few kernels) cannot run: a derived limit under it is an error, not a limit.
+MIN_CONTAINER_MEMORY_MB = 512
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,17 @@ def sifu_url(s: Settings, facts: Facts = Facts()) -> str:
 
 def jupyter_url(s: Settings, facts: Facts = Facts()) -> str:
     return f"{public_scheme(s)}://{public_host(s, facts)}:{s.ports.jupyter}"
+
+
+def container_memory_mb(s: Settings, instance_memory_mb: int) -> int:
+    """The app container's memory limit (swap included): remote.container_memory_mb, or when that is 0 the
+    instance's memory minus remote.host_memory_reserve_mb. Converge's shell computes the same on the instance."""
+    memory = s.remote.container_memory_mb or instance_memory_mb - s.remote.host_memory_reserve_mb
+    if memory < MIN_CONTAINER_MEMORY_MB:
+        raise RenderError(f"the app container would get {memory} MiB ({instance_memory_mb} MiB on the instance, "
+                          f"{s.remote.host_memory_reserve_mb} MiB reserved); lower remote.host_memory_reserve_mb or set "
+                          f"remote.container_memory_mb (at least {MIN_CONTAINER_MEMORY_MB})")
+    return memory
 
 
 def secret_parameter_names(s: Settings) -> dict[str, str]:
@@ -183,7 +200,7 @@ def kernel_broker_program(s: Settings, python: str, notebook_root: str) -> dict[
     """The root kernel broker (sifu/kernel_broker.py): the image's only program that stays root."""
     return {
         "name": "kernel-broker",
-        "command": f"{python} -m sifu.kernel_broker --socket {CONTAINER_KERNEL_BROKER_SOCKET} --notebook-root {notebook_root} "
+        "command": f"{python} -m sifu.launch kernel-broker -- {python} -m sifu.kernel_broker --socket {CONTAINER_KERNEL_BROKER_SOCKET} --notebook-root {notebook_root} "
                    f"--kernel-dir {CONTAINER_KERNEL_DIR} --sifu-url http://127.0.0.1:{s.ports.sifu}",
         "directory": "/",
         "startsecs": 1,

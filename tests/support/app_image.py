@@ -93,8 +93,14 @@ def prepare_notebook_root(path: Path) -> Path:
     return path
 
 
-def run_app(client, app: AppImage, notebooks: Path, name: str | None = None, command: list[str] | None = None):
-    """Start the app container detached (host network, notebook root bind-mounted); `command` replaces CMD."""
+def run_app(client, app: AppImage, notebooks: Path, name: str | None = None, command: list[str] | None = None,
+            as_local_run: bool = False):
+    """Start the app container detached (host network, notebook root bind-mounted); `command` replaces CMD.
+    As Elastic Beanstalk starts it (Docker's default capabilities, no limits: converge's docker update adds those),
+    or `as_local_run`: with the capabilities, no-new-privileges and limits that local runs and the e2e stack give."""
+    from deployer import localrun
+
+    confinement = localrun.container_confinement(app.settings, localrun.machine_memory_mib()) if as_local_run else {}
     return client.containers.run(
         app.ref,
         command=command,
@@ -103,6 +109,7 @@ def run_app(client, app: AppImage, notebooks: Path, name: str | None = None, com
         network_mode="host",
         environment=container_environment(app.settings),
         volumes={str(notebooks): {"bind": "/notebooks", "mode": "rw"}},
+        **confinement,
     )
 
 

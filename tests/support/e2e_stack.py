@@ -101,12 +101,12 @@ class E2EStack:
 
     def start_container(self) -> dict[str, float]:
         """Run the app container (notebook root bind-mounted) and wait until both services answer."""
-        from deployer import render
+        from deployer import localrun, render
 
         container = self.docker.containers.run(
             self.app.ref, detach=True, network_mode="host", environment=self.environment,
             volumes={str(self.root): {"bind": render.CONTAINER_NOTEBOOK_ROOT, "mode": "rw"}},
-            labels={"sifu.e2e": "1"})
+            labels={"sifu.e2e": "1"}, **localrun.container_confinement(self.app.settings, localrun.machine_memory_mib()))
         self.container_id = container.id
         return wait_ready(self.app, container, timeout=90)
 

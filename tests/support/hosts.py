@@ -16,7 +16,9 @@ What stands in for what, said plainly:
 - docker (DOCKER_STANDIN): dockerd is not needed for this. The "app container" of host N is a
   real HTTP server (tests/support/app_standin.py) in the `sifurm-apps` namespace at its own
   address. The stand-in CLI answers exactly the docker calls converge makes (ps, inspect of
-  the address and bind mounts, exec cat, restart) from files in the host's state directory.
+  the address, bind mounts and limits, exec cat, restart, update of the limits) from files in the host's
+  state directory. `update` checks its values as dockerd does (numbers; swap not below memory) and keeps them
+  in container/limits, which `inspect` then shows in docker's format ("0 0 <nil>" until the first update).
   Like a real container with a private bind mount, it keeps seeing what was at the mount
   point when it (re)started: `exec cat /notebooks/...` reads the instance disk until a
   restart after the mount.
@@ -60,6 +62,10 @@ while [ $# -gt 0 ]; do
 done
 state=@BED@/hosts/$HOSTNAME
 printf '%s %s %s\n' "$spec" "$dir" "$opts" >> "$state/mount-standin.log"
+# refuse-nosymfollow: behave like a helper that does not know that option (mount.nfs's message and status).
+if [ -e "$state/refuse-nosymfollow" ] && [[ ,$opts, == *,nosymfollow,* ]]; then
+    echo "mount.nfs4: an incorrect mount option was specified" >&2; exit 32
+fi
 server=${spec%%:*}
 path=${spec#*:}
 address=$(getent hosts "$server" | awk '{print $1; exit}')
@@ -73,6 +79,8 @@ for attempt in 1 2 3 4 5 6 7 8 9 10; do
 done
 export_dir=$(cat "@BED@/exports/$address")
 mount --bind "$export_dir$path" "$dir"
+# nosymfollow is a per-mount flag, which a bind mount takes by a remount (mount.nfs sets it at mount time).
+if [[ ,$opts, == *,nosymfollow,* ]]; then mount -o remount,bind,nosymfollow "$dir"; fi
 """
 
 DOCKER_STANDIN = r"""#!/bin/bash
@@ -106,6 +114,7 @@ inspect)
     *IPAddress*) echo "$(<"$c/address")" ;;
     "{{.Image}}") echo "$(<"$c/image-id")" ;;
     *Mounts*) echo "$(<"$c/mount-source")" ;;
+    "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.PidsLimit}}") echo "$(<"$c/limits")" ;;
     *) echo "docker stand-in: format not supported: $format" >&2; exit 2 ;;
     esac ;;
 exec)
@@ -120,6 +129,18 @@ logs)
     which=${4:-}
     if [ "$which" != "$id" ]; then echo "Error: No such container: $which" >&2; exit 1; fi
     tail -n "$3" "$c/log" 2>/dev/null || true ;;
+update)
+    # docker update --memory B --memory-swap B --pids-limit N ID (converge's only form).
+    memory=""; swap=""; pids=""; which=""
+    while [ $# -gt 1 ]; do case $2 in --memory) memory=$3; shift 2 ;; --memory-swap) swap=$3; shift 2 ;;
+        --pids-limit) pids=$3; shift 2 ;; *) which=$2; shift ;; esac; done
+    if [ "$which" != "$id" ] || [ ! -e "$c/running" ]; then echo "Error: No such container: $which" >&2; exit 1; fi
+    if ! [[ $memory =~ ^[0-9]+$ && $swap =~ ^[0-9]+$ && $pids =~ ^[0-9]+$ ]]; then echo "invalid argument" >&2; exit 125; fi
+    if [ "$swap" -lt "$memory" ]; then
+        echo "Error response from daemon: Cannot update container $id: Minimum memoryswap limit should be larger than memory limit, see usage" >&2; exit 1
+    fi
+    echo "$memory $swap $pids" > "$c/limits"
+    echo "$which" ;;
 restart)
     echo "$EPOCHREALTIME restart $2" >> "$state/restarts.log"
     if mountpoint -q "$(<"$c/mount-source")"; then echo volume > "$c/view"; else echo disk > "$c/view"; fi
@@ -226,6 +247,11 @@ class Host:
         log = self.root / "restarts.log"
         return log.read_text().splitlines() if log.exists() else []
 
+    def docker_calls(self, verb: str) -> list[str]:
+        """The docker stand-in's calls of one verb (update, restart, ...), as their command lines."""
+        log = self.root / "docker.log"
+        return [line for line in log.read_text().splitlines() if line.split()[1:2] == [verb]] if log.exists() else []
+
     def mount_log(self) -> list[str]:
         log = self.root / "mount-standin.log"
         return log.read_text().splitlines() if log.exists() else []
@@ -274,6 +300,7 @@ class Host:
         (c / "mount-source").write_text(f"{self.bed.mount_point}\n")
         (c / "view").write_text("disk\n")  # started before any volume was mounted
         (c / "running").write_text("")
+        (c / "limits").write_text("0 0 <nil>\n")  # as docker inspect shows a container started without limits
 
     def start(self, timeout: float = 20) -> None:
         for leftover in ("ready", "ssh-down"):

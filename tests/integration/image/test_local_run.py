@@ -16,6 +16,7 @@ import time
 import httpx
 import pytest
 
+from deployer.templating.context import CONTAINER_CAPABILITIES
 from tests.integration.image.helpers import run_inv
 from tests.support.app_image import image_environ
 
@@ -107,6 +108,12 @@ def test_local_run_container_mode(local_run_dir, docker_engine, docker_client, l
         check_stack(result, environ, ports, lms_port, local_run_dir, "container")
         containers = docker_client.containers.list(filters={"label": "sifu.local-run=1"})
         assert len(containers) == 1 and containers[0].image.tags[0].startswith("sifu-notebooks:")
+        # Started as an instance ends up: only the broker's capabilities, no-new-privileges, converge's limits.
+        host = containers[0].attrs["HostConfig"]
+        added = sorted(name.removeprefix("CAP_") for name in host["CapAdd"])
+        assert ([c.removeprefix("CAP_") for c in host["CapDrop"]], added, host["SecurityOpt"]) == (
+            ["ALL"], sorted(CONTAINER_CAPABILITIES), ["no-new-privileges:true"]), host
+        assert host["PidsLimit"] == 4096 and host["Memory"] == host["MemorySwap"] > 512 * 1048576
     finally:
         stopped = run_inv("local-stop", engine=docker_engine, environ=environ)
     assert stopped.returncode == 0 and "stopped: container, nginx, devlms" in stopped.stdout

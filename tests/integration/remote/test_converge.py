@@ -17,6 +17,7 @@ import pytest
 
 from deployer import REPO_ROOT, render
 from deployer.remote import executor, hooks
+from deployer.templating.context import container_memory_mb
 from tests.support.hosts import curl
 from tests.support.netns import SUBNET
 
@@ -46,7 +47,15 @@ def assert_converged(bed, host):
     assert host.read(f"{bed.mount_point}/.sifu-volume").strip() == bed.file_system_id
     fstab = host.read("/etc/fstab")
     assert (f"{bed.efs_names[0]}:/ {bed.mount_point} nfs4 nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,"
-            "retrans=2,noresvport,_netdev,nofail 0 0") in fstab.splitlines()
+            "retrans=2,noresvport,nosymfollow,_netdev,nofail 0 0") in fstab.splitlines()
+    # The mount has the flag, and the kernel honours it: a symlink on the volume is not followed (ELOOP).
+    assert "nosymfollow" in host.run(f"findmnt -n -r -o VFS-OPTIONS --mountpoint {bed.mount_point}").stdout.strip().split(",")
+    link = f"{bed.mount_point}/.link-{host.name}"
+    followed = host.run(f"ln -sfn .sifu-volume {link} && cat {link}; status=$?; rm -f {link}; exit $status", check=False)
+    assert followed.returncode != 0 and "Too many levels of symbolic links" in followed.stderr, followed
+    # The app container's limits: memory is the instance's minus the 600 MiB reserve (swap: none beyond), 4096 pids.
+    memory = container_memory_mb(bed.settings()[0], memory_mib()) * 1048576
+    assert (host.root / "container" / "limits").read_text() == f"{memory} {memory} 4096\n"
     # The export started root:root 0755 like a new EFS; converge gave its root to the app user (uid 1000),
     # who can now write there, and left the marker root's.
     assert host.run(f"stat -c '%u:%g %a' {bed.mount_point} {bed.mount_point}/.sifu-volume").stdout.split("\n")[:2] == \
@@ -56,6 +65,12 @@ def assert_converged(bed, host):
     for port in bed.ports:  # through the host's nginx, from outside the host (converge waited out the old workers)
         status, body = curl(host.address, port, "/notebooks/x")
         assert (status, body) == (200, f"app {host.app_address}:{port} /notebooks/x\n")
+
+
+def memory_mib() -> int:
+    """MemTotal as the test hosts see it (they share this machine's /proc/meminfo)."""
+    line = next(line for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal:"))
+    return int(line.split()[1]) // 1024
 
 
 def test_converge_fresh_hosts(remote_bed):
@@ -70,10 +85,14 @@ def test_converge_fresh_hosts(remote_bed):
     for host in hosts:
         assert_converged(bed, host)
         # The stand-in mount helper was called with AWS's recommended NFS options.
+        # The stand-in mount helper was called with AWS's recommended NFS options, and nosymfollow.
         assert host.mount_log() == [f"{bed.efs_names[0]}:/ {bed.mount_point} "
-                                    "rw,nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport"]
+                                    "rw,nosymfollow,nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport"]
         # The container was started before the mount: it was restarted once so it sees the volume.
         assert len(host.restarts()) == 1
+        # Its limits were set once, in place.
+        [update] = host.docker_calls("update")
+        assert update.startswith("docker update --memory ") and update.endswith(" --pids-limit 4096 c0ffee" + update[-6:])
     # One shared volume: a file written on h1 is read on h2 and h3.
     hosts[0].run(f"echo written-on-h1 > {bed.mount_point}/shared.txt")
     for host in hosts[1:]:
@@ -84,11 +103,15 @@ def test_converge_fresh_hosts(remote_bed):
 def test_second_run_changes_nothing_and_does_not_reload(remote_bed):
     bed = remote_bed
     hosts = bed.hosts[FABRIC_HOSTS]
-    before = [(h.nginx_reloads(), conf_files(h), h.read("/etc/fstab"), len(h.restarts()), len(h.mount_log())) for h in hosts]
+    def state(h):
+        return h.nginx_reloads(), conf_files(h), h.read("/etc/fstab"), len(h.restarts()), len(h.mount_log()), \
+            len(h.docker_calls("update"))
+
+    before = [state(h) for h in hosts]
     result = inv(bed, "converge", "--hosts", ",".join(h.address for h in hosts))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no changes" in result.stdout
-    assert [(h.nginx_reloads(), conf_files(h), h.read("/etc/fstab"), len(h.restarts()), len(h.mount_log())) for h in hosts] == before
+    assert [state(h) for h in hosts] == before
 
 
 def test_nginx_rejecting_the_files_restores_them_and_keeps_serving(remote_bed):
@@ -264,3 +287,43 @@ def test_two_app_containers_or_the_wrong_image_get_no_traffic(remote_bed):
     assert conf_files(host) == before
     assert "running container c0ffee000003 is image sha256:5f" in wrong.hosts[0].error
     assert f"the deployed version names sifu-testbed/app:next (sha256:{'ab' * 32})" in wrong.hosts[0].error
+
+
+def test_a_helper_refusing_nosymfollow_mounts_without_it_and_says_so(remote_bed):
+    """The mount helper refuses the option (as an older mount.nfs would): converge mounts without it, says so, and
+    writes the fstab line the mount really has. Once the helper accepts it, a re-run adds it by a bind remount."""
+    bed = remote_bed
+    host = bed.hosts[0]
+    host.reset()
+    bed.deploy_bundle(host)
+    (host.root / "refuse-nosymfollow").write_text("")
+    result = inv(bed, "mount-efs", "--hosts", host.address)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "without nosymfollow: the mount helper refused it (mount.nfs4: an incorrect mount option was specified)" \
+        in result.stdout
+    assert [line.split()[2] for line in host.mount_log()] == [
+        "rw,nosymfollow,nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport",
+        "rw,nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport"]
+    assert "nosymfollow" not in host.read("/etc/fstab")
+    assert "nosymfollow" not in host.run(f"findmnt -n -r -o VFS-OPTIONS --mountpoint {bed.mount_point}").stdout
+    (host.root / "refuse-nosymfollow").unlink()
+    again = inv(bed, "converge", "--hosts", host.address)
+    assert again.returncode == 0 and "nosymfollow added" in again.stdout, again.stdout + again.stderr
+    assert len(host.mount_log()) == 2  # not unmounted and mounted again
+    assert_converged(bed, host)
+    host.reset()
+
+
+def test_limits_that_drifted_are_set_again(remote_bed):
+    """Someone (or a new container) changed the limits: converge sets them again; the message says what they were."""
+    bed = remote_bed
+    host = bed.hosts[2]
+    limits = host.root / "container" / "limits"
+    wanted = limits.read_text()
+    limits.write_text("0 0 <nil>\n")
+    result = inv(bed, "configure-nginx", "--hosts", host.address, **{"remote.container_pids_limit": 512,
+                                                                       "remote.container_memory_mb": 1024})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "memory 1024 MiB, 512 processes (was: 0 0 <nil>)" in result.stdout
+    assert limits.read_text() == f"{1024 * 1048576} {1024 * 1048576} 512\n"
+    limits.write_text(wanted)

@@ -26,21 +26,37 @@ def test_efs_dns_name_regional_and_one_zone():
 
 def test_mount_commands_whole_lines():
     assert sh(*cmd.detect_efs_helper()) == "test -x /sbin/mount.efs"
-    assert sh(*cmd.mount_efs_with_helper("fs-0123abcd", "/mnt/efs")) == "mount -t efs -o tls fs-0123abcd:/ /mnt/efs"
+    assert sh(*cmd.mount_efs_with_helper("fs-0123abcd", "/mnt/efs")) == "mount -t efs -o tls,nosymfollow fs-0123abcd:/ /mnt/efs"
     assert sh(*cmd.mount_efs_with_helper("fs-0123abcd", "/mnt/efs", "us-east-1a")) == \
-        "mount -t efs -o tls,az=us-east-1a fs-0123abcd:/ /mnt/efs"
+        "mount -t efs -o tls,az=us-east-1a,nosymfollow fs-0123abcd:/ /mnt/efs"
+    assert sh(*cmd.mount_efs_with_helper("fs-0123abcd", "/mnt/efs", nosymfollow=False)) == \
+        "mount -t efs -o tls fs-0123abcd:/ /mnt/efs"
     assert sh(*cmd.mount_efs_with_nfs4("fs-0123abcd.efs.us-east-1.amazonaws.com", "/mnt/efs")) == (
+        "mount -t nfs4 -o nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport,nosymfollow "
+        "fs-0123abcd.efs.us-east-1.amazonaws.com:/ /mnt/efs")
+    assert sh(*cmd.mount_efs_with_nfs4("fs-0123abcd.efs.us-east-1.amazonaws.com", "/mnt/efs", nosymfollow=False)) == (
         "mount -t nfs4 -o nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport "
         "fs-0123abcd.efs.us-east-1.amazonaws.com:/ /mnt/efs")
     assert sh(*cmd.is_mounted("/mnt/efs")) == "mountpoint -q /mnt/efs"
     assert sh(*cmd.mount_source("/mnt/efs")) == "findmnt -n -r -o SOURCE,FSTYPE --mountpoint /mnt/efs"
+    assert sh(*cmd.mount_flags("/mnt/efs")) == "findmnt -n -r -o VFS-OPTIONS --mountpoint /mnt/efs"
+    assert sh(*cmd.add_nosymfollow("/mnt/efs")) == "mount -o remount,bind,nosymfollow /mnt/efs"
 
 
 def test_fstab_lines():
-    assert cmd.fstab_efs_with_helper("fs-0123abcd", "/mnt/efs") == "fs-0123abcd:/ /mnt/efs efs _netdev,nofail,tls 0 0"
+    assert cmd.fstab_efs_with_helper("fs-0123abcd", "/mnt/efs") == "fs-0123abcd:/ /mnt/efs efs _netdev,nofail,tls,nosymfollow 0 0"
+    assert cmd.fstab_efs_with_helper("fs-0123abcd", "/mnt/efs", nosymfollow=False) == \
+        "fs-0123abcd:/ /mnt/efs efs _netdev,nofail,tls 0 0"
     assert cmd.fstab_efs_with_nfs4("fs-0123abcd.efs.us-east-1.amazonaws.com", "/mnt/efs") == (
         "fs-0123abcd.efs.us-east-1.amazonaws.com:/ /mnt/efs nfs4 "
-        "nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport,_netdev,nofail 0 0")
+        "nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport,nosymfollow,_netdev,nofail 0 0")
+
+
+def test_container_limits_are_read_then_updated_in_place():
+    assert sh(*cmd.container_limits(Var("cid"))) == \
+        "docker inspect -f '{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.PidsLimit}}' \"$cid\""
+    assert sh(*cmd.limit_container(Var("cid"), Var("memory_bytes"), 4096)) == \
+        'docker update --memory "$memory_bytes" --memory-swap "$memory_bytes" --pids-limit 4096 "$cid"'
 
 
 def test_s3fs_uses_the_instance_role_and_writes_no_keys():

@@ -102,3 +102,24 @@ def test_s3_storage_has_no_efs_utils_hook():
                              render.Facts(), validate=False)
     assert not [path for path in tree.files if "efs-utils" in path]
     assert "bundle/.platform/hooks/prebuild/05-block-imds.sh" in tree.files
+
+
+def test_the_container_limits_derive_from_the_instance_memory_or_are_pinned():
+    from deployer import localrun
+
+    s = settings()
+    assert (s.remote.container_memory_mb, s.remote.host_memory_reserve_mb, s.remote.container_pids_limit) == (0, 600, 4096)
+    assert render.container_memory_mb(s, 1950) == 1350  # a t3.small's MemTotal, about
+    assert render.container_memory_mb(settings(DEPLOY__REMOTE__CONTAINER_MEMORY_MB="3000"), 1950) == 3000
+    with pytest.raises(render.RenderError, match="lower remote.host_memory_reserve_mb or set remote.container_memory_mb"):
+        render.container_memory_mb(s, 1000)
+    # Local runs and the e2e stack start the container as an instance ends up: the same limits and capabilities.
+    assert localrun.container_confinement(s, 1950) == {
+        "cap_drop": ["ALL"], "cap_add": ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP"],
+        "security_opt": ["no-new-privileges:true"], "pids_limit": 4096, "mem_limit": 1350 * 1048576,
+        "memswap_limit": 1350 * 1048576}
+    text = hooks.converge_script(s, render.Facts())
+    assert "$(awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo) - 600" in text
+    assert 'docker update --memory "$memory_bytes" --memory-swap "$memory_bytes" --pids-limit 4096 "$cid"' in text
+    pinned = hooks.converge_script(settings(DEPLOY__REMOTE__CONTAINER_MEMORY_MB="3000"), render.Facts())
+    assert "memory_mib=3000" in pinned and "/proc/meminfo" not in pinned
