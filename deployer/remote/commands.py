@@ -210,14 +210,31 @@ def restart_container(container: Arg) -> list[Arg]:
     return ["docker", "restart", container]
 
 
-def container_logs(container_filter: str, tail: int, sudo: bool) -> str:
-    """The shell line `inv logs` sends: the app container's last `tail` log lines (stdout and stderr)."""
-    docker = ["sudo", "-n", "--", "docker"] if sudo else ["docker"]
+def _docker(sudo: bool) -> list[str]:
+    return ["sudo", "-n", "--", "docker"] if sudo else ["docker"]
+
+
+def in_the_one_container(container_filter: str, sudo: bool, *argv: Arg) -> str:
+    """A shell line that finds the one running app container, sets $c to its id, then runs `docker ARGV...`;
+    exit 3 with a message naming the filter when there is not exactly one."""
+    docker = _docker(sudo)
     find = sh(*docker, *find_container(container_filter)[1:])
     wrong = sh("printf", "expected exactly one running app container matching %s, found %s: %s\\n", container_filter)
     return (f"c=$({find}); n=$(printf %s \"$c\" | grep -c . || true); "
             f"if [ \"$n\" != 1 ]; then {wrong} \"$n\" \"$(echo $c)\" >&2; exit 3; fi; "
-            f"{sh(*docker, 'logs', '--tail', str(int(tail)), Var('c'))} 2>&1")
+            f"{sh(*docker, *argv)}")
+
+
+def container_logs(container_filter: str, tail: int, sudo: bool) -> str:
+    """The shell line `inv logs` sends: the app container's last `tail` log lines (stdout and stderr)."""
+    return in_the_one_container(container_filter, sudo, "logs", "--tail", str(int(tail)), Var("c")) + " 2>&1"
+
+
+def student_usage(container_filter: str, notebook_root: str, sudo: bool) -> str:
+    """The shell line `inv status` sends: sifu.usage's JSON (kernels, memory, disk per student) from inside the
+    app container, run as root there (only root reads other uids' memory figures)."""
+    return in_the_one_container(container_filter, sudo, "exec", "-u", "0", Var("c"),
+                                "python", "-m", "sifu.usage", notebook_root)
 
 
 # --- nginx --------------------------------------------------------------------------------------------
