@@ -131,8 +131,10 @@ def mount_source(mount_point: str) -> list[str]:
     return ["findmnt", "-n", "-r", "-o", "SOURCE,FSTYPE", "--mountpoint", mount_point]
 
 
-def read_marker(mount_point: str) -> list[str]:
-    return ["cat", marker_path(mount_point)]
+def read_marker(variable: str, mount_point: str) -> list[str]:
+    """Sets $variable to the marker's first line, or empty: the script's read_line function, a bash builtin
+    read (no process: converge reads it up to three times per run)."""
+    return ["read_line", Var(variable).name, marker_path(mount_point)]
 
 
 def marker_path(mount_point: str) -> str:
@@ -187,18 +189,14 @@ def list_containers(container_filter: str) -> list[str]:
     return ["docker", "ps", "-a", "--filter", container_filter, "--format", LIST_FORMAT]
 
 
-def container_image_id(container: Arg) -> list[Arg]:
-    """The id of the image the container runs."""
-    return ["docker", "inspect", "-f", "{{.Image}}", container]
+def container_image_and_address(container: Arg) -> list[Arg]:
+    """'IMAGE_ID ADDRESS': the id of the image the container runs and its address, in one docker call."""
+    return ["docker", "inspect", "-f", "{{.Image}} " + INSPECT_ADDRESS, container]
 
 
 def image_id(image_uri: str) -> list[str]:
     """The id of the local image the deployed version names (fails when it is not pulled here)."""
     return ["docker", "image", "inspect", "-f", "{{.Id}}", image_uri]
-
-
-def container_address(container: Arg) -> list[Arg]:
-    return ["docker", "inspect", "-f", INSPECT_ADDRESS, container]
 
 
 def container_mount_sources(container: Arg) -> list[Arg]:

@@ -16,7 +16,7 @@ What stands in for what, said plainly:
 - docker (DOCKER_STANDIN): dockerd is not needed for this. The "app container" of host N is a
   real HTTP server (tests/support/app_standin.py) in the `sifurm-apps` namespace at its own
   address. The stand-in CLI answers exactly the docker calls converge makes (ps, inspect of
-  the address and bind mounts, exec cat, restart) from files in the host's state directory, and
+  the image and address, and of the bind mounts, exec cat, restart) from files in the host's state directory, and
   `inv status`'s `exec -u 0 ID python -m sifu.usage /notebooks` by running the real sifu.usage
   (this checkout) on the container's view of the notebook root and the host's own /proc.
   Like a real container with a private bind mount, it keeps seeing what was at the mount
@@ -107,6 +107,7 @@ inspect)
     format=$3; which=$4
     if [ "$which" != "$id" ] || [ ! -e "$c/running" ]; then echo "Error: No such object: $which" >&2; exit 1; fi
     case $format in
+    "{{.Image}} "*IPAddress*) echo "$(<"$c/image-id") $(<"$c/address")" ;;
     *IPAddress*) echo "$(<"$c/address")" ;;
     "{{.Image}}") echo "$(<"$c/image-id")" ;;
     *Mounts*) echo "$(<"$c/mount-source")" ;;

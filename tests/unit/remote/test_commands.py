@@ -75,11 +75,11 @@ def test_container_and_nginx_commands():
     assert sh(*cmd.find_container("label=sifu.role=app")) == "docker ps -q --filter label=sifu.role=app"
     assert sh(*cmd.list_containers("label=sifu.role=app")) == \
         "docker ps -a --filter label=sifu.role=app --format '{{.ID}} {{.Image}} {{.Status}}'"
-    assert sh(*cmd.container_image_id(Var("cid"))) == "docker inspect -f '{{.Image}}' \"$cid\""
     assert sh(*cmd.image_id("1.dkr.ecr.us-east-1.amazonaws.com/r:t")) == \
         "docker image inspect -f '{{.Id}}' 1.dkr.ecr.us-east-1.amazonaws.com/r:t"
-    assert sh(*cmd.container_address(Var("cid"))) == \
-        "docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' \"$cid\""
+    assert sh(*cmd.container_image_and_address(Var("cid"))) == \
+        "docker inspect -f '{{.Image}} {{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' \"$cid\""
+    assert sh(*cmd.read_marker("marker", "/mnt/efs")) == "read_line marker /mnt/efs/.sifu-volume"
     assert sh(*cmd.container_mount_sources(Var("cid"))) == \
         "docker inspect -f '{{range .Mounts}}{{println .Source}}{{end}}' \"$cid\""
     assert sh(*cmd.restart_container(Var("cid"))) == 'docker restart "$cid"'
@@ -102,7 +102,7 @@ def test_hostile_values_survive_a_shlex_round_trip(value):
         cmd.is_mounted(value),
         cmd.mount_source(value),
         cmd.find_container(value),
-        cmd.container_address(value),
+        cmd.container_image_and_address(value),
         cmd.has_fstab_line(value),
         ["bash", "-c", value, "sifu-converge", "mount"],
     ):
