@@ -1,6 +1,6 @@
 """Profile of converge on one fresh test host: where the instance's CPU goes, and how many SSH round trips.
 
-Run as root:  python bench/converge_profile.py   (prints; bench/RESULTS.md records what it showed).
+Run as root:  ./inv bench --name converge_profile   (or python bench/converge_profile.py); appends to bench/RESULTS.md.
 On a fresh host (as bench/converge.py measures): the converge script under `strace -f -e execve` counts every
 program it starts; the same script without strace gives the CPU of bash and its children (getrusage) and of
 nginx's master (its reload, which is not our child); each program's own CPU per call is then measured alone on
@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.record import record  # noqa: E402
 
 CALLS = 20
 
@@ -46,6 +47,9 @@ def main() -> int:
     from deployer.remote import commands, executor, hooks
     from tests.support.hosts import APP_LABEL, EFS_ADDRESS, TestBed
 
+    load_before = os.getloadavg()[0]
+    lines: list[str] = []
+    say = lines.append
     with TestBed(1) as bed:
         s, _ = bed.settings()
         host = bed.hosts[0]
@@ -65,9 +69,9 @@ def main() -> int:
                 if name == "docker" and found.group(3):
                     name = f"docker {found.group(3)}"
                 programs[name] += 1
-        print(f"programs started by one converge (fresh host): {sum(programs.values())}")
+        say(f"programs started by one converge (fresh host): {sum(programs.values())}")
         for name, count in programs.most_common():
-            print(f"  {count:3d}  {name}")
+            say(f"  {count:3d}  {name}")
 
         # 2. CPU of the whole converge (fresh host), and of nginx's master.
         for attempt in range(3):
@@ -76,10 +80,10 @@ def main() -> int:
             master = host.read("/run/nginx.pid").strip()
             before = _cpu_of_pid(host, master)
             wall, cpu = _timed(host, f"bash {script_path} mount nginx")
-            print(f"converge on the host (fresh), run {attempt + 1}: wall {wall:.2f}s, CPU of bash+children {cpu:.3f}s, "
+            say(f"converge on the host (fresh), run {attempt + 1}: wall {wall:.2f}s, CPU of bash+children {cpu:.3f}s, "
                   f"nginx master {_cpu_of_pid(host, master) - before:.3f}s")
         wall, cpu = _timed(host, f"bash {script_path} mount nginx")
-        print(f"converge again (nothing to change): wall {wall:.2f}s, CPU {cpu:.3f}s")
+        say(f"converge again (nothing to change): wall {wall:.2f}s, CPU {cpu:.3f}s")
 
         # 3. Each program alone, CPU per call (the converged host).
         cid = host.read(str(host.root / "container" / "id")).strip()
@@ -92,14 +96,14 @@ def main() -> int:
             "mountpoint -q": f"mountpoint -q {bed.mount_point}",
             "grep -c": "grep -c . /etc/hostname",
         }
-        print(f"CPU per call, {CALLS} calls each, on the host:")
+        say(f"CPU per call, {CALLS} calls each, on the host:")
         for what, line in alone.items():
             wall, cpu = _timed(host, f"for i in $(seq {CALLS}); do {line} >/dev/null 2>&1 || true; done")
-            print(f"  {what:30} {cpu / CALLS * 1000:6.1f} ms CPU, {wall / CALLS * 1000:6.1f} ms wall")
+            say(f"  {what:30} {cpu / CALLS * 1000:6.1f} ms CPU, {wall / CALLS * 1000:6.1f} ms wall")
         master = host.read("/run/nginx.pid").strip()
         before = _cpu_of_pid(host, master)
         wall, cpu = _timed(host, "nginx -s reload; sleep 1")
-        print(f"  nginx -s reload: master {(_cpu_of_pid(host, master) - before) * 1000:.0f} ms CPU, the signal {cpu * 1000:.0f} ms")
+        say(f"  nginx -s reload: master {(_cpu_of_pid(host, master) - before) * 1000:.0f} ms CPU, the signal {cpu * 1000:.0f} ms")
 
         # 4. SSH: what one converge costs in round trips (paramiko channels and exec requests), fresh host.
         import paramiko
@@ -119,10 +123,13 @@ def main() -> int:
         host.reset()
         bed.deploy_bundle(host)
         result = executor.converge([host.address], s, render.Facts(offline=False))
-        print(f"SSH per host for one converge: {dict(counts)}; changed: {result.hosts[0].changed}; "
+        say(f"SSH per host for one converge: {dict(counts)}; changed: {result.hosts[0].changed}; "
               f"{result.seconds:.2f}s")
         paramiko.Transport.open_session, paramiko.Channel.exec_command = opened, execs
-    print(f"load average: {os.getloadavg()}")
+    record("converge profile: one fresh host (bench/converge_profile.py)",
+           [f"Load average {load_before:.1f} when it started, {os.getloadavg()[0]:.1f} when it ended (1 min; the 2 cores "
+            "are shared with other work). CPU figures have the kernel's 10 ms tick as resolution.", "",
+            "```", *lines, "```"])
     return 0
 
 

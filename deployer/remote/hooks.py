@@ -378,7 +378,8 @@ def nginx_steps(s: Settings, facts, templates: Templates = Templates()) -> list[
             "        done",
             "        " + _fail("nginx", "nginx -t rejected the new files; previous files restored, nginx still serves the old configuration: $nginx_output"),
             "    fi",
-            "    old_workers=$(pgrep -f 'nginx: worker process' || true)",
+            # Anchored: this script's own bash (and sudo) carry its text, this pattern included, in their command lines.
+            "    old_workers=$(pgrep -f '^nginx: worker process' || true)",
             f"    if ! nginx_output=$({sh(*cmd.nginx_reload())} 2>&1); then",
             "        " + _fail("nginx", "nginx -s reload failed (is nginx running?): $nginx_output"),
             "    fi",

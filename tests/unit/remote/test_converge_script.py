@@ -102,3 +102,18 @@ def test_s3_storage_has_no_efs_utils_hook():
                              render.Facts(), validate=False)
     assert not [path for path in tree.files if "efs-utils" in path]
     assert "bundle/.platform/hooks/prebuild/05-block-imds.sh" in tree.files
+
+
+def test_the_wait_for_old_nginx_workers_never_waits_on_the_script_itself():
+    """pgrep -f matches whole command lines, and the script's own bash (or sudo) carries the script's text: an
+    unanchored pattern made converge wait out its 5 s bound for itself on every reload."""
+    import re
+
+    from deployer.remote import commands
+
+    s = settings()
+    text = hooks.converge_script(s, render.Facts())
+    (pattern,) = re.findall(r"pgrep -f '([^']+)'", text)
+    ours = commands.run_script(text, ["mount", "nginx"], sudo=True)
+    assert re.search(pattern, "nginx: worker process") and re.search(pattern, "nginx: worker process is shutting down")
+    assert not re.search(pattern, ours) and not re.search(pattern, f"bash -c {text}")
