@@ -149,9 +149,9 @@ def write_marker(mount_point: str, volume_id: str) -> str:
             f" && {sh('mv', '-f', Var('marker_tmp'), path)}")
 
 
-def owner_and_mode(path: str) -> list[str]:
-    """Prints 'UID:GID MODE' (octal, e.g. 1000:1000 755) of path."""
-    return ["stat", "-c", "%u:%g %a", path]
+def owner_and_mode(*paths: str) -> list[str]:
+    """Prints 'UID:GID MODE' (octal, e.g. 1000:1000 755) of each path, one line each (one program for all)."""
+    return ["stat", "-c", "%u:%g %a", *paths]
 
 
 def chown(owner: str, path: str) -> list[str]:
@@ -163,16 +163,23 @@ def chmod(mode: str, path: str) -> list[str]:
     return ["chmod", mode, path]
 
 
-def has_fstab_line(line: str) -> list[str]:
-    return ["grep", "-qxF", "--", line, FSTAB]
+def has_fstab_line(line: Arg, fstab: str = FSTAB) -> str:
+    """Exit 0 when fstab has exactly this line (as grep -qxF would), read by bash itself: converge starts no
+    program for it (each one counts when many instances converge at once)."""
+    return (f"{{ fstab_has=1; while IFS= read -r fstab_entry || [ -n \"$fstab_entry\" ]; do "
+            f"if [ \"$fstab_entry\" = {sh(line)} ]; then fstab_has=0; fi; done < {shlex.quote(fstab)}; "
+            "[ \"$fstab_has\" = 0 ]; }")
 
 
-def replace_fstab_line(mount_point: str, line: Arg) -> str:
-    """Drop any other entry for mount_point, append ours. The new text goes through a private
-    temporary file, then `cat >` keeps fstab's inode, owner and mode (it may be a bind mount)."""
-    return (f"fstab_tmp=$(mktemp) && {sh('awk', '-v', f'mp={mount_point}', '$2 != mp', FSTAB)} > \"$fstab_tmp\""
-            f" && {sh('printf', LINE_FORMAT, line)} >> \"$fstab_tmp\""
-            f" && cat \"$fstab_tmp\" > {shlex.quote(FSTAB)} && rm -f \"$fstab_tmp\"")
+def replace_fstab_line(mount_point: str, line: Arg, fstab: str = FSTAB) -> str:
+    """Drop any other entry for mount_point (second field, as awk '$2 != mp' would), append ours. Read whole
+    into a variable first, then written with `>`, which keeps fstab's inode, owner and mode (it may be a bind
+    mount); bash builtins only."""
+    return (f"fstab_text=''; while IFS= read -r fstab_entry || [ -n \"$fstab_entry\" ]; do "
+            "read -r _ fstab_mp _ <<<\"$fstab_entry\"; "
+            f"if [ \"$fstab_mp\" != {shlex.quote(mount_point)} ]; then fstab_text+=\"$fstab_entry\"$'\\n'; fi; "
+            f"done < {shlex.quote(fstab)}; "
+            f"{sh('printf', '%s' + LINE_FORMAT, Var('fstab_text'), line)} > {shlex.quote(fstab)}")
 
 
 # --- the app container ----------------------------------------------------------------------------------

@@ -200,7 +200,9 @@ def mount_steps(s: Settings, facts, access: cmd.S3Access | None = None) -> list[
             "    else " + _fail("mount", "{mp} is mounted from $mounted_from, not {vid}. Unmount it (umount {mp}) and run converge again", mp=mp, vid=vid),
             "    fi",
             "else",
-            f"    if [ -n \"$(ls -A {qmp})\" ]; then",
+            # Anything under the mount point, dot files too (a glob, not ls: no program started).
+            f"    shopt -s nullglob dotglob; disk_entries=({qmp}/*); shopt -u nullglob dotglob",
+            "    if [ ${#disk_entries[@]} -gt 0 ]; then",
             "        " + _fail("mount", "{mp} is not mounted but holds files on the instance's own disk; move them aside (they would be hidden) and run converge again", mp=mp),
             "    fi",
             f"    if ! mount_output=$({{ {mount}; }} 2>&1); then",
@@ -211,13 +213,15 @@ def mount_steps(s: Settings, facts, access: cmd.S3Access | None = None) -> list[
         ]), "mount"),
         ScriptStep("Keep the mount across reboots: an fstab entry with _netdev,nofail.", "\n".join([
             fstab,
-            f"if {sh(*cmd.has_fstab_line(Var('fstab_line')))}; then {_report('fstab', 'ok', 'entry present')}",
+            f"if {cmd.has_fstab_line(Var('fstab_line'))}; then {_report('fstab', 'ok', 'entry present')}",
             f"else {cmd.replace_fstab_line(mp, Var('fstab_line'))} && {_report('fstab', 'changed', 'entry written: $fstab_line')}; fi",
         ]), "mount"),
         ScriptStep(f"Mark the volume: {marker} holds its id, which Sifu checks before it writes.", "\n".join([
             f"{read_marker}",
             f"if [ \"$marker\" = {shlex.quote(vid)} ]; then {_report('marker', 'ok', '{marker} holds {vid}', marker=marker, vid=vid)}",
             f"else {cmd.write_marker(mp, vid)} && {_report('marker', 'changed', 'wrote {vid} to {marker}', vid=vid, marker=marker)}; fi",
+            # Mounted (the step before failed otherwise) and marked: the nginx phase of this run need not ask again.
+            "volume_ready=1",
         ]), "mount"),
         *([_owner_step(s)] if s.storage.kind == "efs" else []),
         ScriptStep("Restart the app container (only it) when its notebook root does not show the volume yet.",
@@ -245,7 +249,8 @@ def _owner_step(s: Settings) -> ScriptStep:
     mp, marker = s.efs.mount_point, cmd.marker_path(s.efs.mount_point)
     owner = f"{s.storage.owner_uid}:{s.storage.owner_gid} {ROOT_MODE}"
     return ScriptStep(f"Give the notebook root to the app user ({owner}); the marker stays root's (0:0 {MARKER_MODE}).", "\n".join([
-        f"root_now=$({sh(*cmd.owner_and_mode(mp))} || true); marker_now=$({sh(*cmd.owner_and_mode(marker))} || true)",
+        f"owners=$({sh(*cmd.owner_and_mode(mp, marker))} 2>/dev/null || true); root_now=${{owners%%$'\\n'*}}; marker_now=''",
+        "if [[ $owners == *$'\\n'* ]]; then marker_now=${owners#*$'\\n'}; fi",
         f"if [ \"$root_now\" = {shlex.quote(owner)} ] && [ \"$marker_now\" = {shlex.quote(f'0:0 {MARKER_MODE}')} ]; then "
         + _report("owner", "ok", "{mp} is {owner}", mp=mp, owner=owner),
         f"elif {sh(*cmd.chown(f'{s.storage.owner_uid}:{s.storage.owner_gid}', mp))} && {sh(*cmd.chmod(ROOT_MODE, mp))}"
@@ -331,7 +336,7 @@ def nginx_steps(s: Settings, facts, templates: Templates = Templates()) -> list[
     return [
         ScriptStep("Refuse to send traffic to notebooks on the instance's own disk.", "\n".join([
             f"marker=''; {sh(*cmd.read_marker('marker', mp))}",
-            f"if ! {sh(*cmd.is_mounted(mp))} || [ \"$marker\" != {shlex.quote(vid)} ]; then",
+            f"if {{ [ \"${{volume_ready:-}}\" != 1 ] && ! {sh(*cmd.is_mounted(mp))}; }} || [ \"$marker\" != {shlex.quote(vid)} ]; then",
             "    " + _fail("volume", "{mp} is not the shared volume {vid} (not mounted, or {marker} missing); nginx left as it was. Run inv mount-efs first", mp=mp, vid=vid, marker=marker),
             "fi",
             _report("volume", "ok", "{mp} holds {vid}", mp=mp, vid=vid),

@@ -60,12 +60,25 @@ def test_s3fs_test_access_with_endpoint_and_passwd_file():
         "s3fs bkt /mnt/efs -o passwd_file=/tmp/p,allow_other,url=http://10.231.0.1:5000,use_path_request_style"
 
 
-def test_fstab_and_marker_edits_whole_lines():
-    assert sh(*cmd.has_fstab_line("a b")) == "grep -qxF -- 'a b' /etc/fstab"
-    assert cmd.replace_fstab_line("/mnt/efs", Var("line")) == (
-        "fstab_tmp=$(mktemp) && awk -v mp=/mnt/efs '$2 != mp' /etc/fstab > \"$fstab_tmp\""
-        " && printf '%s\\n' \"$line\" >> \"$fstab_tmp\""
-        " && cat \"$fstab_tmp\" > /etc/fstab && rm -f \"$fstab_tmp\"")
+def test_fstab_edits_whole_lines_in_bash_alone(tmp_path):
+    """Run as the script runs them, on a copy of an fstab: the exact line or nothing, our mount point's other
+    entries dropped, everything else kept byte for byte (comments, blanks, a last line without newline)."""
+    fstab = tmp_path / "fstab"
+    ours = "fs-1.efs.us-east-1.amazonaws.com:/ /mnt/efs nfs4 nfsvers=4.1,_netdev,nofail 0 0"
+    fstab.write_text("# /etc/fstab\nUUID=1 / ext4 defaults 0 1\n\nold:/ /mnt/efs nfs4 defaults 0 0\n"
+                     "tmpfs\t/mnt/efs2 tmpfs defaults 0 0\nlast / ext4 x 0 0")
+
+    def bash(script: str) -> int:
+        return subprocess.run(["bash", "-c", f"set -euo pipefail; line={shlex.quote(ours)}; {script}"]).returncode
+
+    has = cmd.has_fstab_line(Var("line"), fstab=str(fstab))
+    assert bash(has) == 1
+    assert bash(cmd.replace_fstab_line("/mnt/efs", Var("line"), fstab=str(fstab))) == 0
+    assert fstab.read_text() == ("# /etc/fstab\nUUID=1 / ext4 defaults 0 1\n\ntmpfs\t/mnt/efs2 tmpfs defaults 0 0\n"
+                                 f"last / ext4 x 0 0\n{ours}\n")
+    assert bash(has) == 0
+    assert bash(cmd.has_fstab_line("fs-1.efs.us-east-1.amazonaws.com:/ /mnt/efs", fstab=str(fstab))) == 1  # whole lines
+    assert "grep" not in has and "awk" not in cmd.replace_fstab_line("/mnt/efs", Var("line"))
     assert cmd.write_marker("/mnt/efs", "fs-0123abcd") == (
         "marker_tmp=$(mktemp /mnt/efs/.sifu-volume.XXXXXX) && chmod 0644 \"$marker_tmp\""
         " && printf '%s\\n' fs-0123abcd > \"$marker_tmp\" && mv -f \"$marker_tmp\" /mnt/efs/.sifu-volume")
@@ -103,7 +116,6 @@ def test_hostile_values_survive_a_shlex_round_trip(value):
         cmd.mount_source(value),
         cmd.find_container(value),
         cmd.container_image_and_address(value),
-        cmd.has_fstab_line(value),
         ["bash", "-c", value, "sifu-converge", "mount"],
     ):
         assert shlex.split(sh(*argv)) == argv
