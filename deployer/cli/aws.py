@@ -8,10 +8,12 @@ from deployer.cli.common import ENV_HELP, JSON_HELP, fail, is_tty, load_config
 @task(help={"env": ENV_HELP, "json": JSON_HELP,
             "ssh": "SSH to the instances for what students use (default); --no-ssh: read AWS only"})
 def status(c, env=None, json=False, ssh=True):
-    """Show the environment: status, health, version, URL, instances, EFS mount targets, and (over SSH) per
-    instance its active students, kernels and memory, and per student their kernels, memory and disk (read-only).
+    """Show the environment, its instances and EFS, and (over SSH) students, kernels, memory and disk (read-only).
 
-    An instance SSH cannot reach, or without an app container, is one line saying why; --no-ssh skips SSH.
+    AWS: status, health, version, URL, instances, the EFS mount targets. Over SSH, from sifu.usage in each
+    instance's app container: per instance its active students, kernels and memory; per student their kernels,
+    memory and disk. An instance SSH cannot reach, or without an app container, is one line saying why (exit 0);
+    --no-ssh skips SSH.
     """
     import json as jsonlib
 
