@@ -13,6 +13,7 @@ from typing import Any
 from deployer import kept_images, names, ui
 from deployer.aws import Aws, eb, ec2, ecr, efs, sdk_errors, ssm, sts
 from deployer.config import Settings
+from deployer.remote import executor, usage
 from deployer.render import secret_parameter_names
 
 Emit = Callable[[str], None]
@@ -52,9 +53,10 @@ def _file_system(client: Any, s: Settings) -> dict[str, Any] | None:
     return efs.find_file_system(client, names.efs_creation_token(s))
 
 
-def status(s: Settings) -> dict[str, Any]:
+def status(s: Settings, over_ssh: bool = True) -> dict[str, Any]:
     """The environment (status, health, version, URL, platform), its instances and the file system's mount
-    targets; read-only."""
+    targets; read-only. With ``over_ssh``, also what students use on each instance (`usage`: kernels, memory,
+    disk, from sifu.usage in the app container); an instance SSH cannot reach gets an error there, not figures."""
     access = aws(s, read_only=True)
     client = access.client("elasticbeanstalk")
     try:
@@ -75,7 +77,20 @@ def status(s: Settings) -> dict[str, Any]:
                 # Whether each instance has it mounted needs SSH; `inv converge` checks and fixes that.
                 "mounted_on_instances": "unknown without SSH"},
         "aws_calls": access.counter.as_dict(),
+        "usage": student_usage(s, instances) if over_ssh else None,
     }
+
+
+def student_usage(s: Settings, instances: list[ec2.Instance]) -> dict[str, Any]:
+    """Per instance and per student: kernels, memory and disk (deployer/remote/usage.py), over SSH to the
+    addresses converge would use."""
+    through_bastion = bool(s.ssh.gateway or s.ssh.proxy_command)
+    targets = {i.id: address for i in instances
+               if i.state == "running" and (address := ec2.ssh_address(i, through_bastion))}
+    found = {u.instance: u for u in executor.student_usage(targets, s)}
+    return usage.summary([found.get(i.id) or usage.InstanceUsage(
+        i.id, "", error="no address to SSH to" if i.state == "running" else f"{i.state}, not running")
+        for i in instances])
 
 
 def rollback_target(s: Settings, labels: list[str], current: str | None, to: str | None) -> str:

@@ -3,7 +3,8 @@
 For every folder users/<name>/: its owner uid (in the image, the student's own kernel uid: docs/security.md),
 the kernels running as that uid, the memory of all that uid's processes (RSS and PSS, KiB; PSS splits shared
 pages fairly between processes) and the disk the folder takes (allocated blocks, KiB). Run it as root inside
-the app container: other uids' smaps_rollup is readable by root only (without it, PSS is null).
+the app container: other uids' smaps_rollup is readable only with CAP_SYS_PTRACE, which a container's root lacks,
+or by the owner itself, so root reads each owner's PSS as that owner (without either, PSS is null).
 
 In process mode every folder is Jupyter's own user's, so the per-uid figures are that one user's, repeated.
 """
@@ -52,8 +53,47 @@ def processes(proc: Path = Path("/proc")) -> list[dict[str, Any]]:
         found.append({"uid": int(fields.get("Uid", "-1").split()[0]),
                       "kernel": any("ipykernel" in part for part in cmdline),
                       "rss_kib": _kib(fields.get("VmRSS")),
-                      "pss_kib": _kib(_fields(rollup).get("Pss")) if rollup is not None else None})
+                      "pss_kib": _kib(_fields(rollup).get("Pss")) if rollup is not None else None,
+                      "pid": entry.name, "ids": (fields.get("Uid", ""), fields.get("Gid", ""))})
+    if os.geteuid() == 0 and proc == Path("/proc"):
+        _pss_as_owners([p for p in found if p["pss_kib"] is None])
+    for p in found:
+        del p["pid"], p["ids"]
     return found
+
+
+def _pss_as_owners(unread: list[dict[str, Any]]) -> None:
+    """Fill in PSS that root could not read. In a container root has no CAP_SYS_PTRACE, and smaps_rollup of another
+    uid's process needs it (ptrace read access); a process whose uids and gids are all the reader's own needs
+    none. So for each owner (all four uids alike, all four gids alike) a child drops to exactly that uid and gid
+    (CAP_SETUID/SETGID, which the broker needs anyway) and reads their processes' PSS."""
+    owners: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    for p in unread:
+        uids, gids = (set(ids.split()) for ids in p["ids"])
+        if len(uids) == 1 and len(gids) == 1:
+            owners.setdefault((int(uids.pop()), int(gids.pop())), []).append(p)
+    for (uid, gid), mine in owners.items():
+        reader, writer = os.pipe()
+        child = os.fork()
+        if child == 0:  # pragma: no cover (the child exits without returning)
+            try:
+                os.close(reader)
+                os.setgroups([])
+                os.setresgid(gid, gid, gid)
+                os.setresuid(uid, uid, uid)
+                pss = {p["pid"]: (_fields(r).get("Pss") if (r := _read(Path("/proc", p["pid"], "smaps_rollup"))) else None)
+                       for p in mine}
+                os.write(writer, json.dumps(pss).encode())
+            finally:
+                os._exit(0)
+        os.close(writer)
+        with os.fdopen(reader, "rb") as pipe:
+            answer = pipe.read()
+        os.waitpid(child, 0)
+        pss = json.loads(answer) if answer else {}
+        for p in mine:
+            if pss.get(p["pid"]) is not None:
+                p["pss_kib"] = _kib(pss[p["pid"]])
 
 
 def disk_kib(folder: Path) -> int:

@@ -5,15 +5,23 @@ from invoke import Collection, task
 from deployer.cli.common import ENV_HELP, JSON_HELP, fail, is_tty, load_config
 
 
-@task(help={"env": ENV_HELP, "json": JSON_HELP})
-def status(c, env=None, json=False):
-    """Show the environment: status, health, version, URL, instances and the EFS mount targets (read-only)."""
+@task(help={"env": ENV_HELP, "json": JSON_HELP,
+            "ssh": "SSH to the instances for what students use (default); --no-ssh: read AWS only"})
+def status(c, env=None, json=False, ssh=True):
+    """Show the environment, its instances and EFS, and (over SSH) students, kernels, memory and disk (read-only).
+
+    AWS: status, health, version, URL, instances, the EFS mount targets. Over SSH, from sifu.usage in each
+    instance's app container: per instance its active students, kernels and memory; per student their kernels,
+    memory and disk. An instance SSH cannot reach, or without an app container, is one line saying why (exit 0);
+    --no-ssh skips SSH.
+    """
     import json as jsonlib
 
     from deployer import environment, ui
+    from deployer.remote.usage import mib
 
     try:
-        data = environment.status(load_config(env).settings)
+        data = environment.status(load_config(env).settings, over_ssh=ssh)
     except environment.OperationError as exc:
         raise fail(str(exc)) from None
     if json:
@@ -26,6 +34,15 @@ def status(c, env=None, json=False):
     fs = data["efs"]
     ui.say(f"EFS {fs['file_system_id']}: mount targets in {', '.join(fs['mount_targets']) or 'no zone'}"
            if fs["file_system_id"] else "EFS: none found")
+    if data["usage"] is None:
+        return
+    ui.table(["instance", "students", "kernels", "memory", "note"],
+             [[i["instance"], "-", "-", "-", i["error"]] if i["error"] else
+              [i["instance"], str(i["students"]), str(i["kernels"]), mib(i["memory_kib"]), ""]
+              for i in data["usage"]["instances"]], title="students per instance (memory: PSS of their processes)")
+    ui.table(["student", "instance", "kernels", "memory", "disk"],
+             [[r["student"], r["instance"] or "-", str(r["kernels"]), mib(r["memory_kib"]), mib(r["disk_kib"])]
+              for r in data["usage"]["students"]], title="per student")
 
 
 @task(help={"env": ENV_HELP, "to": "version label to return to (default: the version before the current one)",

@@ -152,8 +152,10 @@ def mount_source(mount_point: str) -> list[str]:
     return ["findmnt", "-n", "-r", "-o", "SOURCE,FSTYPE", "--mountpoint", mount_point]
 
 
-def read_marker(mount_point: str) -> list[str]:
-    return ["cat", marker_path(mount_point)]
+def read_marker(variable: str, mount_point: str) -> list[str]:
+    """Sets $variable to the marker's first line, or empty: the script's read_line function, a bash builtin
+    read (no process: converge reads it up to three times per run)."""
+    return ["read_line", Var(variable).name, marker_path(mount_point)]
 
 
 def marker_path(mount_point: str) -> str:
@@ -168,9 +170,9 @@ def write_marker(mount_point: str, volume_id: str) -> str:
             f" && {sh('mv', '-f', Var('marker_tmp'), path)}")
 
 
-def owner_and_mode(path: str) -> list[str]:
-    """Prints 'UID:GID MODE' (octal, e.g. 1000:1000 755) of path."""
-    return ["stat", "-c", "%u:%g %a", path]
+def owner_and_mode(*paths: str) -> list[str]:
+    """Prints 'UID:GID MODE' (octal, e.g. 1000:1000 755) of each path, one line each (one program for all)."""
+    return ["stat", "-c", "%u:%g %a", *paths]
 
 
 def chown(owner: str, path: str) -> list[str]:
@@ -182,16 +184,23 @@ def chmod(mode: str, path: str) -> list[str]:
     return ["chmod", mode, path]
 
 
-def has_fstab_line(line: str) -> list[str]:
-    return ["grep", "-qxF", "--", line, FSTAB]
+def has_fstab_line(line: Arg, fstab: str = FSTAB) -> str:
+    """Exit 0 when fstab has exactly this line (as grep -qxF would), read by bash itself: converge starts no
+    program for it (each one counts when many instances converge at once)."""
+    return (f"{{ fstab_has=1; while IFS= read -r fstab_entry || [ -n \"$fstab_entry\" ]; do "
+            f"if [ \"$fstab_entry\" = {sh(line)} ]; then fstab_has=0; fi; done < {shlex.quote(fstab)}; "
+            "[ \"$fstab_has\" = 0 ]; }")
 
 
-def replace_fstab_line(mount_point: str, line: Arg) -> str:
-    """Drop any other entry for mount_point, append ours. The new text goes through a private
-    temporary file, then `cat >` keeps fstab's inode, owner and mode (it may be a bind mount)."""
-    return (f"fstab_tmp=$(mktemp) && {sh('awk', '-v', f'mp={mount_point}', '$2 != mp', FSTAB)} > \"$fstab_tmp\""
-            f" && {sh('printf', LINE_FORMAT, line)} >> \"$fstab_tmp\""
-            f" && cat \"$fstab_tmp\" > {shlex.quote(FSTAB)} && rm -f \"$fstab_tmp\"")
+def replace_fstab_line(mount_point: str, line: Arg, fstab: str = FSTAB) -> str:
+    """Drop any other entry for mount_point (second field, as awk '$2 != mp' would), append ours. Read whole
+    into a variable first, then written with `>`, which keeps fstab's inode, owner and mode (it may be a bind
+    mount); bash builtins only."""
+    return (f"fstab_text=''; while IFS= read -r fstab_entry || [ -n \"$fstab_entry\" ]; do "
+            "read -r _ fstab_mp _ <<<\"$fstab_entry\"; "
+            f"if [ \"$fstab_mp\" != {shlex.quote(mount_point)} ]; then fstab_text+=\"$fstab_entry\"$'\\n'; fi; "
+            f"done < {shlex.quote(fstab)}; "
+            f"{sh('printf', '%s' + LINE_FORMAT, Var('fstab_text'), line)} > {shlex.quote(fstab)}")
 
 
 # --- the app container ----------------------------------------------------------------------------------
@@ -208,18 +217,14 @@ def list_containers(container_filter: str) -> list[str]:
     return ["docker", "ps", "-a", "--filter", container_filter, "--format", LIST_FORMAT]
 
 
-def container_image_id(container: Arg) -> list[Arg]:
-    """The id of the image the container runs."""
-    return ["docker", "inspect", "-f", "{{.Image}}", container]
+def container_image_and_address(container: Arg) -> list[Arg]:
+    """'IMAGE_ID ADDRESS': the id of the image the container runs and its address, in one docker call."""
+    return ["docker", "inspect", "-f", "{{.Image}} " + INSPECT_ADDRESS, container]
 
 
 def image_id(image_uri: str) -> list[str]:
     """The id of the local image the deployed version names (fails when it is not pulled here)."""
     return ["docker", "image", "inspect", "-f", "{{.Id}}", image_uri]
-
-
-def container_address(container: Arg) -> list[Arg]:
-    return ["docker", "inspect", "-f", INSPECT_ADDRESS, container]
 
 
 def container_mount_sources(container: Arg) -> list[Arg]:
@@ -243,14 +248,31 @@ def restart_container(container: Arg) -> list[Arg]:
     return ["docker", "restart", container]
 
 
-def container_logs(container_filter: str, tail: int, sudo: bool) -> str:
-    """The shell line `inv logs` sends: the app container's last `tail` log lines (stdout and stderr)."""
-    docker = ["sudo", "-n", "--", "docker"] if sudo else ["docker"]
+def _docker(sudo: bool) -> list[str]:
+    return ["sudo", "-n", "--", "docker"] if sudo else ["docker"]
+
+
+def in_the_one_container(container_filter: str, sudo: bool, *argv: Arg) -> str:
+    """A shell line that finds the one running app container, sets $c to its id, then runs `docker ARGV...`;
+    exit 3 with a message naming the filter when there is not exactly one."""
+    docker = _docker(sudo)
     find = sh(*docker, *find_container(container_filter)[1:])
     wrong = sh("printf", "expected exactly one running app container matching %s, found %s: %s\\n", container_filter)
     return (f"c=$({find}); n=$(printf %s \"$c\" | grep -c . || true); "
             f"if [ \"$n\" != 1 ]; then {wrong} \"$n\" \"$(echo $c)\" >&2; exit 3; fi; "
-            f"{sh(*docker, 'logs', '--tail', str(int(tail)), Var('c'))} 2>&1")
+            f"{sh(*docker, *argv)}")
+
+
+def container_logs(container_filter: str, tail: int, sudo: bool) -> str:
+    """The shell line `inv logs` sends: the app container's last `tail` log lines (stdout and stderr)."""
+    return in_the_one_container(container_filter, sudo, "logs", "--tail", str(int(tail)), Var("c")) + " 2>&1"
+
+
+def student_usage(container_filter: str, notebook_root: str, sudo: bool) -> str:
+    """The shell line `inv status` sends: sifu.usage's JSON (kernels, memory, disk per student) from inside the
+    app container, run as root there (only root reads other uids' memory figures)."""
+    return in_the_one_container(container_filter, sudo, "exec", "-u", "0", Var("c"),
+                                "python", "-m", "sifu.usage", notebook_root)
 
 
 # --- nginx --------------------------------------------------------------------------------------------

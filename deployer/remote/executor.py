@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 from deployer import ui
 from deployer.config import Settings
-from deployer.remote import commands, hooks
+from deployer.remote import commands, hooks, usage
+from deployer.templating.context import CONTAINER_NOTEBOOK_ROOT
 
 
 @dataclass
@@ -163,6 +164,16 @@ def run_raw(hosts: list[str], command: str, s: Settings) -> dict[str, tuple[int,
     """Run command on every host at once: {host: (exit code, stdout, stderr)}; exit -1 when unreachable."""
     return {host: (-1, "", failure) if (failure := _failure(value)) else (value.exited, value.stdout, value.stderr)
             for host, value in _run_group(hosts, command, s, serial=False)}
+
+
+def student_usage(targets: dict[str, str], s: Settings) -> list[usage.InstanceUsage]:
+    """sifu.usage from the app container of every instance at once ({instance: ssh host}); an instance that
+    cannot be reached, or has no app container, gets its error instead of figures."""
+    if not targets:
+        return []
+    command = commands.student_usage(s.remote.container_filter, CONTAINER_NOTEBOOK_ROOT, sudo=s.ssh.user != "root")
+    outputs = run_raw(list(dict.fromkeys(targets.values())), command, s)
+    return [usage.parse(instance, host, *outputs[host]) for instance, host in targets.items()]
 
 
 def converge(hosts: list[str], s: Settings, facts, phases: list[str] | None = None, serial: bool = False,

@@ -226,7 +226,7 @@ def mount_steps(s: Settings, facts, access: cmd.S3Access | None = None) -> list[
         # keep a state file named after the file system under /var/run/efs.
         ours = (f"{{ [[ $mounted_from == *{shlex.quote(vid)}* ]] || {{ [[ $mounted_from == '127.0.0.1:/ nfs4' ]]"
                 f" && compgen -G {shlex.quote(f'/var/run/efs/{vid}.*')} >/dev/null; }}; }}")
-    read_marker = f"$({sh(*cmd.read_marker(mp))} 2>/dev/null || true)"
+    read_marker = "marker=''; " + sh(*cmd.read_marker("marker", mp))  # assigned first: shellcheck sees it
     steps = [
         ScriptStep("Create the mount point.", "\n".join([
             f"if [ -d {qmp} ]; then {_report('mount-point', 'ok', '{mp} exists', mp=mp)}",
@@ -235,7 +235,7 @@ def mount_steps(s: Settings, facts, access: cmd.S3Access | None = None) -> list[
         ScriptStep(f"Mount {vid} at {mp} ({cmd.NOSYMFOLLOW} for EFS); a different volume already there is an error.", "\n".join([
             "symlinks_note=''; mount_status=ok",
             f"if {sh(*cmd.is_mounted(mp))}; then",
-            f"    marker={read_marker}",
+            f"    {read_marker}",
             f"    mounted_from=$({sh(*cmd.mount_source(mp))} || true)",
             f"    if [ -n \"$marker\" ] && [ \"$marker\" != {shlex.quote(vid)} ]; then " + _fail("mount", "{mp} is mounted from another volume: its marker says $marker, expected {vid} (mounted: $mounted_from). Unmount it, or fix the volume id in the config", mp=mp, vid=vid),
             f"    elif [ -z \"$marker\" ] && ! {ours}; then " + _fail("mount", "{mp} is mounted from $mounted_from, not {vid}. Unmount it (umount {mp}) and run converge again", mp=mp, vid=vid),
@@ -244,7 +244,9 @@ def mount_steps(s: Settings, facts, access: cmd.S3Access | None = None) -> list[
             f"    if [ \"$marker\" = {shlex.quote(vid)} ]; then {_report('mount', MOUNT_STATUS, '{mp} already holds {vid}$symlinks_note', mp=mp, vid=vid)}",
             f"    else {_report('mount', MOUNT_STATUS, '{mp} already mounted from $mounted_from$symlinks_note', mp=mp)}; fi",
             "else",
-            f"    if [ -n \"$(ls -A {qmp})\" ]; then",
+            # Anything under the mount point, dot files too (a glob, not ls: no program started).
+            f"    shopt -s nullglob dotglob; disk_entries=({qmp}/*); shopt -u nullglob dotglob",
+            "    if [ ${#disk_entries[@]} -gt 0 ]; then",
             "        " + _fail("mount", "{mp} is not mounted but holds files on the instance's own disk; move them aside (they would be hidden) and run converge again", mp=mp),
             "    fi",
             *_mount_efs_lines(mount, mount_plain, vid, mp),
@@ -253,12 +255,15 @@ def mount_steps(s: Settings, facts, access: cmd.S3Access | None = None) -> list[
         ]), "mount"),
         ScriptStep("Keep the mount across reboots: an fstab entry with _netdev,nofail.", "\n".join([
             fstab,
-            f"if {sh(*cmd.has_fstab_line(Var('fstab_line')))}; then {_report('fstab', 'ok', 'entry present')}",
+            f"if {cmd.has_fstab_line(Var('fstab_line'))}; then {_report('fstab', 'ok', 'entry present')}",
             f"else {cmd.replace_fstab_line(mp, Var('fstab_line'))} && {_report('fstab', 'changed', 'entry written: $fstab_line')}; fi",
         ]), "mount"),
         ScriptStep(f"Mark the volume: {marker} holds its id, which Sifu checks before it writes.", "\n".join([
-            f"if [ \"{read_marker}\" = {shlex.quote(vid)} ]; then {_report('marker', 'ok', '{marker} holds {vid}', marker=marker, vid=vid)}",
+            f"{read_marker}",
+            f"if [ \"$marker\" = {shlex.quote(vid)} ]; then {_report('marker', 'ok', '{marker} holds {vid}', marker=marker, vid=vid)}",
             f"else {cmd.write_marker(mp, vid)} && {_report('marker', 'changed', 'wrote {vid} to {marker}', vid=vid, marker=marker)}; fi",
+            # Mounted (the step before failed otherwise) and marked: the nginx phase of this run need not ask again.
+            "volume_ready=1",
         ]), "mount"),
         *([_owner_step(s)] if s.storage.kind == "efs" else []),
         ScriptStep("Restart the app container (only it) when its notebook root does not show the volume yet.",
@@ -266,8 +271,10 @@ def mount_steps(s: Settings, facts, access: cmd.S3Access | None = None) -> list[
             _not_one_container(s, "app-container"),
             "if [ -z \"$cid\" ]; then " + _report("app-container", "ok", "no app container running yet"),
             f"elif [ \"$(docker exec \"$cid\" cat {shlex.quote(_container_marker())} 2>/dev/null || true)\" = {shlex.quote(vid)} ]; then "
-            + _report("app-container", "ok", "container $cid sees {vid}", vid=vid),
-            f"elif ! {sh(*cmd.container_mount_sources(Var('cid')))} | grep -qxF -- {qmp}; then "
+            # The nginx phase of this same run need not ask again (one docker exec less per instance).
+            + "container_sees=$cid; " + _report("app-container", "ok", "container $cid sees {vid}", vid=vid),
+            f"elif mount_sources=$'\\n'$({sh(*cmd.container_mount_sources(Var('cid')))} 2>/dev/null || true)$'\\n';"
+            f" [[ $mount_sources != *$'\\n'{qmp}$'\\n'* ]]; then "
             + _report("app-container", "ok", "container $cid does not bind {mp}; left alone", mp=mp),
             f"elif {sh(*cmd.restart_container(Var('cid')))} >/dev/null; then "
             + _report("app-container", "changed", "restarted container $cid so its bind mount of {mp} shows the volume", mp=mp),
@@ -284,7 +291,8 @@ def _owner_step(s: Settings) -> ScriptStep:
     mp, marker = s.efs.mount_point, cmd.marker_path(s.efs.mount_point)
     owner = f"{s.storage.owner_uid}:{s.storage.owner_gid} {ROOT_MODE}"
     return ScriptStep(f"Give the notebook root to the app user ({owner}); the marker stays root's (0:0 {MARKER_MODE}).", "\n".join([
-        f"root_now=$({sh(*cmd.owner_and_mode(mp))} || true); marker_now=$({sh(*cmd.owner_and_mode(marker))} || true)",
+        f"owners=$({sh(*cmd.owner_and_mode(mp, marker))} 2>/dev/null || true); root_now=${{owners%%$'\\n'*}}; marker_now=''",
+        "if [[ $owners == *$'\\n'* ]]; then marker_now=${owners#*$'\\n'}; fi",
         f"if [ \"$root_now\" = {shlex.quote(owner)} ] && [ \"$marker_now\" = {shlex.quote(f'0:0 {MARKER_MODE}')} ]; then "
         + _report("owner", "ok", "{mp} is {owner}", mp=mp, owner=owner),
         f"elif {sh(*cmd.chown(f'{s.storage.owner_uid}:{s.storage.owner_gid}', mp))} && {sh(*cmd.chmod(ROOT_MODE, mp))}"
@@ -302,16 +310,24 @@ def _container_marker() -> str:
 
 def _container_lookup(s: Settings, wait: bool) -> str:
     """Sets $cid when exactly one running container matches remote.container_filter ($count says how many)
-    and, when waiting, $addr; the wait for one with an address is bounded by remote.container_wait."""
-    find = (f"cids=$({sh(*cmd.find_container(s.remote.container_filter))} 2>/dev/null || true); "
-            "count=$(grep -c . <<<\"$cids\" || true); cid=''; if [ \"$count\" = 1 ]; then cid=$cids; fi")
+    and, when waiting, $addr and $have_image; the wait for one with an address is bounded by
+    remote.container_wait. The nginx phase starts from the container the mount phase of the same run found (a
+    restart keeps its id), so it asks docker once, not three times; a container gone since is looked up again."""
+    # Counted by the shell, not grep: each program started counts when many instances converge at once.
+    find = (f"cids=$({sh(*cmd.find_container(s.remote.container_filter))} 2>/dev/null || true); count=0; cid=''; "
+            "for found in $cids; do count=$((count + 1)); cid=$found; done; if [ \"$count\" != 1 ]; then cid=''; fi")
     if not wait:
         return find
     return "\n".join([
-        f"cid=''; addr=''; ipv4={shlex.quote(cmd.IPV4)}",
+        f"cid=${{cid:-}}; count=${{count:-0}}; addr=''; have_image=''; ipv4={shlex.quote(cmd.IPV4)}",
         f"for ((waited = 0; waited < {int(s.remote.container_wait)}; waited++)); do",
-        f"    {find}",
-        f"    if [ -n \"$cid\" ]; then addr=$({sh(*cmd.container_address(Var('cid')))} 2>/dev/null || true); fi",
+        f"    if [ -z \"$cid\" ]; then {find}; fi",
+        "    if [ -n \"$cid\" ]; then",
+        f"        inspected=$({sh(*cmd.container_image_and_address(Var('cid')))} 2>/dev/null || true)",
+        "        if [ -z \"$inspected\" ]; then cid=''; fi",
+        "        # shellcheck disable=SC2034  # have_image: read by the image check when the deployed image is known",
+        "        have_image=${inspected%% *}; addr=${inspected#* }",
+        "    fi",
         "    if [[ $addr =~ $ipv4 ]]; then break; fi",
         "    sleep 1",
         "done",
@@ -333,9 +349,8 @@ def _image_check(image_uri: str) -> str:
     if not image_uri:
         return "image_note=' (deployed image not known here: not compared)'"
     want = f"$({sh(*cmd.image_id(image_uri))} 2>/dev/null || true)"
-    have = f"$({sh(*cmd.container_image_id(Var('cid')))} 2>/dev/null || true)"
     return "\n".join([
-        f"want_image={want}; have_image={have}",
+        f"want_image={want}",
         "if [ -z \"$want_image\" ]; then image_note=" + _dq(" (image {uri} not on this instance: not compared)", uri=image_uri),
         "elif [ \"$have_image\" != \"$want_image\" ]; then " + _fail(
             "container", "running container $cid is image $have_image, the deployed version names {uri} ($want_image)",
@@ -355,14 +370,15 @@ def nginx_steps(s: Settings, facts, templates: Templates = Templates()) -> list[
     paths = " ".join(shlex.quote(path) for path in files)
     vhosts = " ".join(shlex.quote(f"{cmd.NGINX_CONF_DIR}/{name}") for name in bundle_nginx_files(s, templates))
     stage = []
-    for path, content in files.items():
+    for content in files.values():
         # $addr passed the IPv4 check before it is put into the file.
         stage.append(f"servers_text={shlex.quote(content)}")
-        stage.append(f'printf %s "${{servers_text//{ADDRESS_PLACEHOLDER}/$addr}}" > "$staging"/{shlex.quote(path.rsplit("/", 1)[1])}')
+        stage.append(f'new_texts+=("${{servers_text//{ADDRESS_PLACEHOLDER}/$addr}}")')
     marker = cmd.marker_path(mp)
     return [
         ScriptStep("Refuse to send traffic to notebooks on the instance's own disk.", "\n".join([
-            f"if ! {sh(*cmd.is_mounted(mp))} || [ \"$({sh(*cmd.read_marker(mp))} 2>/dev/null || true)\" != {shlex.quote(vid)} ]; then",
+            f"marker=''; {sh(*cmd.read_marker('marker', mp))}",
+            f"if {{ [ \"${{volume_ready:-}}\" != 1 ] && ! {sh(*cmd.is_mounted(mp))}; }} || [ \"$marker\" != {shlex.quote(vid)} ]; then",
             "    " + _fail("volume", "{mp} is not the shared volume {vid} (not mounted, or {marker} missing); nginx left as it was. Run inv mount-efs first", mp=mp, vid=vid, marker=marker),
             "fi",
             _report("volume", "ok", "{mp} holds {vid}", mp=mp, vid=vid),
@@ -373,7 +389,7 @@ def nginx_steps(s: Settings, facts, templates: Templates = Templates()) -> list[
             "if [ -z \"$cid\" ]; then " + _fail("container", "no running container matched {filter} within {wait}s; check docker ps -a and the app's logs", filter=s.remote.container_filter, wait=s.remote.container_wait),
             "elif ! [[ $addr =~ $ipv4 ]]; then " + _fail("container", "docker inspect gave no IPv4 address for container $cid (got: $addr)"),
             "fi",
-            f"if [ \"$(docker exec \"$cid\" cat {shlex.quote(_container_marker())} 2>/dev/null || true)\" != {shlex.quote(vid)} ]; then",
+            f"if [ \"${{container_sees:-}}\" != \"$cid\" ] && [ \"$(docker exec \"$cid\" cat {shlex.quote(_container_marker())} 2>/dev/null || true)\" != {shlex.quote(vid)} ]; then",
             "    " + _fail("container", "container $cid does not see {vid} at its notebook root (it would write to the instance's disk); nginx left as it was. Run inv mount-efs, which restarts it", vid=vid),
             "fi",
             _image_check(getattr(facts, "image_uri", "")),
@@ -384,31 +400,33 @@ def nginx_steps(s: Settings, facts, templates: Templates = Templates()) -> list[
             f"for vhost in {vhosts}; do",
             "    if [ ! -e \"$vhost\" ]; then " + _fail("nginx", "$vhost is missing: the vhosts come with the bundle (.platform/nginx/conf.d); deploy it (inv deploy) before converging") + "; fi",
             "done",
-            f"mkdir -p {shlex.quote(HEALTHD_LOG_DIR)} {shlex.quote(SERVERS_DIR)}",
-            "staging=$(mktemp -d); backup=$(mktemp -d)",
-            "trap 'rm -rf \"$staging\" \"$backup\"' EXIT",
+            f"if [ ! -d {shlex.quote(HEALTHD_LOG_DIR)} ] || [ ! -d {shlex.quote(SERVERS_DIR)} ]; then "
+            f"mkdir -p {shlex.quote(HEALTHD_LOG_DIR)} {shlex.quote(SERVERS_DIR)}; fi",
+            # Compared, kept and restored in the shell's own variables (builtins, no temporary files): each program
+            # started counts when many instances converge at once. A file is rewritten in place, keeping its mode.
+            f"paths=({paths}); new_texts=(); old_texts=(); had=(); changed=()",
             *stage,
-            "changed_files=()",
-            f"for path in {paths}; do",
-            "    cmp -s \"$staging/${path##*/}\" \"$path\" || changed_files+=(\"$path\")",
+            "for i in \"${!paths[@]}\"; do",
+            "    had[i]=0; old_texts[i]=''; old_text=''",
+            "    if [ -e \"${paths[i]}\" ]; then had[i]=1; read_file old_text \"${paths[i]}\"; old_texts[i]=$old_text; fi",
+            "    if [ \"${had[i]}\" = 0 ] || [ \"${old_texts[i]}\" != \"${new_texts[i]}\" ]; then changed+=(\"$i\"); fi",
             "done",
-            "if [ ${#changed_files[@]} -eq 0 ]; then",
+            "if [ ${#changed[@]} -eq 0 ]; then",
             "    " + _report("nginx", "ok", "files unchanged (upstream $addr); not reloaded"),
             "else",
-            f"    for path in {paths}; do",
-            "        if [ -e \"$path\" ]; then cp -p \"$path\" \"$backup/${path##*/}\"; fi",
+            "    changed_list=''",
+            "    for i in \"${changed[@]}\"; do",
+            "        printf %s \"${new_texts[i]}\" > \"${paths[i]}\"",
+            "        changed_list+=\"${changed_list:+ }${paths[i]}\"",
             "    done",
-            "    for path in \"${changed_files[@]}\"; do",
-            "        install -m 0644 \"$staging/${path##*/}\" \"$path\"",
-            "    done",
-            "    changed_list=\"${changed_files[*]}\"",
             f"    if ! nginx_output=$({sh(*cmd.nginx_test())} 2>&1); then",
-            f"        for path in {paths}; do",
-            "            if [ -e \"$backup/${path##*/}\" ]; then cp -p \"$backup/${path##*/}\" \"$path\"; else rm -f \"$path\"; fi",
+            "        for i in \"${changed[@]}\"; do",
+            "            if [ \"${had[i]}\" = 1 ]; then printf %s \"${old_texts[i]}\" > \"${paths[i]}\"; else rm -f \"${paths[i]}\"; fi",
             "        done",
             "        " + _fail("nginx", "nginx -t rejected the new files; previous files restored, nginx still serves the old configuration: $nginx_output"),
             "    fi",
-            "    old_workers=$(pgrep -f 'nginx: worker process' || true)",
+            # Anchored: this script's own bash (and sudo) carry its text, this pattern included, in their command lines.
+            "    old_workers=$(pgrep -f '^nginx: worker process' || true)",
             f"    if ! nginx_output=$({sh(*cmd.nginx_reload())} 2>&1); then",
             "        " + _fail("nginx", "nginx -s reload failed (is nginx running?): $nginx_output"),
             "    fi",
@@ -417,7 +435,9 @@ def nginx_steps(s: Settings, facts, templates: Templates = Templates()) -> list[
             "    for ((tries = 0; tries < 50; tries++)); do",
             "        serving_old=''",
             "        for pid in $old_workers; do",
-            "            if [ -r \"/proc/$pid/cmdline\" ] && ! grep -qa 'shutting down' \"/proc/$pid/cmdline\"; then serving_old=$pid; fi",
+            "            if [ -r \"/proc/$pid/cmdline\" ]; then title=''; read_file title \"/proc/$pid/cmdline\"",
+            "                if [[ $title != *'shutting down'* ]]; then serving_old=$pid; fi",
+            "            fi",
             "        done",
             "        if [ -z \"$serving_old\" ]; then break; fi",
             "        sleep 0.1",

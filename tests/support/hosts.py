@@ -16,9 +16,11 @@ What stands in for what, said plainly:
 - docker (DOCKER_STANDIN): dockerd is not needed for this. The "app container" of host N is a
   real HTTP server (tests/support/app_standin.py) in the `sifurm-apps` namespace at its own
   address. The stand-in CLI answers exactly the docker calls converge makes (ps, inspect of
-  the address, bind mounts and limits, exec cat, restart, update of the limits) from files in the host's
-  state directory. `update` checks its values as dockerd does (numbers; swap not below memory) and keeps them
-  in container/limits, which `inspect` then shows in docker's format ("0 0 <nil>" until the first update).
+  the image and address, the bind mounts and the limits, exec cat, restart, update of the limits) from files in
+  the host's state directory, and `inv status`'s `exec -u 0 ID python -m sifu.usage /notebooks` by running the real
+  sifu.usage (this checkout) on the container's view of the notebook root and the host's own /proc. `update`
+  checks its values as dockerd does (numbers; swap not below memory) and keeps them in container/limits, which
+  `inspect` then shows in docker's format ("0 0 <nil>" until the first update).
   Like a real container with a private bind mount, it keeps seeing what was at the mount
   point when it (re)started: `exec cat /notebooks/...` reads the instance disk until a
   restart after the mount.
@@ -27,6 +29,7 @@ What stands in for what, said plainly:
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -49,6 +52,7 @@ APP_IMAGE_ID = "sha256:" + "5f" * 32
 FIRST_HOST = 11
 FIRST_APP = 101
 MAX_HOSTS = 80
+REPO = Path(__file__).resolve().parents[2]
 
 MOUNT_STANDIN = r"""#!/bin/bash
 # TEST STAND-IN for mount.nfs4 (this kernel has no NFS client). Logs the options it was given,
@@ -111,6 +115,7 @@ inspect)
     format=$3; which=$4
     if [ "$which" != "$id" ] || [ ! -e "$c/running" ]; then echo "Error: No such object: $which" >&2; exit 1; fi
     case $format in
+    "{{.Image}} "*IPAddress*) echo "$(<"$c/image-id") $(<"$c/address")" ;;
     *IPAddress*) echo "$(<"$c/address")" ;;
     "{{.Image}}") echo "$(<"$c/image-id")" ;;
     *Mounts*) echo "$(<"$c/mount-source")" ;;
@@ -118,10 +123,17 @@ inspect)
     *) echo "docker stand-in: format not supported: $format" >&2; exit 2 ;;
     esac ;;
 exec)
+    # What the container's /notebooks shows: the volume after a restart that followed the mount, else its own disk.
+    if [ "$(<"$c/view")" = volume ]; then notebooks=$(<"$c/mount-source"); else notebooks=$c/disk; fi
+    if [ "${*:2}" = "-u 0 $id python -m sifu.usage /notebooks" ]; then
+        # `inv status`: the real sifu.usage (this checkout; stdlib only, so the host's python3), as root, on the
+        # container's view of the notebook root and this host's own /proc (its PID namespace: its processes only).
+        PYTHONPATH=@REPO@ exec python3 -m sifu.usage "$notebooks"
+    fi
     which=$2
-    if [ "$which" != "$id" ] || [ "$3" != cat ]; then echo "docker stand-in: only 'exec $id cat FILE' is supported" >&2; exit 2; fi
+    if [ "$which" != "$id" ] || [ "$3" != cat ]; then echo "docker stand-in: only 'exec $id cat FILE' and sifu.usage are supported" >&2; exit 2; fi
     file=${4#/notebooks/}
-    if [ "$(<"$c/view")" = volume ]; then file="$(<"$c/mount-source")/$file"; else file="$c/disk/$file"; fi
+    file="$notebooks/$file"
     if [ ! -e "$file" ]; then echo "cat: $4: No such file or directory" >&2; exit 1; fi
     echo "$(<"$file")" ;;
 logs)
@@ -428,7 +440,7 @@ class TestBed:
         bin_dir = self.dir / "bin"
         for name, text in (("mount.nfs", MOUNT_STANDIN), ("local/docker", DOCKER_STANDIN), ("host-init", HOST_INIT)):
             path = bin_dir / name
-            path.write_text(text.replace("@BED@", str(self.dir)))
+            path.write_text(text.replace("@BED@", str(self.dir)).replace("@REPO@", shlex.quote(str(REPO))))
             path.chmod(0o755)
 
     def _start_apps(self) -> None:

@@ -28,9 +28,12 @@ def inv(tmp_path, *args):
 def test_status_reports_environment_instances_and_efs(aws, deploy, tmp_path):
     report, ctx, _ = deploy()
     assert report.failed is None
-    result = inv(tmp_path, "status", "--json")
+    # No SSH: the emulated instance's public address is moto's, nothing of ours (tests/integration/deploy runs
+    # status over SSH against a test host).
+    result = inv(tmp_path, "status", "--json", "--no-ssh")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
+    assert data["usage"] is None
     assert (data["status"], data["health"], data["version"]) == ("Ready", "Green", ctx.facts.version_label)
     assert len(data["instances"]) == 1 and data["instances"][0]["public_ip"]
     assert data["efs"]["file_system_id"] == ctx.facts.file_system_id and len(data["efs"]["mount_targets"]) >= 2

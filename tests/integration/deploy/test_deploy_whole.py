@@ -149,3 +149,48 @@ def test_no_secret_in_the_bundle_rendered_tree_json_or_log_of_a_whole_deploy(aws
     # and the option settings reference them by SSM ARN instead
     options = next(data for name, data in produced.items() if name.endswith("option-settings.yml")).decode()
     assert "arn:aws:ssm:" in options and "SIFU_SECRET_KEY" in options
+
+
+def test_status_shows_each_instances_students_over_ssh_and_works_without_it(aws, run_deploy, deploy_site, remote_bed,
+                                                                            tmp_path):
+    """`inv status` after a whole deploy, as an operator runs it without a TTY: the emulated EC2 names the instance,
+    SSH reaches it, and sifu.usage (run by the host's docker stand-in on the volume converge mounted) reports the
+    student's folder; with the instance's sshd down the table has one line naming it, and --no-ssh skips SSH."""
+    assert run_deploy()[0].failed is None
+    host = remote_bed.hosts[DEPLOY_HOST]
+    folder = remote_bed.export / "users" / "erin"
+    folder.mkdir(parents=True)
+    (folder / "a.ipynb").write_bytes(b"x" * 40_000)
+    try:
+        import json
+        import shutil
+
+        for path in (folder, folder / "a.ipynb"):
+            shutil.chown(path, 2005, 2005)  # her own uid, which runs nothing on the instance yet
+
+        result = _inv(["status", "--json"], deploy_site, tmp_path)
+        assert result.returncode == 0, result.stdout + result.stderr
+        data = json.loads(result.stdout)
+        (instance,) = data["instances"]
+        assert data["usage"]["instances"] == [{"instance": instance["id"], "host": host.address, "error": None,
+                                               "students": 0, "kernels": 0, "memory_kib": 0}]
+        erin = next(r for r in data["usage"]["students"] if r["student"] == "erin")
+        assert erin["instance"] is None and erin["disk_kib"] >= 39
+        table = _inv(["status"], deploy_site, tmp_path)
+        assert table.returncode == 0, table.stdout + table.stderr
+        assert "students per instance" in table.stdout and "per student" in table.stdout
+        assert any(line.split()[:4] == [instance["id"], "0", "0", "0.0"] for line in table.stdout.splitlines())
+        host.stop_ssh()
+        try:
+            down = _inv(["status"], deploy_site, tmp_path)
+            quiet = _inv(["status", "--no-ssh", "--json"], deploy_site, tmp_path)
+        finally:
+            host.start_ssh()
+    finally:
+        import shutil
+
+        shutil.rmtree(remote_bed.export / "users")
+    assert down.returncode == 0 and "Traceback" not in down.stdout + down.stderr, down.stdout + down.stderr
+    (row,) = [line for line in down.stdout.splitlines() if line.startswith(instance["id"]) and "unreachable" in line]
+    assert row.split()[1:4] == ["-", "-", "-"]
+    assert quiet.returncode == 0 and json.loads(quiet.stdout)["usage"] is None

@@ -439,3 +439,29 @@ def test_a_brokered_kernel_interrupts_restarts_and_leaves_nothing_behind(app_ima
         assert str(after["uid"]) not in uids_running(container)
     finally:
         alice.close()
+
+
+def test_the_line_inv_status_sends_answers_from_the_real_image(app_image, container, notebooks, docker_engine):
+    """The exact shell line `inv status` sends over SSH (deployer/remote/commands.py student_usage), run here by
+    bash with Debian's docker CLI against the test engine: it finds the container by its label and sifu.usage
+    answers as root (PSS of another uid's processes is readable to root only)."""
+    import os
+    import subprocess
+
+    from deployer.remote import commands, usage
+
+    wait_ready(app_image, container)
+    for name, uid, size in (("frank", 2042, 50_000), ("svc", 1001, 0)):  # 1001: Jupyter's own uid, running
+        folder = notebooks / "users" / name
+        folder.mkdir(parents=True)
+        (folder / "a.ipynb").write_bytes(b"x" * size)
+        for path in (folder, folder / "a.ipynb"):
+            os.chown(path, uid, uid)
+    line = commands.student_usage(app_image.settings.remote.container_filter, "/notebooks", sudo=False)
+    done = subprocess.run(["bash", "-c", line], env={**os.environ, **docker_engine.env()}, capture_output=True,
+                          text=True, timeout=120)
+    found = usage.parse("i-1", "local", done.returncode, done.stdout, done.stderr)
+    assert not found.error, found.error
+    frank, svc = found.students["frank"], found.students["svc"]
+    assert (frank.uid, frank.processes, frank.kernels) == (2042, 0, 0) and frank.disk_kib >= 48
+    assert svc.processes >= 1 and svc.pss_kib is not None and 0 < svc.pss_kib <= svc.rss_kib

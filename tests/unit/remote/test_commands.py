@@ -76,12 +76,25 @@ def test_s3fs_test_access_with_endpoint_and_passwd_file():
         "s3fs bkt /mnt/efs -o passwd_file=/tmp/p,allow_other,url=http://10.231.0.1:5000,use_path_request_style"
 
 
-def test_fstab_and_marker_edits_whole_lines():
-    assert sh(*cmd.has_fstab_line("a b")) == "grep -qxF -- 'a b' /etc/fstab"
-    assert cmd.replace_fstab_line("/mnt/efs", Var("line")) == (
-        "fstab_tmp=$(mktemp) && awk -v mp=/mnt/efs '$2 != mp' /etc/fstab > \"$fstab_tmp\""
-        " && printf '%s\\n' \"$line\" >> \"$fstab_tmp\""
-        " && cat \"$fstab_tmp\" > /etc/fstab && rm -f \"$fstab_tmp\"")
+def test_fstab_edits_whole_lines_in_bash_alone(tmp_path):
+    """Run as the script runs them, on a copy of an fstab: the exact line or nothing, our mount point's other
+    entries dropped, everything else kept byte for byte (comments, blanks, a last line without newline)."""
+    fstab = tmp_path / "fstab"
+    ours = "fs-1.efs.us-east-1.amazonaws.com:/ /mnt/efs nfs4 nfsvers=4.1,_netdev,nofail 0 0"
+    fstab.write_text("# /etc/fstab\nUUID=1 / ext4 defaults 0 1\n\nold:/ /mnt/efs nfs4 defaults 0 0\n"
+                     "tmpfs\t/mnt/efs2 tmpfs defaults 0 0\nlast / ext4 x 0 0")
+
+    def bash(script: str) -> int:
+        return subprocess.run(["bash", "-c", f"set -euo pipefail; line={shlex.quote(ours)}; {script}"]).returncode
+
+    has = cmd.has_fstab_line(Var("line"), fstab=str(fstab))
+    assert bash(has) == 1
+    assert bash(cmd.replace_fstab_line("/mnt/efs", Var("line"), fstab=str(fstab))) == 0
+    assert fstab.read_text() == ("# /etc/fstab\nUUID=1 / ext4 defaults 0 1\n\ntmpfs\t/mnt/efs2 tmpfs defaults 0 0\n"
+                                 f"last / ext4 x 0 0\n{ours}\n")
+    assert bash(has) == 0
+    assert bash(cmd.has_fstab_line("fs-1.efs.us-east-1.amazonaws.com:/ /mnt/efs", fstab=str(fstab))) == 1  # whole lines
+    assert "grep" not in has and "awk" not in cmd.replace_fstab_line("/mnt/efs", Var("line"))
     assert cmd.write_marker("/mnt/efs", "fs-0123abcd") == (
         "marker_tmp=$(mktemp /mnt/efs/.sifu-volume.XXXXXX) && chmod 0644 \"$marker_tmp\""
         " && printf '%s\\n' fs-0123abcd > \"$marker_tmp\" && mv -f \"$marker_tmp\" /mnt/efs/.sifu-volume")
@@ -91,11 +104,11 @@ def test_container_and_nginx_commands():
     assert sh(*cmd.find_container("label=sifu.role=app")) == "docker ps -q --filter label=sifu.role=app"
     assert sh(*cmd.list_containers("label=sifu.role=app")) == \
         "docker ps -a --filter label=sifu.role=app --format '{{.ID}} {{.Image}} {{.Status}}'"
-    assert sh(*cmd.container_image_id(Var("cid"))) == "docker inspect -f '{{.Image}}' \"$cid\""
     assert sh(*cmd.image_id("1.dkr.ecr.us-east-1.amazonaws.com/r:t")) == \
         "docker image inspect -f '{{.Id}}' 1.dkr.ecr.us-east-1.amazonaws.com/r:t"
-    assert sh(*cmd.container_address(Var("cid"))) == \
-        "docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' \"$cid\""
+    assert sh(*cmd.container_image_and_address(Var("cid"))) == \
+        "docker inspect -f '{{.Image}} {{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' \"$cid\""
+    assert sh(*cmd.read_marker("marker", "/mnt/efs")) == "read_line marker /mnt/efs/.sifu-volume"
     assert sh(*cmd.container_mount_sources(Var("cid"))) == \
         "docker inspect -f '{{range .Mounts}}{{println .Source}}{{end}}' \"$cid\""
     assert sh(*cmd.restart_container(Var("cid"))) == 'docker restart "$cid"'
@@ -118,8 +131,7 @@ def test_hostile_values_survive_a_shlex_round_trip(value):
         cmd.is_mounted(value),
         cmd.mount_source(value),
         cmd.find_container(value),
-        cmd.container_address(value),
-        cmd.has_fstab_line(value),
+        cmd.container_image_and_address(value),
         ["bash", "-c", value, "sifu-converge", "mount"],
     ):
         assert shlex.split(sh(*argv)) == argv

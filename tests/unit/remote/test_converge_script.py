@@ -123,3 +123,18 @@ def test_the_container_limits_derive_from_the_instance_memory_or_are_pinned():
     assert 'docker update --memory "$memory_bytes" --memory-swap "$memory_bytes" --pids-limit 4096 "$cid"' in text
     pinned = hooks.converge_script(settings(DEPLOY__REMOTE__CONTAINER_MEMORY_MB="3000"), render.Facts())
     assert "memory_mib=3000" in pinned and "/proc/meminfo" not in pinned
+
+
+def test_the_wait_for_old_nginx_workers_never_waits_on_the_script_itself():
+    """pgrep -f matches whole command lines, and the script's own bash (or sudo) carries the script's text: an
+    unanchored pattern made converge wait out its 5 s bound for itself on every reload."""
+    import re
+
+    from deployer.remote import commands
+
+    s = settings()
+    text = hooks.converge_script(s, render.Facts())
+    (pattern,) = re.findall(r"pgrep -f '([^']+)'", text)
+    ours = commands.run_script(text, ["mount", "nginx"], sudo=True)
+    assert re.search(pattern, "nginx: worker process") and re.search(pattern, "nginx: worker process is shutting down")
+    assert not re.search(pattern, ours) and not re.search(pattern, f"bash -c {text}")

@@ -44,3 +44,32 @@ def test_main_reads_the_real_proc_and_prints_json(tmp_path, capsys, monkeypatch)
     assert bob["uid"] == os.getuid() and bob["processes"] >= 1  # this test's own process at least
     monkeypatch.delenv("SIFU_NOTEBOOK_ROOT", raising=False)
     assert usage.main([]) == 2  # no root named: usage, not a guess
+
+
+
+def test_root_reads_the_pss_it_could_not_read_as_each_owner():
+    """The path a container's root takes (no CAP_SYS_PTRACE there: another uid's smaps_rollup answers EACCES, which
+    tests/integration/image/test_container.py shows with the real image): a child that is exactly the owner reads
+    it. Here on a real process of another uid and gid."""
+    import shutil
+    import subprocess
+    import time
+    from pathlib import Path
+
+    import pytest
+
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv (util-linux) to start a process as another uid")
+    sleeper = subprocess.Popen(["setpriv", "--reuid=2061", "--regid=2062", "--clear-groups", "sleep", "60"])
+    try:
+        status = Path(f"/proc/{sleeper.pid}/status")
+        deadline = time.monotonic() + 10
+        while "\nUid:\t2061" not in status.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)  # until setpriv has switched to the uid and exec'd sleep
+        fields = usage._fields(status.read_text())
+        unread = [{"pid": str(sleeper.pid), "ids": (fields["Uid"], fields["Gid"]), "pss_kib": None}]
+        usage._pss_as_owners(unread)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert unread[0]["pss_kib"] is not None and unread[0]["pss_kib"] > 0

@@ -1,0 +1,137 @@
+"""Profile of converge on one fresh test host: where the instance's CPU goes, and how many SSH round trips.
+
+Run as root:  ./inv bench --name converge_profile   (or python bench/converge_profile.py); appends to bench/RESULTS.md.
+On a fresh host (as bench/converge.py measures): the converge script under `strace -f -e execve` counts every
+program it starts; the same script without strace gives the CPU of bash and its children (getrusage) and of
+nginx's master (its reload, which is not our child); each program's own CPU per call is then measured alone on
+the host, 20 calls each. SSH: channels and exec requests per host, counted in paramiko, for one converge.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import re
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.record import record  # noqa: E402
+
+CALLS = 20
+
+
+def _cpu_of_pid(host, pid: str) -> float:
+    fields = host.read(f"/proc/{pid}/stat").rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _timed(host, script: str) -> tuple[float, float]:
+    """(wall, CPU user+sys of bash and its children) of a bash script run on the host."""
+    out = host.run(f"/usr/bin/time -f '%e %U %S' bash -c {_quote(script)} >/dev/null 2>/tmp/time.err; "
+                   "tail -n 1 /tmp/time.err", check=False).stdout.split()
+    return float(out[0]), float(out[1]) + float(out[2])
+
+
+def _quote(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)
+
+
+def main() -> int:
+    if os.geteuid() != 0:
+        print("converge profile skipped: it needs root")
+        return 0
+    from deployer import render
+    from deployer.remote import commands, executor, hooks
+    from tests.support.hosts import APP_LABEL, EFS_ADDRESS, TestBed
+
+    load_before = os.getloadavg()[0]
+    lines: list[str] = []
+    say = lines.append
+    with TestBed(1) as bed:
+        s, _ = bed.settings()
+        host = bed.hosts[0]
+        script_path = bed.dir / "converge.sh"
+        script_path.write_text(hooks.converge_script(s, render.Facts(offline=False)))
+
+        # 1. Which programs one converge starts (fresh host).
+        host.reset()
+        bed.deploy_bundle(host)
+        trace = bed.dir / "trace"
+        host.run(f"strace -f -qq -e trace=execve -e signal=none -o {trace} bash {script_path} mount nginx", check=False)
+        programs = collections.Counter()
+        for line in trace.read_text().splitlines():
+            found = re.search(r'execve\("([^"]+)", \[("[^"]*")?(?:, "([^"]*)")?', line)
+            if found and "= 0" in line:
+                name = found.group(1).rsplit("/", 1)[-1]
+                if name == "docker" and found.group(3):
+                    name = f"docker {found.group(3)}"
+                programs[name] += 1
+        say(f"programs started by one converge (fresh host): {sum(programs.values())}")
+        for name, count in programs.most_common():
+            say(f"  {count:3d}  {name}")
+
+        # 2. CPU of the whole converge (fresh host), and of nginx's master.
+        for attempt in range(3):
+            host.reset()
+            bed.deploy_bundle(host)
+            master = host.read("/run/nginx.pid").strip()
+            before = _cpu_of_pid(host, master)
+            wall, cpu = _timed(host, f"bash {script_path} mount nginx")
+            say(f"converge on the host (fresh), run {attempt + 1}: wall {wall:.2f}s, CPU of bash+children {cpu:.3f}s, "
+                  f"nginx master {_cpu_of_pid(host, master) - before:.3f}s")
+        wall, cpu = _timed(host, f"bash {script_path} mount nginx")
+        say(f"converge again (nothing to change): wall {wall:.2f}s, CPU {cpu:.3f}s")
+
+        # 3. Each program alone, CPU per call (the converged host).
+        cid = host.read(str(host.root / "container" / "id")).strip()
+        alone = {
+            "docker ps (stand-in)": " ".join(commands.find_container(f"label={APP_LABEL}")),
+            "docker inspect (stand-in)": f"docker inspect -f '{{{{.Image}}}}' {cid}",
+            "docker exec cat (stand-in)": f"docker exec {cid} cat /notebooks/.sifu-volume",
+            "nfs-ls (the mount stand-in's check)": f"nfs-ls 'nfs://{EFS_ADDRESS}/?version=4'",
+            "nginx -t": "nginx -t 2>/dev/null",
+            "mountpoint -q": f"mountpoint -q {bed.mount_point}",
+            "grep -c": "grep -c . /etc/hostname",
+        }
+        say(f"CPU per call, {CALLS} calls each, on the host:")
+        for what, line in alone.items():
+            wall, cpu = _timed(host, f"for i in $(seq {CALLS}); do {line} >/dev/null 2>&1 || true; done")
+            say(f"  {what:30} {cpu / CALLS * 1000:6.1f} ms CPU, {wall / CALLS * 1000:6.1f} ms wall")
+        master = host.read("/run/nginx.pid").strip()
+        before = _cpu_of_pid(host, master)
+        wall, cpu = _timed(host, "nginx -s reload; sleep 1")
+        say(f"  nginx -s reload: master {(_cpu_of_pid(host, master) - before) * 1000:.0f} ms CPU, the signal {cpu * 1000:.0f} ms")
+
+        # 4. SSH: what one converge costs in round trips (paramiko channels and exec requests), fresh host.
+        import paramiko
+
+        counts = collections.Counter()
+        opened, execs = paramiko.Transport.open_session, paramiko.Channel.exec_command
+
+        def open_session(self, *a, **k):
+            counts["sessions"] += 1
+            return opened(self, *a, **k)
+
+        def exec_command(self, *a, **k):
+            counts["exec requests"] += 1
+            return execs(self, *a, **k)
+
+        paramiko.Transport.open_session, paramiko.Channel.exec_command = open_session, exec_command
+        host.reset()
+        bed.deploy_bundle(host)
+        result = executor.converge([host.address], s, render.Facts(offline=False))
+        say(f"SSH per host for one converge: {dict(counts)}; changed: {result.hosts[0].changed}; "
+              f"{result.seconds:.2f}s")
+        paramiko.Transport.open_session, paramiko.Channel.exec_command = opened, execs
+    record("converge profile: one fresh host (bench/converge_profile.py)",
+           [f"Load average {load_before:.1f} when it started, {os.getloadavg()[0]:.1f} when it ended (1 min; the 2 cores "
+            "are shared with other work). CPU figures have the kernel's 10 ms tick as resolution.", "",
+            "```", *lines, "```"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
