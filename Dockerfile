@@ -64,4 +64,5 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request as r; [r.urlopen(u, timeout=4).close() for u in os.environ['SIFU_HEALTH_URLS'].split()]"]
 
 ENTRYPOINT ["dumb-init", "--"]
-CMD ["supervisord", "--nodaemon", "--configuration", "/etc/sifu/supervisord.conf"]
+# supervisord through sifu/supervise.py, which carries upstream's fix for its idle second before the first program.
+CMD ["python", "-m", "sifu.supervise", "--nodaemon", "--configuration", "/etc/sifu/supervisord.conf"]
