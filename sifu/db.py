@@ -48,8 +48,6 @@ class StudentUid(Base):
     __table_args__ = ({"sqlite_autoincrement": True},)
 
 
-
-
 @dataclass(frozen=True)
 class TokenInfo:
     username: str
