@@ -68,4 +68,5 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
 # the kernel broker needs, with no_new_privs (EB's Dockerrun.aws.json v1 cannot say --cap-drop or
 # --security-opt). -I: nothing from the working directory (/notebooks) or PYTHON* variables.
 ENTRYPOINT ["python", "-I", "-m", "sifu.confine", "--", "dumb-init", "--"]
-CMD ["supervisord", "--nodaemon", "--configuration", "/etc/sifu/supervisord.conf"]
+# supervisord through sifu/supervise.py, which carries upstream's fix for its idle second before the first program.
+CMD ["python", "-I", "-m", "sifu.supervise", "--nodaemon", "--configuration", "/etc/sifu/supervisord.conf"]

@@ -152,6 +152,7 @@ def report(figures: dict, runs: int) -> list[str]:
         f"alternated with the above): median {statistics.median(base):.2f} s, "
         f"max {max(base):.2f} s",
         f"- ratio both ready / baseline (medians): {statistics.median(both) / statistics.median(base):.2f}",
+        f"- container ready / trivial container: {statistics.median(both) / statistics.median(base):.2f}",
         *([f"- container CPU time by the moment both answered (cgroup; load-independent): median "
            f"{statistics.median(cpus):.2f} s; baseline {statistics.median(base_cpus):.2f} s"] if cpus and base_cpus else []),
         f"- load average after the runs: {' / '.join(f'{x:.2f}' for x in figures['load'])} (1/5/15 min; the 2 cores are shared)",

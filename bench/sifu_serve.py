@@ -11,7 +11,7 @@ ApacheBench (`ab`, Debian apache2-utils) with keep-alive at C concurrent clients
 Results (throughput, p50, p99 and the ratios) are printed and appended to bench/RESULTS.md with the
 machine and date. This is a measurement, not a timed test: it never fails on a slow number.
 
-    .venv/bin/python bench/sifu_serve.py [--requests 5000] [--concurrency 50] [--workers 2]   (or ./inv bench --name sifu_serve)
+    .venv/bin/python bench/sifu_serve.py [--requests 5000] [--concurrency 50] [--workers 1]   (or ./inv bench --name sifu_serve)
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from urllib.parse import quote
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.capacity.proctree import cpu_seconds, descendants  # noqa: E402
 from tests.support.sifu_stack import start_stack  # noqa: E402
 
 COURSE = "course-v1:Bench+B1+2026"
@@ -44,9 +45,13 @@ class Result:
     p99: float
     failed: int
     non_2xx: int
+    server_cpu_us: float = 0.0  # CPU the serving process tree spent per request (load-independent)
 
 
-def run_ab(name: str, url: str, requests: int, concurrency: int, headers: list[str]) -> Result:
+def run_ab(name: str, url: str, requests: int, concurrency: int, headers: list[str], server: int | None = None) -> Result:
+    """ab's figures; with `server` (a pid), also the CPU its process tree used per request meanwhile."""
+    pids = descendants([server]) if server else []
+    cpu_before = cpu_seconds(pids)
     argv = ["ab", "-q", "-k", "-n", str(requests), "-c", str(concurrency), "-s", "30"]
     for header in headers:
         argv += ["-H", header]
@@ -60,6 +65,7 @@ def run_ab(name: str, url: str, requests: int, concurrency: int, headers: list[s
                     int(number(r"^Failed requests:\s+(\d+)")), int(number(r"^Non-2xx responses:\s+(\d+)")))
     if result.rps == 0:
         raise RuntimeError(f"ab gave no result for {name}:\n{output}")
+    result.server_cpu_us = (cpu_seconds(pids) - cpu_before) / requests * 1e6
     return result
 
 
@@ -67,7 +73,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=50)
-    parser.add_argument("--workers", type=int, default=2, help="Sifu worker processes (uvicorn workers under gunicorn)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="Sifu worker processes (uvicorn workers under gunicorn); config/defaults.yml's sifu.workers is 1")
     parser.add_argument("--no-record", action="store_true", help="do not append to bench/RESULTS.md")
     args = parser.parse_args()
     if not shutil.which("ab"):
@@ -102,12 +109,13 @@ def main() -> int:
         warm = max(200, n // 10)
         run_ab("warm-up", serve, warm, c, [f"Authorization: Bearer {token}"])
         run_ab("warm-up", contents, warm, c, [f"Cookie: {cookie}"])
+        sifu_pid, jupyter_pid = stack.sifu.proc.popen.pid, stack.jupyter.proc.popen.pid
         results = [
-            run_ab("sifu: serve (302 + signed cookie)", serve, n, c, [f"Authorization: Bearer {token}"]),
-            run_ab("sifu: /health (trivial)", f"{stack.sifu.url}/health", n, c, []),
-            run_ab("jupyter: identity check (/api/status)", f"{stack.jupyter.url}/api/status", n, c, [f"Cookie: {cookie}"]),
-            run_ab("jupyter: /api (trivial, no identity)", f"{stack.jupyter.url}/api", n, c, []),
-            run_ab("jupyter: identity + authorizer + stat (contents, content=0)", contents, n, c, [f"Cookie: {cookie}"]),
+            run_ab("sifu: serve (302 + signed cookie)", serve, n, c, [f"Authorization: Bearer {token}"], sifu_pid),
+            run_ab("sifu: /health (trivial)", f"{stack.sifu.url}/health", n, c, [], sifu_pid),
+            run_ab("jupyter: identity check (/api/status)", f"{stack.jupyter.url}/api/status", n, c, [f"Cookie: {cookie}"], jupyter_pid),
+            run_ab("jupyter: /api (trivial, no identity)", f"{stack.jupyter.url}/api", n, c, [], jupyter_pid),
+            run_ab("jupyter: identity + authorizer + stat (contents, content=0)", contents, n, c, [f"Cookie: {cookie}"], jupyter_pid),
         ]
     finally:
         stack.stop()
@@ -121,13 +129,16 @@ def main() -> int:
         f"Sifu workers: {args.workers}; Jupyter: 1 process. `ab -k`, {n} requests, {c} concurrent clients; the load",
         f"generator runs on the same machine and takes CPU from the servers. Load average before the run: {load_before}.",
         "",
-        "| path | req/s | p50 ms | p99 ms | failed |",
-        "|---|---:|---:|---:|---:|",
-        *[f"| {r.name} | {r.rps:,.0f} | {r.p50:.0f} | {r.p99:.0f} | {r.failed} |" for r in results],
+        "| path | req/s | p50 ms | p99 ms | failed | server CPU µs/request |",
+        "|---|---:|---:|---:|---:|---:|",
+        *[f"| {r.name} | {r.rps:,.0f} | {r.p50:.0f} | {r.p99:.0f} | {r.failed} | {r.server_cpu_us:.0f} |" for r in results],
         "",
         f"Ratios to the trivial handler on the same server: serve {results[0].rps / results[1].rps:.2f}× throughput, "
         f"p99 {results[0].p99 / max(results[1].p99, 1):.2f}×; identity check {results[2].rps / results[3].rps:.2f}× throughput, "
         f"p99 {results[2].p99 / max(results[3].p99, 1):.2f}×. Targets: ≥ 1,000 req/s and p99 < 20 ms.",
+        f"Server CPU per request (the serving process tree's user+system time / requests; hardly depends on the load): "
+        f"serve {results[0].server_cpu_us / max(results[1].server_cpu_us, 1):.2f}× /health's.",
+        f"- serve p99 / trivial p99: {results[0].p99 / max(results[1].p99, 1):.2f}",
     ]
     if args.no_record:
         print("\n".join(lines))

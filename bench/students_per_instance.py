@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.capacity.jupyterhub import PINS, HubStudent, start_hub  # noqa: E402
-from bench.capacity.ours import FILE, OursStudent, start_ours  # noqa: E402
+from bench.capacity.ours import FILE, SIFU_WORKERS, OursStudent, start_ours  # noqa: E402
 from bench.capacity.proctree import cmdline, cpu_seconds, pss_kib  # noqa: E402
 from bench.kernel_roundtrip import execute_request, is_idle_for  # noqa: E402
 from bench.record import percentile, record  # noqa: E402
@@ -229,7 +229,8 @@ def report(sides: list[Side], window: float, interval: float, load: tuple[float,
         "window measured. Memory: PSS (smaps_rollup) of all the instance's processes; per student = (PSS at N − PSS with no",
         "student) / N: the kernel plus its share of the server (JupyterHub: plus the student's single-user server).",
         "Cores: the instance's user+system CPU over the window / window. CPU per sign-in: the instance's CPU from the",
-        "step's first sign-in until every new kernel answered, / new students (kernel start; JupyterHub: server + kernel). Ours: process mode (Sifu 2 workers, one Jupyter",
+        "step's first sign-in until every new kernel answered, / new students (kernel start; JupyterHub: server + kernel). Ours: process mode (Sifu "
+        f"{SIFU_WORKERS} worker(s), one Jupyter",
         "Server, the rendered config), no per-student kernel users. JupyterHub: " + ", ".join(PINS[:3]) + ",",
         "SimpleLocalProcessSpawner, notebook-only single-user servers. The load generator shares the 2 cores.",
         f"Load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (2 shared cores; other work was running).",

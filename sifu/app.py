@@ -301,6 +301,38 @@ def create_app(settings: config_module.Settings | None = None) -> FastAPI:
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    # --- serve ------------------------------------------------------------------------------------------
+
+    # Registered right after /health: Starlette tries the routes in order, and this is the most frequent request.
+    # The hot path: parameters are read from the request directly (FastAPI's per-parameter validation
+    # costs more than the rest of the handler) and documented through openapi_extra.
+    serve_parameters = [
+        *({"name": kind, "in": "path", "required": True, "schema": {"type": "string"}, "example": names.EXAMPLES[kind]}
+          for kind in ("username", "course", "file")),
+        {"name": "Authorization", "in": "query", "required": False, "schema": {"type": "string"},
+         "description": "Bearer T, when the header cannot be set (the XBlock's iframe URL)"},
+    ]
+
+    @app.get("/v1/api/notebooks/users/{username}/courses/{course}/files/{file}", tags=["students' copies"],
+             status_code=302, responses={302: {"description": "To the notebook in Jupyter, with the identity cookie"}, **_ERRORS},
+             summary="Open the student's copy in Jupyter (the XBlock's iframe URL)",
+             openapi_extra={"parameters": serve_parameters})
+    async def serve(request: Request) -> Response:
+        username, course, file = (request.path_params[k] for k in ("username", "course", "file"))
+        info = await authenticate(sifu, request)
+        check_name_or_400("username", username)
+        relative = names.jupyter_relative_path(username, check_name_or_400("course", course), check_name_or_400("file", file))
+        if info.username != username:
+            raise ApiError(403, "forbidden", "this token may open only its own user's notebooks")
+        if not (settings.notebook_root / relative).is_file():
+            raise ApiError(404, "not_found", "there is no such copy; create it first")
+        expires = info.expires_at
+        session = hash_token(bearer_from(request) or "")
+        cookie = identity_cookie(signing.sign_identity(settings.secret_key, username, expires, session),
+                                 max(0, int(expires - time.time())), settings.cookie_secure)
+        location = f"{settings.jupyter_url}/notebooks/{quote(relative, safe='/')}"
+        return Response(status_code=302, headers={"Location": location, "Set-Cookie": cookie})
+
     # Jupyter's revocation check (sifu.jupyter.SessionCheck): whose is the token behind an identity cookie, and
     # is it still active? Jupyter holds no database credentials; it asks here. The answer names only the user
     # the cookie already names, and only to someone who holds the token's hash.
@@ -449,37 +481,6 @@ def create_app(settings: config_module.Settings | None = None) -> FastAPI:
     }
     for (paths, body, tag), routes in notebook_routes.items():
         add_notebook_routes(app, paths, body, tag, routes)
-
-    # --- serve ------------------------------------------------------------------------------------------
-
-    # The hot path: parameters are read from the request directly (FastAPI's per-parameter validation
-    # costs more than the rest of the handler) and documented through openapi_extra.
-    serve_parameters = [
-        *({"name": kind, "in": "path", "required": True, "schema": {"type": "string"}, "example": names.EXAMPLES[kind]}
-          for kind in ("username", "course", "file")),
-        {"name": "Authorization", "in": "query", "required": False, "schema": {"type": "string"},
-         "description": "Bearer T, when the header cannot be set (the XBlock's iframe URL)"},
-    ]
-
-    @app.get("/v1/api/notebooks/users/{username}/courses/{course}/files/{file}", tags=["students' copies"],
-             status_code=302, responses={302: {"description": "To the notebook in Jupyter, with the identity cookie"}, **_ERRORS},
-             summary="Open the student's copy in Jupyter (the XBlock's iframe URL)",
-             openapi_extra={"parameters": serve_parameters})
-    async def serve(request: Request) -> Response:
-        username, course, file = (request.path_params[k] for k in ("username", "course", "file"))
-        info = await authenticate(sifu, request)
-        check_name_or_400("username", username)
-        relative = names.jupyter_relative_path(username, check_name_or_400("course", course), check_name_or_400("file", file))
-        if info.username != username:
-            raise ApiError(403, "forbidden", "this token may open only its own user's notebooks")
-        if not (settings.notebook_root / relative).is_file():
-            raise ApiError(404, "not_found", "there is no such copy; create it first")
-        expires = info.expires_at
-        session = hash_token(bearer_from(request) or "")
-        cookie = identity_cookie(signing.sign_identity(settings.secret_key, username, expires, session),
-                                 max(0, int(expires - time.time())), settings.cookie_secure)
-        location = f"{settings.jupyter_url}/notebooks/{quote(relative, safe='/')}"
-        return Response(status_code=302, headers={"Location": location, "Set-Cookie": cookie})
 
     return app
 

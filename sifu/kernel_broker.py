@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from sifu import names
-from sifu.db import UID_BASE, UID_LIMIT
+from sifu.uids import UID_BASE, UID_LIMIT
 from sifu.launch import kernel_environment
 
 KERNEL_UMASK = 0o007  # ipc sockets and files stay usable by Jupyter's group (the directories' setgid group)

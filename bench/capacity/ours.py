@@ -1,6 +1,6 @@
 """Our side of the capacity benches (issue 14, items 2 and 3): Sifu + Jupyter in process mode behind nginx.
 
-devlms (with load-test students student-1..N), Sifu (2 workers, the default) and Jupyter Server with the rendered
+devlms (with load-test students student-1..N), Sifu (1 worker, the default) and Jupyter Server with the rendered
 config, as tests/support/sifu_stack.py starts them, and nginx with the rendered vhosts in front
 (bench/kernel_roundtrip.put_nginx_in_front). A student goes the XBlock's way: devlms sign-in (auth code), POST
 /token, the student's copy, then the serve redirect through nginx, which sets the identity cookie Jupyter trusts;
@@ -31,7 +31,7 @@ from tests.support.processes import free_port  # noqa: E402
 from tests.support.sifu_stack import DevLms, JupyterProc, SifuProc, sifu_env, start_devlms, start_jupyter, start_sifu  # noqa: E402
 
 FILE = "capacity.ipynb"
-SIFU_WORKERS = 2  # config/defaults.yml sifu.workers
+SIFU_WORKERS = 1  # config/defaults.yml sifu.workers
 
 
 @dataclass

@@ -20,7 +20,9 @@ def test_base_and_final_images_build_from_the_local_base(app_image, docker_clien
     # supervisord starts as root and sifu.launch drops each program to its own service user.
     assert config["User"] == "0:0"
     assert config["Entrypoint"] == ["python", "-I", "-m", "sifu.confine", "--", "dumb-init", "--"]
-    assert config["Cmd"] == ["supervisord", "--nodaemon", "--configuration", "/etc/sifu/supervisord.conf"]
+    # supervisord, through sifu/supervise.py (upstream's fix for its idle second before the first program)
+    assert config["Cmd"] == ["python", "-I", "-m", "sifu.supervise", "--nodaemon", "--configuration",
+                             "/etc/sifu/supervisord.conf"]
     assert set(config["ExposedPorts"]) == {f"{app_image.sifu_port}/tcp", f"{app_image.jupyter_port}/tcp"}
     assert config["Healthcheck"]["Test"][0] == "CMD"
     assert config["Labels"]["sifu.build-inputs"] == app_image.plan.final.tag

@@ -74,7 +74,7 @@ def uid_of(container, pid: int) -> str:
 def test_runs_under_dumb_init_each_program_as_its_own_user(app_image, container):
     programs = running_programs(app_image, container)
     init = exec_out(container, "cat", "/proc/1/cmdline").split("\0")
-    assert init[0].endswith("dumb-init") and init[1] == "--" and init[2] == "supervisord"
+    assert init[0].endswith("dumb-init") and init[1] == "--" and init[2:6] == ["python", "-I", "-m", "sifu.supervise"]
     # supervisord is root (so it can start each program as its user); Sifu and its workers run as sifu (1000),
     # Jupyter as jupyter (1001), the kernel broker as root; nothing else (kernels run as students' own uids).
     sifu, jupyter = programs["sifu"][1], programs["jupyter"][1]
