@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -24,7 +25,7 @@ from deployer import REPO_ROOT
 pytestmark = pytest.mark.integration
 INV = str(Path(sys.executable).parent / "inv")
 ENV = "sifu-notebooks-env"
-PREFIX = os.environ.get("SIFU_REHEARSAL_PREFIX", "sifurh")
+PREFIX = os.environ.get("SIFU_REHEARSAL_PREFIX", "sifurh")  # at most 7 characters: hosts are PREFIX-iNNN
 SUBNET = os.environ.get("SIFU_REHEARSAL_SUBNET", "10.238.0")
 
 
@@ -127,6 +128,49 @@ def test_a_token_from_one_instance_serves_on_the_other_and_the_kernel_stays_on_o
     assert found["saved"] == 200 and found["read_back"] == "saved by alice" and found["kernel_still_there"] == 200
 
 
+def test_a_student_in_chromium_runs_a_cell_through_the_cname_and_it_is_saved_on_efs(rehearsal, app_image,
+                                                                                  deployed, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.test_student_journey import run_in_first_cell, text_of
+    from tests.integration.sifu.helpers import COURSE
+    from tests.support.browser import CHROMIUM, FLAGS, wait_for_frame
+
+    # Chromium runs as the sandbox's client: the CNAME resolves to the load balancer for it, as DNS would.
+    browser_command = tmp_path / "chromium"
+    browser_command.write_text(f'#!/bin/bash\nexec {rehearsal.client} {CHROMIUM} "$@"\n')
+    browser_command.chmod(0o755)
+    found = urls(rehearsal, app_image)
+    file = "Browser.ipynb"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(browser_command), args=FLAGS,
+                                             env={**os.environ, "HOME": str(tmp_path)})
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(f"{found['lms']}/courses/{quote(COURSE, safe='')}/notebooks/{quote(file, safe='')}")
+            page.fill("input[name=username]", "alice")
+            page.fill("input[name=password]", "alice-pass")
+            page.click("button[type=submit]")
+            page.wait_for_selector("iframe#notebook")
+            frame = wait_for_frame(page, lambda url: url.startswith(f"{found['jupyter']}/notebooks/users/alice/"))
+            run_in_first_cell(page, frame, "6*7", expect="42")
+            frame.locator("[data-command='docmanager:save']").first.click()
+            (export,) = (rehearsal.workdir / "fleet" / "stores").glob("fs-*/export")
+            copy = export / "users" / "alice" / COURSE / file
+
+            def saved() -> bool:
+                cells = json.loads(copy.read_text())["cells"] if copy.exists() else []
+                return any(text_of(o.get("data", {}).get("text/plain", "")) == "42"
+                           for c in cells if c["cell_type"] == "code" for o in c.get("outputs", []))
+
+            deadline = time.monotonic() + 30
+            while not saved() and time.monotonic() < deadline:
+                page.wait_for_timeout(200)
+            assert saved(), copy.read_text() if copy.exists() else f"{copy} missing"
+        finally:
+            browser.close()
+
+
 def test_status_shows_both_instances_healthy_and_logs_show_both_containers(rehearsal, operator_env, deployed):
     eb = rehearsal.server.client("elasticbeanstalk")
     health = eb.describe_instances_health(EnvironmentName=ENV, AttributeNames=["All"])["InstanceHealthList"]
@@ -186,6 +230,14 @@ def test_twenty_students_keep_working_while_a_new_version_rolls_out(rehearsal, o
     total = sum(v for k, v in result["statuses"].items() if k != "error")
     assert total >= 200 and result["failed"] == 0, result
     assert len([name for name in result["instances"] if name]) == 2, result
+    # Every notebook saved before the deploy is intact on EFS afterwards.
+    from tests.integration.sifu.helpers import COURSE
+
+    (export,) = (rehearsal.workdir / "fleet" / "stores").glob("fs-*/export")
+    saved = json.loads((export / "users" / "bob" / COURSE / "Load.ipynb").read_text())
+    assert saved["cells"][-1]["source"] == "saved by bob"
+    copies = list((export / "users").glob(f"student-*/{COURSE}/Load.ipynb"))
+    assert len(copies) == 20 and all(json.loads(c.read_text())["cells"] for c in copies)
 
 
 def test_a_dead_instance_is_replaced_through_the_bundle_alone(rehearsal, operator_env, app_image, deployed):
