@@ -300,6 +300,14 @@ def peer_uid(connection: socket.socket) -> int:
     return struct.unpack("3i", credentials)[1]
 
 
+class Server(socketserver.ThreadingUnixStreamServer):
+    # Every kernel's restarter polls here every few seconds, and a class starts its kernels together: with
+    # socketserver's backlog of 5, a connect beyond it while the accept loop lagged (a busy machine) failed at once
+    # (a Unix socket does not wait, unlike TCP) and the student got "The kernel service is not running" (503).
+    request_queue_size = socket.SOMAXCONN
+    daemon_threads = True
+
+
 def serve(broker: Broker, path: Path, client_uid: int, client_gid: int) -> socketserver.BaseServer:
     class Handler(socketserver.StreamRequestHandler):
         def handle(self) -> None:
@@ -319,8 +327,7 @@ def serve(broker: Broker, path: Path, client_uid: int, client_gid: int) -> socke
     os.chown(directory, 0, client_gid)
     os.chmod(directory, SOCKET_DIR_MODE)
     path.unlink(missing_ok=True)
-    server = socketserver.ThreadingUnixStreamServer(str(path), Handler)
-    server.daemon_threads = True
+    server = Server(str(path), Handler)
     os.chown(path, 0, client_gid)
     os.chmod(path, 0o660)
     return server

@@ -12,6 +12,12 @@ like comparison (LocalProcessSpawner would need a system user per student, creat
 its setuid adds nothing to memory or latency). Single-user servers are notebook-only, as ours: the same
 extensions switched off by name (JupyterLab, LSP, terminals, the notebook shim). Students reach their servers
 through configurable-http-proxy, the hub's front door, as ours go through nginx.
+
+With a DockerSpawnerSide, the hub runs DockerSpawner instead (how JupyterHub users keep students apart): every
+single-user server in its own container on the bench's private dockerd, from an image built on our base image (the
+same venv: jupyter_server, notebook, ipykernel at constraints.txt's pins) plus jupyterhub, as a user of its own.
+That engine has no bridge (tests/support/docker_engine.py), so the containers share the host's network: each server
+takes a free port and the hub reaches it on loopback (DockerSpawner's documented override for host networking).
 """
 
 from __future__ import annotations
@@ -30,13 +36,13 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.capacity.proctree import descendants, kill_survivors  # noqa: E402
+from bench.capacity.proctree import container_processes, descendants, kill_survivors  # noqa: E402
 from tests.support.processes import free_port  # noqa: E402
 from tests.support.sifu_stack import Proc, spawn, wait_http  # noqa: E402
 
 # Pinned: JupyterHub 6.1.1 (the version the issue measured) and, from constraints.txt, the server and kernel.
 PINS = ["jupyterhub==6.1.1", "jupyter_server==2.21.1", "notebook==7.6.5", "ipykernel==7.4.0", "jupyter_client==8.10.0",
-        "pyzmq==27.3.0", "tornado==6.6.1"]
+        "pyzmq==27.3.0", "tornado==6.6.1", "dockerspawner==14.0.0"]
 PROXY_PIN = "configurable-http-proxy@5.3.0"
 PASSWORD = "bench-throwaway"  # DummyAuthenticator's one password: loopback only, for this run only
 
@@ -67,12 +73,88 @@ def ensure_installed(cache: Path | None = None) -> tuple[Path, Path]:
     return venv / "bin", proxy
 
 
-def hub_config(workdir: Path, port: int, hub_port: int, api_port: int, proxy: Path) -> str:
+SINGLEUSER_UID = 1100  # the DockerSpawner image's user (our base image has 1000 and 1001)
+SINGLEUSER_HOME = "/home/student"
+
+
+def singleuser_config() -> str:
+    return f"c.ServerApp.jpserver_extensions.update({SINGLEUSER_EXTENSIONS!r})\n"
+
+
+# The single-user image for DockerSpawner. HEALTHCHECK NONE: the base's check asks supervisord, which this image
+# does not run. The runtime directory moves to /tmp: the base's is Jupyter's user's alone.
+SINGLEUSER_DOCKERFILE = """FROM {base}
+USER root
+RUN pip install --no-cache-dir -c /opt/venv/constraints.txt {hub_pin} \\
+    && useradd --create-home --uid {uid} --shell /bin/bash student
+COPY jupyter_server_config.py /etc/jupyter/jupyter_server_config.py
+ENV JUPYTER_RUNTIME_DIR=/tmp/jupyter-runtime
+HEALTHCHECK NONE
+USER {uid}:{uid}
+WORKDIR {home}
+CMD ["jupyterhub-singleuser"]
+"""
+
+
+@dataclass
+class DockerSpawnerSide:
+    """What the hub needs to run DockerSpawner: the engine's socket URL and the single-user image."""
+    docker_url: str
+    image: str
+
+
+def build_singleuser_image(client, base_ref: str, workdir: Path, tag: str = "sifu-bench-singleuser:latest") -> str:
+    """The single-user image on top of our base image (built by tests/support/app_image.py), host network."""
+    context = workdir / "singleuser-image"
+    context.mkdir(parents=True, exist_ok=True)
+    (context / "Dockerfile").write_text(SINGLEUSER_DOCKERFILE.format(base=base_ref, hub_pin=PINS[0], uid=SINGLEUSER_UID,
+                                                                     home=SINGLEUSER_HOME))
+    (context / "jupyter_server_config.py").write_text(singleuser_config())
+    client.images.build(path=str(context), tag=tag, network_mode="host", rm=True)
+    return tag
+
+
+def local_process_lines(workdir: Path) -> list[str]:
     args = ["--allow-root"] if os.geteuid() == 0 else []
-    singleuser_config = workdir / "singleuser-config"
-    singleuser_config.mkdir(exist_ok=True)
-    (singleuser_config / "jupyter_server_config.py").write_text(
-        f"c.ServerApp.jpserver_extensions.update({SINGLEUSER_EXTENSIONS!r})\n")
+    config_dir = workdir / "singleuser-config"
+    config_dir.mkdir(exist_ok=True)
+    (config_dir / "jupyter_server_config.py").write_text(singleuser_config())
+    return [
+        "c.JupyterHub.spawner_class = 'simple'",
+        f"c.SimpleLocalProcessSpawner.home_dir_template = {str(workdir / 'home' / '{username}')!r}",
+        f"c.Spawner.args = {args!r}",
+        f"c.Spawner.environment = {{'JUPYTER_CONFIG_DIR': {str(config_dir)!r}}}",
+    ]
+
+
+def docker_spawner_lines(workdir: Path, hub_port: int, docker: DockerSpawnerSide) -> list[str]:
+    return [
+        "from dockerspawner import DockerSpawner",
+        "from jupyterhub.utils import random_port",
+        "",
+        "class HostNetworkDockerSpawner(DockerSpawner):",
+        "    async def start(self):",
+        "        self.port = random_port()  # host network: every server needs a port of its own",
+        "        return await super().start()",
+        "",
+        "    async def get_ip_and_port(self):",
+        "        return '127.0.0.1', self.port",
+        "",
+        "c.JupyterHub.spawner_class = HostNetworkDockerSpawner",
+        f"c.JupyterHub.hub_connect_url = 'http://127.0.0.1:{hub_port}'",
+        f"c.DockerSpawner.client_kwargs = {{'base_url': {docker.docker_url!r}}}",
+        f"c.DockerSpawner.image = {docker.image!r}",
+        "c.DockerSpawner.pull_policy = 'never'",
+        "c.DockerSpawner.network_name = 'host'",
+        "c.DockerSpawner.use_internal_ip = True",
+        "c.DockerSpawner.remove = True",
+        "c.DockerSpawner.ip = '127.0.0.1'",
+        f"c.DockerSpawner.volumes = {{{str(workdir / 'home' / '{raw_username}')!r}: {SINGLEUSER_HOME!r}}}",
+        f"c.DockerSpawner.notebook_dir = {SINGLEUSER_HOME!r}",
+    ]
+
+
+def hub_config(workdir: Path, port: int, hub_port: int, api_port: int, proxy: Path, spawner_lines: list[str]) -> str:
     return "\n".join([
         f"c.JupyterHub.bind_url = 'http://127.0.0.1:{port}'",
         f"c.JupyterHub.hub_bind_url = 'http://127.0.0.1:{hub_port}'",
@@ -85,11 +167,8 @@ def hub_config(workdir: Path, port: int, hub_port: int, api_port: int, proxy: Pa
         "c.JupyterHub.authenticator_class = 'dummy'",
         f"c.DummyAuthenticator.password = {PASSWORD!r}",
         "c.Authenticator.allow_all = True",
-        "c.JupyterHub.spawner_class = 'simple'",
-        f"c.SimpleLocalProcessSpawner.home_dir_template = {str(workdir / 'home' / '{username}')!r}",
+        *spawner_lines,
         "c.Spawner.default_url = '/tree'",
-        f"c.Spawner.args = {args!r}",
-        f"c.Spawner.environment = {{'JUPYTER_CONFIG_DIR': {str(singleuser_config)!r}}}",
         "c.Spawner.start_timeout = 120",
         "c.Spawner.http_timeout = 120",
         "c.JupyterHub.concurrent_spawn_limit = 0",
@@ -103,10 +182,13 @@ class Hub:
     proc: Proc
     workdir: Path
     bin_dir: Path = field(repr=False)
+    home_uid: int | None = None  # who must own a student's home (DockerSpawner's image user); None: the hub's
+    docker_client: object = field(default=None, repr=False)  # DockerSpawner: the engine, to find its containers
 
     def pids(self) -> list[int]:
-        """The hub, its proxy, the single-user servers and their kernels."""
-        return descendants([self.proc.popen.pid])
+        """The hub, its proxy, the single-user servers and their kernels (DockerSpawner: the servers' containers,
+        each with its containerd shim)."""
+        return descendants([self.proc.popen.pid]) + (container_pids(self.docker_client) if self.docker_client else [])
 
     def stop(self) -> None:
         started = self.pids()
@@ -114,13 +196,21 @@ class Hub:
         kill_survivors(started)  # those it could not (a hub stopped while starting leaves its proxy)
 
 
-def start_hub(workdir: Path) -> Hub:
+def container_pids(client) -> list[int]:
+    """The processes of every student's container (DockerSpawner names them jupyter-NAME), each with its shim."""
+    return [pid for container in client.containers.list() if container.name.startswith("jupyter-")
+            for pid in container_processes(container.attrs["State"]["Pid"])]
+
+
+def start_hub(workdir: Path, docker: DockerSpawnerSide | None = None, docker_client=None) -> Hub:
+    """DockerSpawner when `docker` is given (its containers found through `docker_client`), else local processes."""
     bin_dir, proxy = ensure_installed()
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "home").mkdir(exist_ok=True)
     port, hub_port, api_port = free_port(), free_port(), free_port()
     config = workdir / "jupyterhub_config.py"
-    config.write_text(hub_config(workdir, port, hub_port, api_port, proxy))
+    spawner = docker_spawner_lines(workdir, hub_port, docker) if docker else local_process_lines(workdir)
+    config.write_text(hub_config(workdir, port, hub_port, api_port, proxy, spawner))
     env = {k: os.environ[k] for k in ("LANG", "LC_ALL", "SSL_CERT_FILE", "TMPDIR") if k in os.environ}
     env.update(PATH=f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}", HOME=str(workdir),
                CONFIGPROXY_AUTH_TOKEN=secrets.token_hex(16), PYTHONDONTWRITEBYTECODE="1")
@@ -131,7 +221,7 @@ def start_hub(workdir: Path) -> Hub:
     if not wait_until(lambda: httpx.get(f"{url}/hub/health", timeout=5).status_code == 200, timeout=60):
         proc.stop()
         raise RuntimeError(f"JupyterHub did not answer behind its proxy:\n{proc.log()}")
-    return Hub(url, proc, workdir, bin_dir)
+    return Hub(url, proc, workdir, bin_dir, SINGLEUSER_UID if docker else None, docker_client)
 
 
 class HubStudent:
@@ -180,6 +270,9 @@ class HubStudent:
         home = self.hub.workdir / "home" / self.username
         home.mkdir(parents=True, exist_ok=True)
         (home / notebook).write_text(text)
+        if self.hub.home_uid is not None:
+            for path in (home, home / notebook):
+                os.chown(path, self.hub.home_uid, self.hub.home_uid)
 
     def origin(self) -> str:
         return self.hub.url

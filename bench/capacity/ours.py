@@ -62,8 +62,12 @@ def start_ours(exits: ExitStack, workdir: Path, students: int) -> Ours:
     sifu = start_sifu(workdir, sifu_env(workdir, root, devlms, secret, jupyter.url), port=sifu_port, workers=SIFU_WORKERS)
     exits.callback(sifu.stop)
     urls = put_nginx_in_front(exits, workdir, "ours", sifu.url, jupyter.url)
-    nginx_pid = next(pid for pid in descendants([os.getpid()]) if cmdline(pid).startswith("nginx: master") and str(workdir) in cmdline(pid))
-    return Ours(devlms, sifu, jupyter, urls["sifu"], urls["jupyter"], nginx_pid)
+    return Ours(devlms, sifu, jupyter, urls["sifu"], urls["jupyter"], nginx_master(workdir))
+
+
+def nginx_master(workdir: Path) -> int:
+    """The pid of the nginx this bench started under workdir (its master's command line names the prefix)."""
+    return next(pid for pid in descendants([os.getpid()]) if cmdline(pid).startswith("nginx: master") and str(workdir) in cmdline(pid))
 
 
 class OursStudent:

@@ -37,6 +37,18 @@ def descendants(roots: list[int]) -> list[int]:
     return found
 
 
+def parent(pid: int) -> int | None:
+    fields = _stat_fields(pid)
+    return int(fields[1]) if fields else None
+
+
+def container_processes(init_pid: int) -> list[int]:
+    """A container's processes as the host sees them, from its init, plus the containerd shim that runs it (one
+    per container: part of what a container costs)."""
+    shim = parent(init_pid)
+    return descendants([shim if shim and "containerd-shim" in cmdline(shim) else init_pid])
+
+
 def cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")

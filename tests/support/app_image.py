@@ -14,8 +14,10 @@ import secrets
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -74,6 +76,32 @@ def app_image(docker_engine, localbase_image) -> AppImage:
     result = image.ensure_image(settings, docker, network="host")
     docker.close()
     return AppImage(ref=result.ref, settings=settings, environ=environ, plan=plan, build_seconds=result.seconds)
+
+
+@contextmanager
+def app_image_for_bench(work: Path) -> Iterator[tuple[object, object, AppImage]]:
+    """For bench/ (no pytest session there): a private engine under `work` (keep it short: containerd's socket
+    path), the local base imported, base + final image built on free ports. Yields (engine, docker SDK client,
+    AppImage); at exit every container is removed and the engine stopped."""
+    from deployer import image
+    from deployer.docker_client import Docker
+    from tests.support import base_image, docker_engine
+
+    base_image.rootfs_tarball()  # debootstrap on a machine's first run, before the engine's clock starts
+    engine = docker_engine.start_engine(work / "engine")
+    try:
+        client = engine.client()
+        base_image.import_base(client)
+        environ = image_environ(free_port(), free_port())
+        settings = load_settings(environ)
+        docker = Docker(engine.base_url)
+        result = image.ensure_image(settings, docker, network="host")
+        docker.close()
+        yield engine, client, AppImage(ref=result.ref, settings=settings, environ=environ, plan=image.plan(settings),
+                                       build_seconds=result.seconds)
+        client.close()
+    finally:
+        docker_engine.stop_engine(engine)
 
 
 def container_environment(settings) -> dict[str, str]:

@@ -86,3 +86,23 @@ def test_copies_sifu_adds_to_a_folder_the_student_already_owns_become_the_studen
     os.chown(folder, 200_002, 1000)
     with pytest.raises(Refused):
         kernel_broker.claim_folder(here, folder, student)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="serve() gives the socket's directory to root")
+def test_a_burst_of_connections_waits_for_the_accept_loop_instead_of_failing(tmp_path):
+    """Students' kernels poll and start together: connects that come while the broker is busy must queue."""
+    import socket
+
+    path = tmp_path / "run" / "broker.sock"
+    server = kernel_broker.serve(kernel_broker.Broker(site(tmp_path)), path, os.getuid(), os.getgid())
+    clients = []
+    try:
+        for _ in range(50):  # nothing accepts meanwhile: all of them wait in the listen queue
+            client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            clients.append(client)
+            client.setblocking(False)
+            client.connect(str(path))  # BlockingIOError once the queue is full
+    finally:
+        for client in clients:
+            client.close()
+        server.server_close()
