@@ -267,7 +267,7 @@ class Fleet:
 
         (host.workdir / nfs_client.EXPORTS_FILE).write_text(nfs_client.exports_file(self.stores.exports()))
         script = host.workdir / "mount-nfs"
-        script.write_text(nfs_client.mount_script(host.workdir))
+        script.write_text(nfs_client.mount_script(host.workdir / nfs_client.EXPORTS_FILE, "/var/log/sandbox-nfs"))
         script.chmod(0o755)
         host.run(["mount", "--bind", str(script), "/sbin/mount.nfs"])
 

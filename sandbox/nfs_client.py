@@ -6,7 +6,9 @@ client, so inside an instance host only, /sbin/mount.nfs (the helper mount(8) ru
 bind-mounted over by this script. It resolves the server as the host resolves it (its /etc/hosts: the VPC
 resolver's stand-in), checks with `nfs-ls` that the NFSv4 server there (nfs-ganesha, sandbox/stores.py) answers,
 then bind-mounts the directory that server exports, and applies the generic flags the caller asked for
-(nosymfollow, nosuid, nodev, noexec, ro) to that mount. Every call is logged to /var/log/sandbox-mount.log.
+(nosymfollow, nosuid, nodev, noexec, ro) to that mount. Every call is logged (mount-standin.log); a file
+`refuse-nosymfollow` next to that log makes it refuse that option, as an older helper would. The tests' SSH hosts
+use the same script (tests/support/hosts.py).
 """
 
 from __future__ import annotations
@@ -24,29 +26,27 @@ opts=""
 while [ $# -gt 0 ]; do
     case $1 in -o) opts=$2; shift 2 ;; *) shift ;; esac
 done
-printf '%s %s %s\n' "$spec" "$dir" "$opts" >> /var/log/sandbox-mount.log
+state=@STATE@
+mkdir -p "$state"
+printf '%s %s %s\n' "$spec" "$dir" "$opts" >> "$state/mount-standin.log"
+# refuse-nosymfollow: behave like a helper that does not know that option (mount.nfs's message and status).
+if [ -e "$state/refuse-nosymfollow" ] && [[ ,$opts, == *,nosymfollow,* ]]; then
+    echo "mount.nfs4: an incorrect mount option was specified" >&2; exit 32
+fi
 server=${spec%%:*}
 path=${spec#*:}
 address=$(getent hosts "$server" | awk '{print $1; exit}')
-if [ -z "$address" ]; then
-    echo "mount.nfs4: Failed to resolve server $server: Name or service not known" >&2
-    exit 32
-fi
-answered=""
+if [ -z "$address" ]; then echo "mount.nfs4: Failed to resolve server $server: Name or service not known" >&2; exit 32; fi
+# Like mount.nfs, retry a server that does not answer at once (ganesha under many clients).
 for attempt in 1 2 3 4 5 6 7 8 9 10; do
-    if nfs-ls "nfs://$address/?version=4" >/dev/null 2>&1; then answered=yes; break; fi
+    if nfs-ls "nfs://$address/?version=4" >/dev/null 2>&1; then break; fi
+    if [ "$attempt" = 10 ]; then echo "mount.nfs4: Connection refused: $address did not answer for the export" >&2; exit 32; fi
     sleep 0.3
 done
-if [ -z "$answered" ]; then
-    echo "mount.nfs4: Connection timed out: $address did not answer" >&2
-    exit 32
-fi
 export_dir=$(awk -v a="$address" '$1 == a {print $2; exit}' @EXPORTS@)
-if [ -z "$export_dir" ]; then
-    echo "mount.nfs4: access denied by server while mounting $spec" >&2
-    exit 32
-fi
+if [ -z "$export_dir" ]; then echo "mount.nfs4: access denied by server while mounting $spec" >&2; exit 32; fi
 mount --bind "$export_dir$path" "$dir"
+# Generic per-mount flags take a remount on a bind mount (mount.nfs sets them at mount time).
 flags=bind
 for flag in ${opts//,/ }; do
     case $flag in nosymfollow|nosuid|nodev|noexec|ro) flags="$flags,$flag" ;; esac
@@ -55,9 +55,10 @@ if [ "$flags" != bind ]; then mount -o "remount,$flags" "$dir"; fi
 """
 
 
-def mount_script(work: Path) -> str:
-    """The stand-in for a host whose work directory is ``work``."""
-    return MOUNT_SCRIPT.replace("@EXPORTS@", str(work / EXPORTS_FILE))
+def mount_script(exports: Path, state: str) -> str:
+    """The stand-in reading the server table ``exports`` and logging to ``state``/mount-standin.log (``state``
+    is shell text: it may name $HOSTNAME)."""
+    return MOUNT_SCRIPT.replace("@EXPORTS@", str(exports)).replace("@STATE@", state)
 
 
 def exports_file(exports: dict[str, str]) -> str:

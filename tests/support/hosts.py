@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sandbox import processes
+from sandbox import nfs_client
 from tests.support.netns import BRIDGE_ADDRESS, PREFIX, SUBNET, Bridge, run
 from tests.support.nfs import Ganesha
 
@@ -54,38 +55,8 @@ FIRST_APP = 101
 MAX_HOSTS = 80
 REPO = Path(__file__).resolve().parents[2]
 
-MOUNT_STANDIN = r"""#!/bin/bash
-# TEST STAND-IN for mount.nfs4 (this kernel has no NFS client). Logs the options it was given,
-# checks with nfs-ls that the NFSv4 server answers for the export, then bind-mounts the
-# directory that server exports. Only ever bind-mounted over /sbin/mount.nfs inside a test host.
-set -euo pipefail
-spec=$1; dir=$2; shift 2
-opts=""
-while [ $# -gt 0 ]; do
-    case $1 in -o) opts=$2; shift 2 ;; *) shift ;; esac
-done
-state=@BED@/hosts/$HOSTNAME
-printf '%s %s %s\n' "$spec" "$dir" "$opts" >> "$state/mount-standin.log"
-# refuse-nosymfollow: behave like a helper that does not know that option (mount.nfs's message and status).
-if [ -e "$state/refuse-nosymfollow" ] && [[ ,$opts, == *,nosymfollow,* ]]; then
-    echo "mount.nfs4: an incorrect mount option was specified" >&2; exit 32
-fi
-server=${spec%%:*}
-path=${spec#*:}
-address=$(getent hosts "$server" | awk '{print $1; exit}')
-if [ -z "$address" ]; then echo "mount.nfs4: Failed to resolve server $server: Name or service not known" >&2; exit 32; fi
-# Like mount.nfs, retry a server that does not answer at once (ganesha under many clients).
-for attempt in 1 2 3 4 5 6 7 8 9 10; do
-    if nfs-ls "nfs://$address/?version=4" >/dev/null 2>&1; then break; fi
-    if [ "$attempt" = 10 ]; then echo "mount.nfs4: Connection refused: $address did not answer for the export" >&2; exit 32; fi
-    echo "nfs-ls attempt $attempt failed" >> "$state/mount-standin.log.retries"
-    sleep 0.3
-done
-export_dir=$(cat "@BED@/exports/$address")
-mount --bind "$export_dir$path" "$dir"
-# nosymfollow is a per-mount flag, which a bind mount takes by a remount (mount.nfs sets it at mount time).
-if [[ ,$opts, == *,nosymfollow,* ]]; then mount -o remount,bind,nosymfollow "$dir"; fi
-"""
+# The sandbox's stand-in for the kernel's NFS client (sandbox/nfs_client.py), logging to each host's state dir.
+MOUNT_STANDIN = nfs_client.mount_script(Path("@BED@/nfs-exports"), "@BED@/hosts/$HOSTNAME")
 
 DOCKER_STANDIN = r"""#!/bin/bash
 # TEST STAND-IN for the docker CLI on a test host: answers the calls converge makes about the
@@ -408,13 +379,13 @@ class TestBed:
         self.down()
 
     def up(self) -> None:
-        for sub in ("bin/local", "hosts", "exports", "ssh"):
+        for sub in ("bin/local", "hosts", "ssh"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         self._keys()
         self._scripts()
         self.bridge.up()
         self.ganesha = Ganesha(self.bridge, self.dir, f"{PREFIX}-efs", EFS_ADDRESS).start()
-        (self.dir / "exports" / EFS_ADDRESS).write_text(str(self.ganesha.export))
+        (self.dir / "nfs-exports").write_text(nfs_client.exports_file({EFS_ADDRESS: str(self.ganesha.export)}))
         self.hosts = []
         for i in range(self.hosts_wanted):
             n = i + 1
