@@ -19,7 +19,7 @@ import os
 import secrets
 import stat
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 VOLUME_MARKER = ".sifu-volume"
 LAYOUT_MARKER = ".sifu-layout"
@@ -246,6 +246,32 @@ def remove(path: Path, anchor: Path | None = None) -> bool:
     finally:
         os.close(folder)
     return True
+
+
+class Usage(NamedTuple):
+    entries: int  # files, folders and links below the folder
+    bytes: int  # blocks allocated to them and to the folder itself
+
+    def __add__(self, other: "Usage") -> "Usage":  # type: ignore[override]
+        return Usage(self.entries + other.entries, self.bytes + other.bytes)
+
+
+def folder_usage(fd: int, visit: Callable[[int, str, os.stat_result], None] | None = None) -> Usage:
+    """What the open folder `fd` holds, walked by descriptors without following a symlink (so a link cannot
+    point the walk elsewhere); `visit(dir_fd, name, lstat)` sees every entry on the way (the kernel broker hands
+    them to the student in the same walk)."""
+    entries, allocated = 0, os.fstat(fd).st_blocks * 512
+    for _directory, subdirs, files, dir_fd in os.fwalk(dir_fd=fd):
+        for name in files + subdirs:
+            try:
+                info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # removed meanwhile
+            entries += 1
+            allocated += info.st_blocks * 512
+            if visit is not None:
+                visit(dir_fd, name, info)
+    return Usage(entries, allocated)
 
 
 def _chmod_tree(top: Path, modes: Modes) -> None:

@@ -23,6 +23,9 @@ CONTAINER_USERS = {"sifu": "sifu", "jupyter": "jupyter"}  # base-image/Dockerfil
 CONTAINER_KERNEL_BROKER_SOCKET = "/run/sifu-broker/broker.sock"
 CONTAINER_KERNEL_DIR = "/run/sifu-kernels"
 SERVICES = ("sifu", "jupyter")
+# Jupyter's IOPub limits per kernel websocket (its defaults): a flooding cell's output is dropped past them.
+IOPUB_MSG_RATE_LIMIT = 1000  # messages/s
+IOPUB_DATA_RATE_LIMIT = 1_000_000  # bytes/s of stream output
 
 
 @dataclass(frozen=True)
@@ -184,7 +187,9 @@ def kernel_broker_program(s: Settings, python: str, notebook_root: str) -> dict[
     return {
         "name": "kernel-broker",
         "command": f"{python} -m sifu.kernel_broker --socket {CONTAINER_KERNEL_BROKER_SOCKET} --notebook-root {notebook_root} "
-                   f"--kernel-dir {CONTAINER_KERNEL_DIR} --sifu-url http://127.0.0.1:{s.ports.sifu}",
+                   f"--kernel-dir {CONTAINER_KERNEL_DIR} --sifu-url http://127.0.0.1:{s.ports.sifu} "
+                   f"--max-disk-mib {s.jupyter.max_disk_mib_per_student} --max-files {s.jupyter.max_files_per_student} "
+                   f"--disk-check-interval {s.jupyter.disk_check_interval}",
         "directory": "/",
         "startsecs": 1,
         "stopsignal": "TERM",
@@ -227,6 +232,8 @@ def jupyter_context(s: Settings, notebook_root: str, kernel_broker_socket: str |
         "cull_idle_timeout": s.jupyter.cull_idle_timeout,
         "cull_interval": s.jupyter.cull_interval,
         "max_kernels_per_student": s.jupyter.max_kernels_per_student,
+        "iopub_msg_rate_limit": IOPUB_MSG_RATE_LIMIT,
+        "iopub_data_rate_limit": IOPUB_DATA_RATE_LIMIT,
     }
 
 

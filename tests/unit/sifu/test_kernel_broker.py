@@ -85,3 +85,24 @@ def test_copies_sifu_adds_to_a_folder_the_student_already_owns_become_the_studen
     os.chown(folder, 200_002, 1000)
     with pytest.raises(Refused):
         kernel_broker.claim_folder(here, folder, student)
+
+
+def test_the_disk_cap_counts_bytes_and_entries_without_following_links(tmp_path):
+    folder = tmp_path / "users" / "alice"
+    (folder / "c").mkdir(parents=True)
+    (folder / "c" / "big").write_bytes(b"x" * 3 * 2**20)
+    for n in range(20):
+        (folder / "c" / f"f{n}").write_text("x")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "huge").write_bytes(b"x" * 8 * 2**20)
+    os.symlink(outside, folder / "link")  # counted as one entry, never followed
+    usage = kernel_broker.usage_of(folder, tmp_path / "missing")
+    assert usage.entries == 1 + 1 + 20 + 1  # c, big, f0..f19, link
+    assert 3 * 2**20 <= usage.bytes < 5 * 2**20
+    assert kernel_broker.DiskCap(4 * 2**20, 100).over(usage) is None
+    assert kernel_broker.DiskCap(0, 0).over(usage) is None  # no cap
+    too_big = kernel_broker.DiskCap(2 * 2**20, 0).over(usage)
+    assert too_big and "at most 2 MiB." in too_big and "delete some of your files" in too_big
+    too_many = kernel_broker.DiskCap(0, 10).over(usage)
+    assert too_many and "in 23 files and folders" in too_many and "at most 10 files and folders." in too_many
