@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import tempfile
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -74,6 +78,52 @@ def app_image(docker_engine, localbase_image) -> AppImage:
     result = image.ensure_image(settings, docker, network="host")
     docker.close()
     return AppImage(ref=result.ref, settings=settings, environ=environ, plan=plan, build_seconds=result.seconds)
+
+
+@dataclass
+class BenchSetup:
+    """What bench/*.py get from built_app_image: a scratch directory, the engine's clients and the built image."""
+    work: Path
+    client: object = field(repr=False)  # the engine's Docker SDK client
+    docker: object = field(repr=False)  # deployer.docker_client.Docker on the same engine
+    built: AppImage
+    result: object = field(repr=False)  # deployer.image.ensure_image's result (what it built, in how long)
+
+
+@contextmanager
+def built_app_image(work_parent: str = "/tmp", timings: dict | None = None) -> Iterator[BenchSetup]:
+    """For the benchmarks that need the real image outside pytest (bench/image_start.py, e2e_proxy.py,
+    kernel_broker_start.py): a private dockerd, the cached debootstrap base imported, the app image built on free
+    ports; all stopped and removed after. `timings`, when given, gets the seconds of each step."""
+    from deployer import image
+    from deployer.docker_client import Docker
+    from tests.support import base_image, docker_engine
+
+    timings = {} if timings is None else timings
+    work = Path(tempfile.mkdtemp(prefix="sifu-bench-", dir=work_parent))
+    started = time.monotonic()
+    base_image.rootfs_tarball()
+    timings["rootfs"] = time.monotonic() - started
+    engine = docker_engine.start_engine(work / "engine")
+    try:
+        client = engine.client()
+        started = time.monotonic()
+        base_image.import_base(client)
+        timings["import"] = time.monotonic() - started
+        environ = image_environ(free_port(), free_port())
+        settings = load_settings(environ)
+        docker = Docker(engine.base_url)
+        result = image.ensure_image(settings, docker, network="host")
+        plan = image.plan(settings)
+        built = AppImage(ref=plan.final.ref, settings=settings, environ=environ, plan=plan, build_seconds=result.seconds)
+        try:
+            yield BenchSetup(work, client, docker, built, result)
+        finally:
+            docker.close()
+            client.close()
+    finally:
+        docker_engine.stop_engine(engine)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def container_environment(settings) -> dict[str, str]:
