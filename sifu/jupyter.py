@@ -520,13 +520,15 @@ class SifuKernelManager(AsyncMappingKernelManager):
     @default("context")
     def _context_default(self) -> Any:
         """Every socket Jupyter opens to a kernel refuses a message over MAX_KERNEL_MESSAGE (sifu/kernel_output.py):
-        ZMQ drops the connection on the header, before allocating, so a kernel cannot fill Jupyter's memory."""
+        ZMQ drops the connection on the header, before allocating, so a kernel cannot fill Jupyter's memory; and
+        queues at most MAX_QUEUED_MESSAGES unread."""
         import zmq
 
-        from sifu.kernel_output import MAX_KERNEL_MESSAGE
+        from sifu.kernel_output import MAX_KERNEL_MESSAGE, MAX_QUEUED_MESSAGES
 
         context = super()._context_default()
         context.setsockopt(zmq.MAXMSGSIZE, MAX_KERNEL_MESSAGE)
+        context.setsockopt(zmq.RCVHWM, MAX_QUEUED_MESSAGES)
         return context
 
     def start_buffering(self, kernel_id: str, session_key: str, channels: dict[str, Any]) -> None:

@@ -76,7 +76,7 @@ class DiskCap:
             return None
         caps = [f"{self.max_bytes / MIB:,.0f} MiB" if self.max_bytes else "",
                 f"{self.max_entries:,} files and folders" if self.max_entries else ""]
-        return (f"Your files take {usage.bytes / MIB:,.0f} MiB in {usage.entries:,} files and folders; a student may keep "
+        return (f"Your files take {usage.bytes / MIB:,.1f} MiB in {usage.entries:,} files and folders; a student may keep "
                 f"at most {' and '.join(c for c in caps if c)}. Your kernel cannot run until you delete some of your "
                 "files (File > Open lists them); then start it again.")
 

@@ -10,7 +10,9 @@ What bounds it, from the kernel to the browser:
   kernel, set on the kernel manager's ZMQ context by sifu.jupyter.SifuKernelManager): ZMQ checks the size in the
   message's header before it allocates anything and drops the connection (it reconnects), so a 1 GB
   display_data never enters Jupyter's memory. Display data does not count towards Jupyter's data rate (one large
-  figure is normal); this is its bound.
+  figure is normal); this is its bound. And at most MAX_QUEUED_MESSAGES wait in such a socket for Jupyter to read
+  them (ZMQ_RCVHWM; more are dropped): a kernel printing faster than Jupyter parses (the JSON protocol parses every
+  message) queued up to ZMQ's default 1000 messages of ipykernel's batched output in Jupyter's memory.
 - A browser (or a script) that does not read its websocket: tornado would buffer without end what Jupyter writes
   to it. Past MAX_UNSENT bytes waiting for one websocket, that websocket is closed (Notebook reconnects).
 - At most MAX_SOCKETS_PER_KERNEL websockets per kernel, so the bound above cannot be multiplied at will.
@@ -31,6 +33,7 @@ from sifu.kernel_memory import MemoryNoticeKernelWebsocketConnection
 
 MIB = 2 ** 20
 MAX_KERNEL_MESSAGE = 16 * MIB
+MAX_QUEUED_MESSAGES = 100  # per socket to a kernel, waiting for Jupyter to read them (ZMQ_RCVHWM; ZMQ's default 1000)
 MAX_UNSENT = 32 * MIB
 MAX_SOCKETS_PER_KERNEL = 6
 MAX_OFFLINE_BUFFER = 32 * MIB  # kept for a kernel while no websocket is connected (sifu.jupyter.SifuKernelManager)

@@ -110,6 +110,7 @@ def test_a_flooding_cell_takes_down_neither_jupyter_nor_another_students_kernel(
         assert execute(jupyter_url, printing, alice.cookie_header(),
                        "display({'text/plain': 'z' * (100 * 2**20)}, raw=True); 6*7", timeout=120) == "42"
         after = jupyter_memory_kib(container, jupyter_pid)
+        print(f"Jupyter memory (KiB) before the floods {before}, after {after}")  # for docs/security.md
         # 800 MiB of display data went to a websocket that read nothing, and 100 MiB in one message.
         assert after["VmHWM"] - before["VmRSS"] < 200 * 1024, (before, after)
         assert execute(jupyter_url, bob_kernel, bob.cookie_header(), "6*7") == "42"
@@ -167,7 +168,8 @@ def test_a_student_over_the_disk_cap_is_stopped_told_why_and_others_keep_answeri
             # Her kernels' home (TMPDIR) is emptied when her last kernel goes, so she is under the cap again.
             assert refused.status_code == 201, refused.text
         else:
-            assert refused.status_code == 503 and "delete some of your files" in refused.text, refused.text
+            # (Jupyter's session handler answers 500 around the provisioner's 503, as without the broker)
+            assert refused.status_code >= 500 and "delete some of your files" in refused.text, refused.text
             exec_out(container, "rm", "-rf", "/notebooks/users/alice/c/many", "/notebooks/users/alice/c/big")
         # Once she is under the cap, her notebook's kernel starts again.
         for session in alice.request("GET", "/api/sessions").json():
