@@ -99,8 +99,10 @@ def test_a_flooding_cell_takes_down_neither_jupyter_nor_another_students_kernel(
             assert alice.request("POST", f"/api/kernels/{kernel}/interrupt").status_code == 204
         follow.join(120)
         assert seen.get("end") == "idle", seen
-        assert any("faster than the notebook can show it" in note for note in seen["notes"]), seen["notes"]
-        assert not any("ServerApp.iopub" in note for note in seen["notes"])  # not Jupyter's text for operators
+        # What alice sees depends on the flood's speed: ipykernel sends what was printed in 0.2 s as one message;
+        # below 16 MiB Jupyter's rate limit drops it with the note (tests/integration/sifu/test_kernel_flood_notice.py),
+        # above it the message never reaches Jupyter. Never Jupyter's note for operators.
+        assert not any("ServerApp.iopub" in note for note in seen["notes"]), seen["notes"]
         reader.close()
         deaf.close()
         assert execute(jupyter_url, printing, alice.cookie_header(), "6*7") == "42"
