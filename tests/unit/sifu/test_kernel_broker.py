@@ -106,3 +106,23 @@ def test_the_disk_cap_counts_bytes_and_entries_without_following_links(tmp_path)
     assert too_big and "at most 2 MiB." in too_big and "delete some of your files" in too_big
     too_many = kernel_broker.DiskCap(0, 10).over(usage)
     assert too_many and "in 23 files and folders" in too_many and "at most 10 files and folders." in too_many
+
+
+def test_a_students_last_kernel_takes_their_home_and_shared_memory_files_with_it(tmp_path):
+    uid, gid = os.getuid(), os.getgid()
+    here = Site(tmp_path, tmp_path / "kernels", "http://127.0.0.1:3334", 1000, 1001, gid, "/opt/venv/bin/python",
+                shm_dir=tmp_path / "shm")
+    here.kernel_dir.mkdir()
+    home = kernel_broker.kernel_dir_of(here, uid) / "home"
+    (home / ".ipython" / "profile_default").mkdir(parents=True)
+    (home / "tmp" / "big").write_bytes(b"x" * 1000)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_text("not the student's to lose")
+    os.symlink(outside, home / "link")
+    (tmp_path / "shm").mkdir()
+    (tmp_path / "shm" / "sem.mine").write_text("")
+    kernel_broker.clear_scratch(here, uid)
+    assert sorted(os.listdir(home)) == ["tmp"] and os.listdir(home / "tmp") == []
+    assert os.listdir(tmp_path / "shm") == []
+    assert (outside / "keep").exists()  # the link went, not what it pointed at
