@@ -113,9 +113,10 @@ def built_app_image(work_parent: str = "/tmp", timings: dict | None = None) -> I
         environ = image_environ(free_port(), free_port())
         settings = load_settings(environ)
         docker = Docker(engine.base_url)
-        result = image.ensure_image(settings, docker, network="host")
         plan = image.plan(settings)
-        built = AppImage(ref=plan.final.ref, settings=settings, environ=environ, plan=plan, build_seconds=result.seconds)
+        result = image.ensure_image(settings, docker, network="host")
+        # result.ref, not a plan made after the build: a file changed meanwhile would name an image never built
+        built = AppImage(ref=result.ref, settings=settings, environ=environ, plan=plan, build_seconds=result.seconds)
         try:
             yield BenchSetup(work, client, docker, built, result)
         finally:
