@@ -63,7 +63,8 @@ class Refused(Exception):
 
 @dataclass(frozen=True)
 class DiskCap:
-    """What one student may keep in their folder and their kernels' home together: bytes allocated, and entries
+    """What one student may keep in their folder and their kernel directory (its home, connection files and
+    anything else their kernels write there) together: bytes allocated, and entries
     (files, folders, links); 0 is no cap. EFS has no quotas, so the broker counts: when a kernel starts (the walk
     that hands the folder over) and every `interval` seconds while the student has kernels running."""
     max_bytes: int = 0
@@ -300,7 +301,7 @@ class Broker:
         uid = uid_from_sifu(self.site, name)
         usage = claim_folder(self.site, folder, uid)
         directory = kernel_dir_of(self.site, uid)
-        over = self.site.disk_cap.over(usage + usage_of(directory / "home"))
+        over = self.site.disk_cap.over(usage + usage_of(directory))  # the home, and whatever else it put there
         if over:
             raise Refused(over)
         return {"uid": uid, "kernel_dir": str(directory), "folder": str(folder)}
@@ -366,7 +367,7 @@ class Broker:
                 if kernel.process.poll() is None and kernel.folder is not None:
                     students.setdefault(kernel.uid, []).append(kernel)
         for uid, kernels in students.items():
-            over = self.site.disk_cap.over(usage_of(kernels[0].folder, self.site.kernel_dir / str(uid) / "home"))
+            over = self.site.disk_cap.over(usage_of(kernels[0].folder, self.site.kernel_dir / str(uid)))
             if over is None:
                 continue
             for kernel in kernels:
