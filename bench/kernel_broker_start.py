@@ -9,7 +9,7 @@ two take turns round by round, so a load change on the shared machine hits both 
 student: POST /api/sessions (the kernel starts), then `6*7` over the kernel websocket until "42"; then the session
 is deleted (the kernel shut down) before the next round.
 Then memory per idle kernel: KERNELS students per side each start a kernel, run `6*7` and stay idle; the PSS of
-each kernel's process tree is read as root (/proc/<pid>/smaps_rollup) and the medians compared.
+each kernel's process tree is read as its uid (/proc/<pid>/smaps_rollup) and the medians compared.
 Appends a section to bench/RESULTS.md with `- broker / stock: RATIO` (p50 start) and the memory ratio.
 """
 
@@ -71,8 +71,9 @@ def start_to_result(container, url: str) -> float:
         student.close()
 
 
-def kernel_pss_kib(container, pid: int) -> int:
-    """PSS of the kernel's process tree (the kernel and any children), KiB, read as root in the container."""
+def kernel_pss_kib(container, pid: int, uid: int) -> int:
+    """PSS of the kernel's process tree (the kernel and any children), KiB, read as the kernel's own uid (root in
+    the container lacks CAP_SYS_PTRACE, which reading another uid's smaps_rollup needs)."""
     script = ("import sys; from pathlib import Path; root = int(sys.argv[1]); parents = {}\n"
               "for stat in Path('/proc').glob('[0-9]*/stat'):\n"
               "    try: fields = stat.read_text().rpartition(')')[2].split(); parents[int(stat.parent.name)] = int(fields[1])\n"
@@ -85,7 +86,7 @@ def kernel_pss_kib(container, pid: int) -> int:
               "    for line in Path(f'/proc/{p}/smaps_rollup').read_text().splitlines():\n"
               "        if line.startswith('Pss:'): total += int(line.split()[1])\n"
               "print(total)")
-    code, out = container.exec_run(["python", "-c", script, str(pid)])
+    code, out = container.exec_run(["python", "-c", script, str(pid)], user=str(uid))
     assert code == 0, out
     return int(out)
 
@@ -93,15 +94,16 @@ def kernel_pss_kib(container, pid: int) -> int:
 def idle_kernels_pss(container, url: str, names: list[str]) -> list[int]:
     """Start one kernel per name (all at once, as students would have them), let them go idle, and read each
     one's PSS; the sessions are deleted after."""
-    students, pids = [], []
+    students, kernels = [], []
     try:
         for name in names:
             student = signed_in(container, url, name)
             students.append(student)
             kernel = start_kernel(student, name)
-            pids.append(int(execute(url, kernel, student.cookie_header(), "__import__('os').getpid()")))
+            ids = execute(url, kernel, student.cookie_header(), "import os; (os.getpid(), os.getuid())")
+            kernels.append(tuple(int(part) for part in ids.strip("()").split(",")))
         time.sleep(3)  # idle: the first cell's allocations settled
-        return [kernel_pss_kib(container, pid) for pid in pids]
+        return [kernel_pss_kib(container, pid, uid) for pid, uid in kernels]
     finally:
         for student in students:
             for session in student.request("GET", "/api/sessions").json():
@@ -143,7 +145,7 @@ def report(figures: dict[str, dict[str, list]], rounds: int) -> list[str]:
     count = len(memory["broker"])
     pss = {name: statistics.median(values) for name, values in memory.items()}
     lines += ["", f"Memory per idle kernel: PSS of the kernel's process tree after `6*7`, median of {count} kernels per "
-              f"side (one per student), read as root from /proc/<pid>/smaps_rollup; each side's {count} kernels "
+              f"side (one per student), read as the kernel's uid from /proc/<pid>/smaps_rollup; each side's {count} kernels "
               "started one Jupyter after the other in the same container (stock: Jupyter's user, no broker).", "",
               "| provisioner | median PSS (MiB) | min (MiB) | max (MiB) |", "|---|---|---|---|"]
     for name, values in memory.items():
