@@ -9,10 +9,11 @@ What bounds it, from the kernel to the browser:
 - One message from a kernel is at most MAX_KERNEL_MESSAGE bytes (ZMQ_MAXMSGSIZE on every socket Jupyter opens to a
   kernel, set on the kernel manager's ZMQ context by sifu.jupyter.SifuKernelManager): ZMQ checks the size in the
   message's header before it allocates anything and drops the connection (it reconnects), so a 1 GB
-  display_data never enters Jupyter's memory. ipykernel sends what a cell printed in 0.2 s as one message, so
-  a print loop fast enough to pass 16 MiB in that time loses that output whole, without a note (the cell shows
-  nothing until it is interrupted). Display data does not count towards Jupyter's data rate (one large
-  figure is normal); this is its bound. And at most MAX_QUEUED_MESSAGES wait in such a socket for Jupyter to read
+  display_data never enters Jupyter's memory. Display data does not count towards Jupyter's data rate (one large
+  figure is normal); this is its bound. It is high because ZMQ drops the kernel's connection with the message
+  and what follows it until it reconnects (~0.1 s): at 16 MiB, ipykernel's batches of a fast print loop (what a
+  cell printed in 0.2 s is one message) were dropped whole, and with them the cell's result and its idle status,
+  so Notebook showed the kernel busy after the student interrupted it. And at most MAX_QUEUED_MESSAGES wait in such a socket for Jupyter to read
   them (ZMQ_RCVHWM; more are dropped): a kernel printing faster than Jupyter parses (the JSON protocol parses every
   message) queued up to ZMQ's default 1000 messages of ipykernel's batched output in Jupyter's memory.
 - A browser (or a script) that does not read its websocket: tornado would buffer without end what Jupyter writes
@@ -34,7 +35,7 @@ from tornado.iostream import StreamBufferFullError
 from sifu.kernel_memory import MemoryNoticeKernelWebsocketConnection
 
 MIB = 2 ** 20
-MAX_KERNEL_MESSAGE = 16 * MIB
+MAX_KERNEL_MESSAGE = 128 * MIB
 MAX_QUEUED_MESSAGES = 100  # per socket to a kernel, waiting for Jupyter to read them (ZMQ_RCVHWM; ZMQ's default 1000)
 MAX_UNSENT = 32 * MIB
 MAX_SOCKETS_PER_KERNEL = 6

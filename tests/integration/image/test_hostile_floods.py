@@ -50,6 +50,17 @@ def cell_notes(ws, msg_id: str, until: set[str], timeout: float = 120) -> tuple[
     raise AssertionError(f"none of {until} before the timeout; notes so far: {notes}")
 
 
+def answer_when_back(jupyter_url: str, kernel: str, cookie_header: str, within: float = 90) -> str | None:
+    """`6*7` on the kernel, asked again until it answers (its reply may fall in a dropped connection's gap)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            return execute(jupyter_url, kernel, cookie_header, "6*7", timeout=10)
+        except Exception:  # no result within 10 s: lost with the connection, or still busy
+            continue
+    return None
+
+
 def jupyter_memory_kib(container, pid: int) -> dict[str, int]:
     """VmRSS (now) and VmHWM (the peak since Jupyter started), KiB."""
     status = exec_out(container, "cat", f"/proc/{pid}/status")
@@ -70,7 +81,7 @@ def start_kernel_for(student: JupyterSession, name: str, file: str) -> str:
 
 def test_a_flooding_cell_takes_down_neither_jupyter_nor_another_students_kernel(app_image, container):
     """alice floods three ways at once: a cell printing without end (read by her browser), a cell sending 4 MiB
-    display messages to a websocket that never reads, and one 100 MiB display message. Jupyter's memory stays
+    display messages to a websocket that never reads, and one 200 MiB display message. Jupyter's memory stays
     bounded (peak RSS), bob's kernel answers meanwhile, and alice's kernels are interrupted and answer after."""
     programs = running_programs(app_image, container)
     jupyter_url, jupyter_pid = f"http://127.0.0.1:{app_image.jupyter_port}", programs["jupyter"][1]
@@ -83,7 +94,7 @@ def test_a_flooding_cell_takes_down_neither_jupyter_nor_another_students_kernel(
             assert execute(jupyter_url, kernel, student.cookie_header(), "6*7") == "42"
         before = jupyter_memory_kib(container, jupyter_pid)
 
-        reader = open_channels(jupyter_url, printing, alice.cookie_header())
+        reader = open_channels(jupyter_url, printing, alice.cookie_header(), timeout=180)
         flood = send_execute(reader, "while True: print('x' * 10000)")
         seen: dict[str, object] = {}
         follow = threading.Thread(target=lambda: seen.update(zip(("notes", "end"), cell_notes(reader, flood, {"idle"}))))
@@ -99,21 +110,22 @@ def test_a_flooding_cell_takes_down_neither_jupyter_nor_another_students_kernel(
             assert alice.request("POST", f"/api/kernels/{kernel}/interrupt").status_code == 204
         follow.join(120)
         assert seen.get("end") == "idle", seen
-        # What alice sees depends on the flood's speed: ipykernel sends what was printed in 0.2 s as one message;
-        # below 16 MiB Jupyter's rate limit drops it with the note (tests/integration/sifu/test_kernel_flood_notice.py),
-        # above it the message never reaches Jupyter. Never Jupyter's note for operators.
-        assert not any("ServerApp.iopub" in note for note in seen["notes"]), seen["notes"]
+        assert any("faster than the notebook can show it" in note for note in seen["notes"]), seen["notes"]
+        assert not any("ServerApp.iopub" in note for note in seen["notes"])  # not Jupyter's text for operators
         reader.close()
         deaf.close()
         assert execute(jupyter_url, printing, alice.cookie_header(), "6*7") == "42"
         assert execute(jupyter_url, displaying, alice.cookie_header(), "6*7") == "42"
 
-        # One output message bigger than Jupyter takes (16 MiB): it never enters Jupyter; the cell still ends.
-        assert execute(jupyter_url, printing, alice.cookie_header(),
-                       "display({'text/plain': 'z' * (100 * 2**20)}, raw=True); 6*7", timeout=120) == "42"
+        # One output message bigger than Jupyter takes (128 MiB): it never enters Jupyter. ZMQ drops the kernel's
+        # connection with it and reconnects, so what follows at once may be lost too: alice asks again.
+        ws = open_channels(jupyter_url, printing, alice.cookie_header())
+        send_execute(ws, "display({'text/plain': 'z' * (200 * 2**20)}, raw=True)")
+        assert answer_when_back(jupyter_url, printing, alice.cookie_header()) == "42"  # runs after that cell
+        ws.close()
         after = jupyter_memory_kib(container, jupyter_pid)
         print(f"Jupyter memory (KiB) before the floods {before}, after {after}")  # for docs/security.md
-        # 800 MiB of display data went to a websocket that read nothing, and 100 MiB in one message.
+        # 800 MiB of display data went to a websocket that read nothing, and 200 MiB in one message.
         assert after["VmHWM"] - before["VmRSS"] < 200 * 1024, (before, after)
         assert execute(jupyter_url, bob_kernel, bob.cookie_header(), "6*7") == "42"
     finally:
