@@ -30,3 +30,35 @@ def test_a_flooding_cell_is_told_in_words_for_a_student(sifu_stack, protocol):
         shown = sum(len(m["content"]["text"]) for m in messages if m["msg_type"] == "stream" and m["content"]["name"] == "stdout")
         assert shown < 600 * 10001  # some of it was left out
         assert execute(sifu_stack.jupyter.url, kernel, alice.cookie_header(), "6*7") == "42"
+
+
+def test_a_kernel_takes_a_bounded_number_of_websockets(sifu_stack):
+    """Each websocket has its own bounds (unsent bytes); their number per kernel is capped, so they cannot be
+    multiplied at will. The ones open keep working."""
+    import uuid
+    from urllib.parse import urlsplit
+
+    import websocket
+
+    from sifu.kernel_output import MAX_SOCKETS_PER_KERNEL
+
+    token = sifu_stack.token("alice")
+    prepare_copy(sifu_stack.sifu.url, token, "alice", COURSE, FILE)
+    with students_kernel(sifu_stack, token, "alice", FILE) as (alice, kernel):
+        split = urlsplit(sifu_stack.jupyter.url)
+
+        def connect():
+            return websocket.create_connection(
+                f"ws://{split.netloc}/api/kernels/{kernel}/channels?session_id={uuid.uuid4().hex}",
+                header=[f"Cookie: {alice.cookie_header()}"], timeout=30, origin=f"{split.scheme}://{split.netloc}")
+
+        held = [connect() for _ in range(MAX_SOCKETS_PER_KERNEL)]
+        try:
+            extra = connect()
+            with pytest.raises(websocket.WebSocketConnectionClosedException):
+                while True:
+                    extra.recv()  # the server closes it (1008) once it is over the cap
+        finally:
+            for ws in held:
+                ws.close()
+        assert execute(sifu_stack.jupyter.url, kernel, alice.cookie_header(), "6*7") == "42"
