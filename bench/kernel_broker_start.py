@@ -71,9 +71,9 @@ def start_to_result(container, url: str) -> float:
         student.close()
 
 
-def kernel_pss_kib(container, pid: int, uid: int) -> int:
+def kernel_pss_kib(container, pid: int, uid: int, gid: int) -> int:
     """PSS of the kernel's process tree (the kernel and any children), KiB, read as the kernel's own uid (root in
-    the container lacks CAP_SYS_PTRACE, which reading another uid's smaps_rollup needs)."""
+    the container lacks CAP_SYS_PTRACE, which reading another uid's smaps_rollup needs; the gid must match too)."""
     script = ("import sys; from pathlib import Path; root = int(sys.argv[1]); parents = {}\n"
               "for stat in Path('/proc').glob('[0-9]*/stat'):\n"
               "    try: fields = stat.read_text().rpartition(')')[2].split(); parents[int(stat.parent.name)] = int(fields[1])\n"
@@ -86,7 +86,7 @@ def kernel_pss_kib(container, pid: int, uid: int) -> int:
               "    for line in Path(f'/proc/{p}/smaps_rollup').read_text().splitlines():\n"
               "        if line.startswith('Pss:'): total += int(line.split()[1])\n"
               "print(total)")
-    code, out = container.exec_run(["python", "-c", script, str(pid)], user=str(uid))
+    code, out = container.exec_run(["python", "-c", script, str(pid)], user=f"{uid}:{gid}")
     assert code == 0, out
     return int(out)
 
@@ -100,10 +100,10 @@ def idle_kernels_pss(container, url: str, names: list[str]) -> list[int]:
             student = signed_in(container, url, name)
             students.append(student)
             kernel = start_kernel(student, name)
-            ids = execute(url, kernel, student.cookie_header(), "import os; (os.getpid(), os.getuid())")
+            ids = execute(url, kernel, student.cookie_header(), "import os; (os.getpid(), os.getuid(), os.getgid())")
             kernels.append(tuple(int(part) for part in ids.strip("()").split(",")))
         time.sleep(3)  # idle: the first cell's allocations settled
-        return [kernel_pss_kib(container, pid, uid) for pid, uid in kernels]
+        return [kernel_pss_kib(container, *ids) for ids in kernels]
     finally:
         for student in students:
             for session in student.request("GET", "/api/sessions").json():
