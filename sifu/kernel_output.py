@@ -13,9 +13,14 @@ What bounds it, from the kernel to the browser:
   figure is normal); this is its bound. It is high because ZMQ drops the kernel's connection with the message
   and what follows it until it reconnects (~0.1 s): at 16 MiB, ipykernel's batches of a fast print loop (what a
   cell printed in 0.2 s is one message) were dropped whole, and with them the cell's result and its idle status,
-  so Notebook showed the kernel busy after the student interrupted it. And at most MAX_QUEUED_MESSAGES wait in such a socket for Jupyter to read
-  them (ZMQ_RCVHWM; more are dropped): a kernel printing faster than Jupyter parses (the JSON protocol parses every
-  message) queued up to ZMQ's default 1000 messages of ipykernel's batched output in Jupyter's memory.
+  so Notebook showed the kernel busy after the student interrupted it.
+- At most MAX_QUEUED_MESSAGES wait in a socket to a kernel for Jupyter to read them (ZMQ_RCVHWM; the kernel drops
+  more): a kernel printing faster than Jupyter parses (the JSON protocol parses every message before the rate limit
+  drops it) queued ZMQ's default 1000 of ipykernel's batches in Jupyter's memory. Measured through the image with
+  three floods at once (tests/integration/image/test_hostile_floods.py), Jupyter's peak RSS went from 75 to 637
+  MiB with 100 and to 203 MiB with 10. The cost: while Jupyter lags behind a flood, the kernel's messages past
+  the ten are dropped, the flood's final idle status among them when the student interrupts it (Notebook then
+  shows the kernel busy until its next message; the next cell runs normally).
 - A browser (or a script) that does not read its websocket: tornado would buffer without end what Jupyter writes
   to it. Past MAX_UNSENT bytes waiting for one websocket, that websocket is closed (Notebook reconnects).
 - At most MAX_SOCKETS_PER_KERNEL websockets per kernel, so the bound above cannot be multiplied at will.
@@ -36,7 +41,7 @@ from sifu.kernel_memory import MemoryNoticeKernelWebsocketConnection
 
 MIB = 2 ** 20
 MAX_KERNEL_MESSAGE = 128 * MIB
-MAX_QUEUED_MESSAGES = 100  # per socket to a kernel, waiting for Jupyter to read them (ZMQ_RCVHWM; ZMQ's default 1000)
+MAX_QUEUED_MESSAGES = 10  # per socket to a kernel, waiting for Jupyter to read them (ZMQ_RCVHWM; ZMQ's default 1000)
 MAX_UNSENT = 32 * MIB
 MAX_SOCKETS_PER_KERNEL = 6
 MAX_OFFLINE_BUFFER = 32 * MIB  # kept for a kernel while no websocket is connected (sifu.jupyter.SifuKernelManager)
