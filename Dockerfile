@@ -23,6 +23,13 @@ ARG JUPYTER_PORT=3335
 USER 0
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 
+# Kernels (each its student's own uid, no supplementary groups) write only in their student's folder and their own
+# home, which the kernel broker counts against the student's disk cap: the image's shared scratch folders, on the
+# container's own disk, are for the service users' group (sifu; jupyter is in it) and root only.
+RUN mkdir -p /tmp /var/tmp /run/lock \
+    && chgrp sifu /tmp /var/tmp /run/lock \
+    && chmod 1770 /tmp /var/tmp /run/lock
+
 # Sifu's own dependencies, pinned by the same constraints as the base.
 # rfc3987-syntax is removed again: jsonschema[format-nongpl] (via jupyter-events) pulls it in only to
 # check the "iri" string format, which no Jupyter schema uses, and importing it compiles ~30 Earley

@@ -50,7 +50,7 @@ from bench.kernel_roundtrip import execute_request  # noqa: E402
 from bench.record import record  # noqa: E402
 from devlms.app import demo_notebook  # noqa: E402
 from tests.integration.sifu.helpers import COURSE  # noqa: E402
-from tests.support.app_image import app_image_for_bench  # noqa: E402
+from tests.support.app_image import built_app_image  # noqa: E402
 from tests.support.browser import chromium  # noqa: E402
 
 STEPS = ("sign-in", "server", "page", "session", "result")
@@ -177,7 +177,8 @@ def main() -> None:
     browser_names = [f"student-{i}" for i in range(args.students + 1, args.students + args.browser_students + 1)]
     try:
         with ExitStack() as exits:
-            engine, client, built = exits.enter_context(app_image_for_bench(workdir))
+            setup = exits.enter_context(built_app_image(str(workdir)))
+            engine, client, built = setup.engine, setup.client, setup.built
             ours = start_ours_in_image(exits, built, client, workdir / "ours", students=len(names) + len(browser_names))
             image = build_singleuser_image(client, built.plan.base.ref, workdir)
             local = start_hub(workdir / "hub")

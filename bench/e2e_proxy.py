@@ -13,9 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 import uuid
 from contextlib import ExitStack
@@ -26,8 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.record import record, summary  # noqa: E402
-from sandbox.processes import free_port  # noqa: E402
-from tests.support import app_image as app, base_image, docker_engine  # noqa: E402
+from tests.support import app_image as app  # noqa: E402
 from tests.support.e2e_stack import random_file, start_e2e_stack  # noqa: E402
 
 
@@ -84,21 +81,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--restarts", type=int, default=3)
     args = parser.parse_args()
-    from deployer import image
-    from deployer.docker_client import Docker
-
-    work = Path(tempfile.mkdtemp(prefix="sifu-bench-e2e-", dir="/tmp"))
-    engine = docker_engine.start_engine(work / "engine")
-    try:
-        client = engine.client()
-        base_image.import_base(client)
-        environ = app.image_environ(free_port(), free_port())
-        settings = app.load_settings(environ)
-        docker = Docker(engine.base_url)
-        result = image.ensure_image(settings, docker, network="host")
-        built = app.AppImage(ref=result.ref, settings=settings, environ=environ, plan=image.plan(settings), build_seconds={})
+    with app.built_app_image("/tmp") as setup:
+        client, built = setup.client, setup.built
         with ExitStack() as exits:
-            stack = start_e2e_stack(exits, built, client, work / "stack", students=0)
+            stack = start_e2e_stack(exits, built, client, setup.work / "stack", students=0)
             load = os.getloadavg()
             rows = [row("Sifu /health", http_times(f"{stack.direct_sifu_url}/health", args.requests),
                         http_times(f"{stack.sifu_url}/health", args.requests), 1.15),
@@ -127,9 +113,6 @@ def main() -> None:
             f"`docker restart` to Sifu /health and Jupyter /api both 200: "
             + ", ".join(f"{s:.1f} s" for s in starts) + f" (median {sorted(starts)[len(starts) // 2]:.1f} s).",
         ])
-    finally:
-        docker_engine.stop_engine(engine)
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

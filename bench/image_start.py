@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,9 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.record import record  # noqa: E402
 from deployer import image  # noqa: E402
-from deployer.docker_client import Docker  # noqa: E402
-from sandbox.processes import free_port  # noqa: E402
-from tests.support import app_image as app, base_image, docker_engine  # noqa: E402
+from tests.support import app_image as app, base_image  # noqa: E402
 
 # The baseline container's program: answers 200 on every port given, as soon as Python is up.
 TRIVIAL_SERVER = """
@@ -61,32 +57,19 @@ def container_cpu_seconds(container_id: str) -> float | None:
 
 def measure(runs: int, work_parent: str = "/tmp") -> dict:
     figures: dict = {}
-    work = Path(tempfile.mkdtemp(prefix="sifu-bench-", dir=work_parent))
-    started = time.monotonic()
-    tarball = base_image.rootfs_tarball()
-    figures["rootfs"] = time.monotonic() - started
-    seconds_file = Path(f"{tarball}.seconds")
-    figures["debootstrap_first_run"] = float(seconds_file.read_text()) if seconds_file.exists() else None
-    engine = docker_engine.start_engine(work / "engine")
-    try:
-        client = engine.client()
+    with app.built_app_image(work_parent, figures) as setup:
+        tarball = base_image.rootfs_tarball()
+        seconds_file = Path(f"{tarball}.seconds")
+        figures["debootstrap_first_run"] = float(seconds_file.read_text()) if seconds_file.exists() else None
+        client, docker, built = setup.client, setup.docker, setup.built
+        figures["base_build"] = setup.result.seconds.get(built.plan.base.ref)
+        figures["final_build"] = setup.result.seconds.get(built.plan.final.ref)
         started = time.monotonic()
-        base_image.import_base(client)
-        figures["import"] = time.monotonic() - started
-        environ = app.image_environ(free_port(), free_port())
-        settings = app.load_settings(environ)
-        docker = Docker(engine.base_url)
-        result = image.ensure_image(settings, docker, network="host")
-        plan = image.plan(settings)
-        figures["base_build"] = result.seconds.get(plan.base.ref)
-        figures["final_build"] = result.seconds.get(plan.final.ref)
-        started = time.monotonic()
-        again = image.ensure_image(settings, docker, network="host")
+        again = image.ensure_image(built.settings, docker, network="host")
         figures["unchanged_build"] = time.monotonic() - started
         assert not again.built
-        figures["image_size_mb"] = client.images.get(plan.final.ref).attrs["Size"] / 1e6
-        built = app.AppImage(ref=plan.final.ref, settings=settings, environ=environ, plan=plan, build_seconds={})
-        notebooks = app.prepare_notebook_root(work / "notebooks")
+        figures["image_size_mb"] = client.images.get(built.ref).attrs["Size"] / 1e6
+        notebooks = app.prepare_notebook_root(setup.work / "notebooks")
         ready, baseline = [], []
         trivial = ["python", "-c", TRIVIAL_SERVER, str(built.sifu_port), str(built.jupyter_port)]
         for _ in range(runs):
@@ -107,11 +90,6 @@ def measure(runs: int, work_parent: str = "/tmp") -> dict:
         figures["ready"] = ready
         figures["baseline"] = baseline
         figures["load"] = os.getloadavg()
-        docker.close()
-        client.close()
-    finally:
-        docker_engine.stop_engine(engine)
-        shutil.rmtree(work, ignore_errors=True)
     return figures
 
 

@@ -59,7 +59,7 @@ from bench.kernel_roundtrip import execute_request, is_idle_for  # noqa: E402
 from bench.record import percentile, record  # noqa: E402
 from devlms.app import demo_notebook  # noqa: E402
 from tests.integration.sifu.helpers import COURSE, serve_url  # noqa: E402
-from tests.support.app_image import app_image_for_bench  # noqa: E402
+from tests.support.app_image import built_app_image  # noqa: E402
 
 CELL = "sum(range(1000))"  # a small cell
 SIGN_IN_CONCURRENCY = 4  # students signing in at once while the others keep running cells
@@ -307,7 +307,8 @@ async def run(args) -> list[Side]:
     workdir.chmod(0o755)
     sides = [Side("ours (image)"), Side("JupyterHub (local process)")] + ([Side("JupyterHub (DockerSpawner)")] if args.docker_spawner else [])
     try:
-        with app_image_for_bench(workdir) as (engine, client, built):
+        with built_app_image(str(workdir)) as setup:
+            engine, client, built = setup.engine, setup.client, setup.built
             with ExitStack() as exits:
                 ours = start_ours_in_image(exits, built, client, workdir / "ours", students=max(steps))
                 await run_side(sides[0], ours.pids, lambda name: ours_sign_in(ours, name), steps, args.window, args.interval, ours)

@@ -280,6 +280,12 @@ def create_app(settings: config_module.Settings | None = None) -> FastAPI:
     async def _api_error(_request: Request, exc: ApiError):
         return JSONResponse(error_body(exc.code, exc.detail), status_code=exc.status, headers=exc.headers)
 
+    @app.exception_handler(storage.PlantedLink)
+    async def _planted_link(_request: Request, exc: storage.PlantedLink):
+        detail = (f"{exc.strerror}: Sifu does not write or delete through links in a student's folder; "
+                  "remove the link (or rename it) and try again")
+        return JSONResponse(error_body("planted_link", detail), status_code=409)
+
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError):
         where = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()[:5])
@@ -324,7 +330,7 @@ def create_app(settings: config_module.Settings | None = None) -> FastAPI:
         relative = names.jupyter_relative_path(username, check_name_or_400("course", course), check_name_or_400("file", file))
         if info.username != username:
             raise ApiError(403, "forbidden", "this token may open only its own user's notebooks")
-        if not (settings.notebook_root / relative).is_file():
+        if not storage.is_file(settings.notebook_root / relative, settings.notebook_root):
             raise ApiError(404, "not_found", "there is no such copy; create it first")
         expires = info.expires_at
         session = hash_token(bearer_from(request) or "")
@@ -391,7 +397,7 @@ def create_app(settings: config_module.Settings | None = None) -> FastAPI:
         await authenticate(sifu, request)
         params = await notey(request, ("course", "file"))
         path = names.base_path(settings.notebook_root, params["course"], params["file"])
-        return Result(result=path.is_file())
+        return Result(result=storage.is_file(path, settings.notebook_root))
 
     async def base_create(request: Request) -> Result:
         info = await authenticate(sifu, request)
@@ -410,11 +416,11 @@ def create_app(settings: config_module.Settings | None = None) -> FastAPI:
         require_volume()
         path = names.base_path(settings.notebook_root, params["course"], params["file"])
         if is_staff(info):
-            await run_in_threadpool(storage.write_atomic, path, encoded)
+            await run_in_threadpool(storage.write_atomic, path, encoded, storage.COURSE, settings.notebook_root)
             return Result(result=True)
-        if await run_in_threadpool(storage.create_exclusive, path, encoded):
+        if await run_in_threadpool(storage.create_exclusive, path, encoded, storage.COURSE, settings.notebook_root):
             return Result(result=True)
-        if storage.read_bytes(path) == encoded:
+        if storage.read_bytes(path, settings.notebook_root) == encoded:
             return Result(result=True)  # the same notebook again (two students racing): nothing to change
         raise ApiError(403, "staff_required", "this base notebook exists; only staff may replace it")
 
@@ -425,7 +431,7 @@ def create_app(settings: config_module.Settings | None = None) -> FastAPI:
             raise ApiError(403, "staff_required", "only staff may delete a base notebook")
         require_volume()
         path = names.base_path(settings.notebook_root, params["course"], params["file"])
-        if not await run_in_threadpool(storage.remove, path):
+        if not await run_in_threadpool(storage.remove, path, settings.notebook_root):
             raise ApiError(404, "not_found", "there is no such base notebook")
         return Result(result=True)
 
@@ -439,7 +445,7 @@ def create_app(settings: config_module.Settings | None = None) -> FastAPI:
         params = await notey(request, ("username", "course", "file"))
         require_owner_or_staff(info, params["username"])
         path = names.user_path(settings.notebook_root, params["username"], params["course"], params["file"])
-        return Result(result=path.is_file())
+        return Result(result=storage.is_file(path, settings.notebook_root))
 
     async def user_create(request: Request) -> JSONResponse | Result:
         info = await authenticate(sifu, request)
@@ -448,13 +454,15 @@ def create_app(settings: config_module.Settings | None = None) -> FastAPI:
         require_volume()
         root = settings.notebook_root
         target = names.user_path(root, params["username"], params["course"], params["file"])
-        if target.is_file():
+        if storage.is_file(target, root):
             return Result(result=True)  # the student's work: keep it
-        base = storage.read_bytes(names.base_path(root, params["course"], params["file"]))
+        base = storage.read_bytes(names.base_path(root, params["course"], params["file"]), root)
         if base is None:
             return JSONResponse(error_body("base_missing", "the course has no such base notebook"), status_code=404)
         await run_in_threadpool(sifu.uids.allocate, params["username"])
-        await run_in_threadpool(storage.create_exclusive, target, base, storage.STUDENT)
+        # Every folder below the notebook root is reached without following symlinks (a student's kernel owns
+        # their folder and may plant one pointing at another student's folder or a course).
+        await run_in_threadpool(storage.create_exclusive, target, base, storage.STUDENT, root)
         return Result(result=True)
 
     async def user_destroy(request: Request, username: str | None = Query(None), course: str | None = Query(None),
@@ -464,7 +472,7 @@ def create_app(settings: config_module.Settings | None = None) -> FastAPI:
         require_owner_or_staff(info, params["username"])
         require_volume()
         path = names.user_path(settings.notebook_root, params["username"], params["course"], params["file"])
-        if not await run_in_threadpool(storage.remove, path):
+        if not await run_in_threadpool(storage.remove, path, settings.notebook_root):
             raise ApiError(404, "not_found", "there is no such copy")
         return Result(result=True)
 

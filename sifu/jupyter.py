@@ -496,11 +496,13 @@ class LimitedKernelManager(ServerKernelManager):
         return spec
 
     exit_code: int | None = None  # how the kernel last exited (sifu/kernel_memory.py tells the student if for memory)
+    stopped_for: str | None = None  # why the kernel broker stopped it (over the disk cap), told to the student
 
     async def is_alive(self) -> bool:
         alive = await super().is_alive()
         if not alive and self.provisioner is not None and self.provisioner.has_process:
             self.exit_code = await self.provisioner.poll()
+            self.stopped_for = getattr(self.provisioner, "stopped_for", None)
         return alive
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
@@ -514,6 +516,43 @@ class SifuKernelManager(AsyncMappingKernelManager):
     @default("kernel_manager_class")
     def _default_kernel_manager_class(self) -> str:
         return "sifu.jupyter.LimitedKernelManager"
+
+    @default("context")
+    def _context_default(self) -> Any:
+        """Every socket Jupyter opens to a kernel refuses a message over MAX_KERNEL_MESSAGE (sifu/kernel_output.py):
+        ZMQ drops the connection on the header, before allocating, so a kernel cannot fill Jupyter's memory; and
+        queues at most MAX_QUEUED_MESSAGES unread."""
+        import zmq
+
+        from sifu.kernel_output import MAX_KERNEL_MESSAGE, MAX_QUEUED_MESSAGES
+
+        context = super()._context_default()
+        context.setsockopt(zmq.MAXMSGSIZE, MAX_KERNEL_MESSAGE)
+        context.setsockopt(zmq.RCVHWM, MAX_QUEUED_MESSAGES)
+        return context
+
+    def start_buffering(self, kernel_id: str, session_key: str, channels: dict[str, Any]) -> None:
+        """While no browser is connected, jupyter_server keeps a kernel's messages for the next one in a list without
+        bound (its own TODO says so): a cell flooding output after the tab closed would fill Jupyter's memory. Here
+        the list stops growing at MAX_OFFLINE_BUFFER bytes (later messages are dropped)."""
+        from functools import partial
+
+        from sifu.kernel_output import MAX_OFFLINE_BUFFER
+
+        super().start_buffering(kernel_id, session_key, channels)
+        if not self.buffer_offline_messages:
+            return
+        kept = self._kernel_buffers[kernel_id]["buffer"]
+        size = [0]
+
+        def buffer_message(channel: str, parts: list) -> None:
+            length = sum(len(part) for part in parts)
+            if size[0] + length <= MAX_OFFLINE_BUFFER:
+                size[0] += length
+                kept.append((channel, parts))
+
+        for channel, stream in channels.items():
+            stream.on_recv(partial(buffer_message, channel))
 
     # Wired by the extension at load time: the session table says whose each kernel is.
     session_manager: SifuSessionManager | None = None

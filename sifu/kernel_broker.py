@@ -15,7 +15,10 @@ Each kernel starts in its own session (setsid), with an empty capability boundin
 its own uid as gid, no_new_privs, the hard rlimits and oom_score_adj of sifu.kernel_limits, umask 007, and its ipc sockets and
 connection file in <kernel dir>/<uid>/ (owner the student, group Jupyter's, 02770). When a kernel is released
 and its uid has no other kernel here, everything that uid still runs is killed (a setsid child does not
-outlive culling).
+outlive culling) and its home (on the container's own disk) is emptied.
+What a student keeps (their folder and their kernels' home) is capped in bytes and entries (DiskCap): over the
+cap a kernel does not start, and a check every few seconds kills the kernels of a student who went over it,
+telling them why in the running cell (poll's `stopped_for`, shown by sifu/kernel_memory.py).
 
 Why ask Sifu rather than read the database: the broker runs as root, and reading the database would put the
 database password (RDS_*) or the SQLite file into root's process, with a SQL driver; one loopback GET for one
@@ -28,6 +31,7 @@ import argparse
 import json
 import os
 import pwd
+import shutil
 import signal
 import socket
 import socketserver
@@ -39,11 +43,11 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from sifu import names
+from sifu import names, storage
 from sifu.uids import UID_BASE, UID_LIMIT
 from sifu.launch import kernel_environment
 
@@ -58,6 +62,30 @@ class Refused(Exception):
 
 
 @dataclass(frozen=True)
+class DiskCap:
+    """What one student may keep in their folder and their kernel directory (its home, connection files and
+    anything else their kernels write there) together: bytes allocated, and entries
+    (files, folders, links); 0 is no cap. EFS has no quotas, so the broker counts: when a kernel starts (the walk
+    that hands the folder over) and every `interval` seconds while the student has kernels running."""
+    max_bytes: int = 0
+    max_entries: int = 0
+    interval: float = 30.0
+
+    def over(self, usage: storage.Usage) -> str | None:
+        """None within the cap; otherwise what the student is told: what they keep, the cap, what to do."""
+        if (not self.max_bytes or usage.bytes <= self.max_bytes) and (not self.max_entries or usage.entries <= self.max_entries):
+            return None
+        caps = [f"{self.max_bytes / MIB:,.0f} MiB" if self.max_bytes else "",
+                f"{self.max_entries:,} files and folders" if self.max_entries else ""]
+        return (f"Your files take {usage.bytes / MIB:,.1f} MiB in {usage.entries:,} files and folders; a student may keep "
+                f"at most {' and '.join(c for c in caps if c)}. Your kernel cannot run until you delete some of your "
+                "files (File > Open lists them); then start it again.")
+
+
+MIB = 2 ** 20
+
+
+@dataclass(frozen=True)
 class Site:
     notebook_root: Path
     kernel_dir: Path
@@ -66,12 +94,16 @@ class Site:
     jupyter_uid: int
     jupyter_gid: int
     python: str
+    disk_cap: DiskCap = field(default_factory=DiskCap)
+    shm_dir: Path = Path("/dev/shm")
 
 
 @dataclass
 class Kernel:
     process: subprocess.Popen
     uid: int
+    folder: Path | None = None
+    stopped_for: str | None = None  # why the broker killed it (the disk cap), for the student's cell
 
 
 # --- who is the student, and which uid -----------------------------------------------------------------------
@@ -124,29 +156,46 @@ def uid_from_sifu(site: Site, name: str) -> int:
     return uid
 
 
-def claim_folder(site: Site, folder: Path, uid: int) -> None:
+def claim_folder(site: Site, folder: Path, uid: int) -> storage.Usage:
     """The folder must be the student's (or a fresh one Sifu or Jupyter made, which becomes theirs, with what is
     in it). Walked by file descriptors without following symlinks, so a kernel swapping a directory for a
-    symlink meanwhile cannot point root's chown elsewhere."""
+    symlink meanwhile cannot point root's chown elsewhere. Returns what the folder holds (the same walk)."""
     services = (site.sifu_uid, site.jupyter_uid)
+
+    def hand_over(dir_fd: int, name: str, info: os.stat_result) -> None:
+        if info.st_uid in services and not stat.S_ISLNK(info.st_mode):
+            os.chown(name, uid, -1, dir_fd=dir_fd, follow_symlinks=False)
+
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
         owner = os.fstat(fd).st_uid
         if owner != uid and owner not in services:
             raise Refused("your folder belongs to another kernel user; ask the course team")
+        if owner in services:
+            os.fchown(fd, uid, -1)
         # Walked on every start, not only the first: Sifu keeps adding copies (new courses, new files) to a
         # folder the student already owns, and those must become the student's too.
-        for _dir, subdirs, files, dir_fd in os.fwalk(dir_fd=fd):
-            if os.fstat(dir_fd).st_uid in services:
-                os.chown(dir_fd, uid, -1)
-            for entry in files + subdirs:
-                info = os.stat(entry, dir_fd=dir_fd, follow_symlinks=False)
-                if info.st_uid in services and not stat.S_ISLNK(info.st_mode):
-                    os.chown(entry, uid, -1, dir_fd=dir_fd, follow_symlinks=False)
+        usage = storage.folder_usage(fd, hand_over)
         if owner != uid:
             os.fchmod(fd, STUDENT_DIR_MODE)
+        return usage
     finally:
         os.close(fd)
+
+
+def usage_of(*folders: Path) -> storage.Usage:
+    """What the folders hold together (a folder that is missing, or a symlink, holds nothing)."""
+    total = storage.Usage(0, 0)
+    for folder in folders:
+        try:
+            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            total += storage.folder_usage(fd)
+        finally:
+            os.close(fd)
+    return total
 
 
 def kernel_dir_of(site: Site, uid: int) -> Path:
@@ -198,6 +247,33 @@ def kernel_env(env: Mapping[str, str], home: Path) -> dict[str, str]:
                                       "JPY_SESSION_NAME": session}
 
 
+def clear_scratch(site: Site, uid: int) -> None:
+    """Once the uid has no kernel left (and no process: kill_uid ran): empty its kernel home (its TMPDIR too),
+    which is on the container's own disk and lost with the container anyway, and remove what it left in the
+    shared memory folder (/dev/shm: 64 MiB for the whole container; files there are 0660 with the uid as group,
+    so no other student reads them, but one could fill it). rmtree works by descriptors here and does not follow
+    symlinks."""
+    try:
+        with os.scandir(site.shm_dir) as shared:
+            for entry in shared:
+                if entry.stat(follow_symlinks=False).st_uid == uid and not entry.is_dir(follow_symlinks=False):
+                    os.unlink(entry.path)
+    except OSError:
+        pass
+    home = site.kernel_dir / str(uid) / "home"
+    try:
+        names_in_home = os.listdir(home)
+    except OSError:
+        return
+    for name in names_in_home:
+        path = home / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    kernel_dir_of(site, uid)  # home/tmp again
+
+
 def kill_uid(uid: int) -> None:
     """SIGKILL every process of `uid`: a child that becomes the uid and sends kill(-1) reaches all of them at once."""
     if uid <= UID_BASE:
@@ -225,8 +301,12 @@ class Broker:
     def prepare(self, request: Mapping[str, Any]) -> dict[str, Any]:
         name, folder = student_of(self.site, str(request.get("cwd", "")))
         uid = uid_from_sifu(self.site, name)
-        claim_folder(self.site, folder, uid)
-        return {"uid": uid, "kernel_dir": str(kernel_dir_of(self.site, uid))}
+        usage = claim_folder(self.site, folder, uid)
+        directory = kernel_dir_of(self.site, uid)
+        over = self.site.disk_cap.over(usage + usage_of(directory))  # the home, and whatever else it put there
+        if over:
+            raise Refused(over)
+        return {"uid": uid, "kernel_dir": str(directory), "folder": str(folder)}
 
     def start(self, request: Mapping[str, Any]) -> dict[str, Any]:
         prepared = self.prepare(request)
@@ -239,7 +319,7 @@ class Broker:
             start_new_session=True, umask=KERNEL_UMASK,
             stdin=subprocess.DEVNULL, close_fds=True)
         with self.lock:
-            self.kernels[process.pid] = Kernel(process, uid)
+            self.kernels[process.pid] = Kernel(process, uid, Path(prepared["folder"]))
         return {"pid": process.pid, "uid": uid}
 
     def _kernel(self, request: Mapping[str, Any]) -> Kernel:
@@ -250,7 +330,8 @@ class Broker:
         return kernel
 
     def poll(self, request: Mapping[str, Any]) -> dict[str, Any]:
-        return {"returncode": self._kernel(request).process.poll()}
+        kernel = self._kernel(request)
+        return {"returncode": kernel.process.poll(), "stopped_for": kernel.stopped_for}
 
     def signal(self, request: Mapping[str, Any]) -> dict[str, Any]:
         kernel = self._kernel(request)
@@ -276,7 +357,28 @@ class Broker:
             others = any(k.uid == kernel.uid for k in self.kernels.values())
         if not others:
             kill_uid(kernel.uid)
+            clear_scratch(self.site, kernel.uid)
         return {"returncode": kernel.process.returncode}
+
+    def enforce_disk_cap(self) -> None:
+        """Every student with kernels running here: over the cap, all their kernels are killed (Jupyter restarts
+        them, and the restart is refused with the same message until they delete files)."""
+        with self.lock:
+            students: dict[int, list[Kernel]] = {}
+            for kernel in self.kernels.values():
+                if kernel.process.poll() is None and kernel.folder is not None:
+                    students.setdefault(kernel.uid, []).append(kernel)
+        for uid, kernels in students.items():
+            over = self.site.disk_cap.over(usage_of(kernels[0].folder, self.site.kernel_dir / str(uid)))
+            if over is None:
+                continue
+            for kernel in kernels:
+                kernel.stopped_for = over
+                try:
+                    os.killpg(kernel.process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            kill_uid(uid)
 
     def handle(self, request: Mapping[str, Any]) -> dict[str, Any]:
         operations = {"prepare": self.prepare, "start": self.start, "poll": self.poll, "signal": self.signal,
@@ -343,6 +445,15 @@ def reap(broker: Broker) -> None:
             kernel.process.poll()
 
 
+def watch_disk(broker: Broker) -> None:
+    while True:
+        time.sleep(broker.site.disk_cap.interval)
+        try:
+            broker.enforce_disk_cap()
+        except OSError as exc:  # a folder that vanished meanwhile: next round
+            print(f"sifu.kernel_broker: disk check: {exc}", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sifu.kernel_broker", description=__doc__.splitlines()[0])
     parser.add_argument("--socket", required=True, type=Path)
@@ -351,19 +462,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sifu-url", required=True)
     parser.add_argument("--sifu-user", default="sifu")
     parser.add_argument("--jupyter-user", default="jupyter")
+    parser.add_argument("--max-disk-mib", type=int, default=0, help="per student, folder and kernel home (0: no cap)")
+    parser.add_argument("--max-files", type=int, default=0, help="per student, files, folders and links (0: no cap)")
+    parser.add_argument("--disk-check-interval", type=float, default=30.0, help="seconds between checks of running students")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("sifu.kernel_broker: must run as root (it starts each kernel as its student's uid)", file=sys.stderr)
         return 2
     jupyter = pwd.getpwnam(args.jupyter_user)
     site = Site(args.notebook_root, args.kernel_dir, args.sifu_url.rstrip("/"), pwd.getpwnam(args.sifu_user).pw_uid,
-                jupyter.pw_uid, jupyter.pw_gid, sys.executable)
+                jupyter.pw_uid, jupyter.pw_gid, sys.executable,
+                DiskCap(args.max_disk_mib * MIB, args.max_files, args.disk_check_interval))
     site.kernel_dir.mkdir(parents=True, exist_ok=True)
     os.chown(site.kernel_dir, 0, 0)
     os.chmod(site.kernel_dir, 0o711)  # each student's directory below is reached by name only
     broker = Broker(site)
     server = serve(broker, args.socket, jupyter.pw_uid, jupyter.pw_gid)
     threading.Thread(target=reap, args=(broker,), daemon=True).start()
+    if site.disk_cap.max_bytes or site.disk_cap.max_entries:
+        threading.Thread(target=watch_disk, args=(broker,), daemon=True).start()
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     print(f"sifu.kernel_broker: kernels run as their students' uids; Jupyter ({args.jupyter_user}) asks on {args.socket}",
           file=sys.stderr, flush=True)

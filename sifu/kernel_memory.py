@@ -51,7 +51,10 @@ class MemoryNoticeKernelWebsocketConnection(NoDelayKernelWebsocketConnection):
         super()._on_error(channel, msg, msg_list)
 
     def _note_if_killed(self) -> None:
-        if killed_for_memory(getattr(self.kernel_manager, "exit_code", None)):
+        stopped_for = getattr(self.kernel_manager, "stopped_for", None)  # the kernel broker's reason (disk cap)
+        if stopped_for:
+            self.write_stderr(stopped_for, self.running_cell or {})
+        elif killed_for_memory(getattr(self.kernel_manager, "exit_code", None)):
             self.write_stderr(KILLED_NOTE, self.running_cell or {})
         self.running_cell = None
 

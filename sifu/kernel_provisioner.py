@@ -40,6 +40,7 @@ class BrokerProvisioner(KernelProvisionerBase):
     socket_path = Unicode("/run/sifu-broker/broker.sock", config=True, help="The kernel broker's Unix socket")
 
     pid: int | None = None
+    stopped_for: str | None = None  # why the broker stopped the kernel (the disk cap), told to the student
 
     @property
     def has_process(self) -> bool:
@@ -90,9 +91,11 @@ class BrokerProvisioner(KernelProvisionerBase):
         if self.pid is None:
             return 0
         try:
-            return (await self._ask(op="poll", pid=self.pid))["returncode"]
+            reply = await self._ask(op="poll", pid=self.pid)
         except BrokerUnavailable:
             return 1  # the broker no longer knows it: gone
+        self.stopped_for = reply.get("stopped_for") or self.stopped_for
+        return reply["returncode"]
 
     async def wait(self) -> int | None:
         while (code := await self.poll()) is None:

@@ -17,8 +17,9 @@ from __future__ import annotations
 import errno
 import os
 import secrets
+import stat
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 VOLUME_MARKER = ".sifu-volume"
 LAYOUT_MARKER = ".sifu-layout"
@@ -58,16 +59,6 @@ def check_volume(root: Path, volume_id: str) -> None:
         )
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some network file systems refuse fsync on directories; the rename is still atomic
-    finally:
-        os.close(fd)
-
-
 def _make_dirs(directory: Path, mode: int) -> None:
     """Create `directory` and missing parents with `mode` (not the umask's); existing ones are left alone."""
     if directory.is_dir():
@@ -80,61 +71,125 @@ def _make_dirs(directory: Path, mode: int) -> None:
     os.chmod(directory, mode)
 
 
-def _write_temp(target: Path, data: bytes, modes: Modes) -> Path:
-    _make_dirs(target.parent, modes.directory)
-    tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, modes.file)
+class PlantedLink(OSError):
+    """A folder on the way to a file Sifu writes or deletes is a symlink (a student's kernel owns its folder and
+    may plant one); Sifu refuses rather than follow it."""
+
+
+def _open_folder(anchor: Path | None, target: Path, mode: int | None) -> int:
+    """A descriptor of `target`'s folder, reached from `anchor` (a folder only Sifu or root can change: the
+    notebook root) one component at a time, none of them followed if it is a symlink (O_NOFOLLOW), so a link a
+    student planted in their folder cannot point Sifu at another student's folder or a course. Missing folders
+    are created with `mode` (not the umask's) when it is given; FileNotFoundError otherwise. Without an anchor
+    the whole path to target's folder is trusted (Sifu's own files: markers, tests)."""
+    if anchor is None:
+        if mode is not None:
+            _make_dirs(target.parent, mode)
+        anchor = target.parent
+    fd = os.open(anchor, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        os.fchmod(fd, modes.file)
+        for part in target.parent.relative_to(anchor).parts:
+            created = False
+            if mode is not None:
+                try:
+                    os.mkdir(part, mode, dir_fd=fd)
+                    created = True
+                except FileExistsError:
+                    pass
+            try:
+                child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise PlantedLink(exc.errno, f"{part} is a link or not a folder") from None
+                raise
+            os.close(fd)
+            fd = child
+            if created:
+                os.fchmod(fd, mode)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _fsync(fd: int) -> None:
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some network file systems refuse fsync on directories; the rename is still atomic
+
+
+def _write_temp(folder: int, name: str, data: bytes, mode: int) -> str:
+    tmp = f".{name}.{secrets.token_hex(6)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode, dir_fd=folder)
+    try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        os.unlink(tmp, dir_fd=folder)
         raise
     return tmp
 
 
-def write_atomic(target: Path, data: bytes, modes: Modes = COURSE) -> None:
-    """Replace (or create) target with data: readers see the old file or the new one, never a part."""
-    tmp = _write_temp(target, data, modes)
+def write_atomic(target: Path, data: bytes, modes: Modes = COURSE, anchor: Path | None = None) -> None:
+    """Replace (or create) target with data: readers see the old file or the new one, never a part. Folders
+    below `anchor` (default: target's own folder) are not followed if they are symlinks (_open_folder)."""
+    folder = _open_folder(anchor, target, modes.directory)
     try:
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(target.parent)
+        tmp = _write_temp(folder, target.name, data, modes.file)
+        try:
+            os.replace(tmp, target.name, src_dir_fd=folder, dst_dir_fd=folder)
+        except BaseException:
+            os.unlink(tmp, dir_fd=folder)
+            raise
+        _fsync(folder)
+    finally:
+        os.close(folder)
 
 
-def create_exclusive(target: Path, data: bytes, modes: Modes = COURSE) -> bool:
-    """Create target with data unless it exists. True if this call created it.
+def create_exclusive(target: Path, data: bytes, modes: Modes = COURSE, anchor: Path | None = None) -> bool:
+    """Create target with data unless it exists (as anything, a symlink included). True if this call created it.
 
     The complete file is written aside, then hard-linked into place: link() fails if the name exists,
     so of two concurrent creators exactly one wins and nobody ever sees a partial file.
     """
-    if target.exists():
-        return False
-    tmp = _write_temp(target, data, modes)
+    folder = _open_folder(anchor, target, modes.directory)
     try:
-        try:
-            os.link(tmp, target)
-        except FileExistsError:
+        if _lexists(folder, target.name):
             return False
-        except OSError as exc:
-            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
-                raise
-            # File systems without hard links (s3fs): claim the name with O_EXCL, then fill it.
-            return _create_without_links(target, data, modes.file)
+        tmp = _write_temp(folder, target.name, data, modes.file)
+        try:
+            try:
+                os.link(tmp, target.name, src_dir_fd=folder, dst_dir_fd=folder, follow_symlinks=False)
+            except FileExistsError:
+                return False
+            except OSError as exc:
+                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+                    raise
+                # File systems without hard links (s3fs): claim the name with O_EXCL, then fill it.
+                return _create_without_links(folder, target.name, data, modes.file)
+        finally:
+            os.unlink(tmp, dir_fd=folder)
+        _fsync(folder)
+        return True
     finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(target.parent)
+        os.close(folder)
+
+
+def _lexists(folder: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=folder, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
     return True
 
 
-def _create_without_links(target: Path, data: bytes, mode: int) -> bool:
+def _create_without_links(folder: int, name: str, data: bytes, mode: int) -> bool:
     try:
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode, dir_fd=folder)
     except FileExistsError:
         return False
     os.fchmod(fd, mode)
@@ -145,20 +200,78 @@ def _create_without_links(target: Path, data: bytes, mode: int) -> bool:
     return True
 
 
-def read_bytes(path: Path) -> bytes | None:
+def is_file(path: Path, anchor: Path | None = None) -> bool:
+    """A regular file (not a symlink to one), reached as _open_folder does."""
     try:
-        return path.read_bytes()
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        folder = _open_folder(anchor, path, None)
+    except OSError:
+        return False
+    try:
+        return stat.S_ISREG(os.stat(path.name, dir_fd=folder, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
+    finally:
+        os.close(folder)
+
+
+def read_bytes(path: Path, anchor: Path | None = None) -> bytes | None:
+    """The file's bytes, or None when it is missing, not a regular file, or reached through a symlink."""
+    try:
+        folder = _open_folder(anchor, path, None)
+    except OSError:
         return None
-
-
-def remove(path: Path) -> bool:
-    """Delete path; True if it existed."""
     try:
-        path.unlink()
+        fd = os.open(path.name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=folder)
+    except OSError:
+        return None
+    finally:
+        os.close(folder)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            return None
+        return handle.read()
+
+
+def remove(path: Path, anchor: Path | None = None) -> bool:
+    """Delete path (a symlink there is deleted itself, never its target); True if it existed. Raises
+    PlantedLink when a folder on the way is a symlink."""
+    try:
+        folder = _open_folder(anchor, path, None)
+    except FileNotFoundError:
+        return False
+    try:
+        os.unlink(path.name, dir_fd=folder)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return False
+    finally:
+        os.close(folder)
     return True
+
+
+class Usage(NamedTuple):
+    entries: int  # files, folders and links below the folder
+    bytes: int  # blocks allocated to them and to the folder itself
+
+    def __add__(self, other: "Usage") -> "Usage":  # type: ignore[override]
+        return Usage(self.entries + other.entries, self.bytes + other.bytes)
+
+
+def folder_usage(fd: int, visit: Callable[[int, str, os.stat_result], None] | None = None) -> Usage:
+    """What the open folder `fd` holds, walked by descriptors without following a symlink (so a link cannot
+    point the walk elsewhere); `visit(dir_fd, name, lstat)` sees every entry on the way (the kernel broker hands
+    them to the student in the same walk)."""
+    entries, allocated = 0, os.fstat(fd).st_blocks * 512
+    for _directory, subdirs, files, dir_fd in os.fwalk(dir_fd=fd):
+        for name in files + subdirs:
+            try:
+                info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # removed meanwhile
+            entries += 1
+            allocated += info.st_blocks * 512
+            if visit is not None:
+                visit(dir_fd, name, info)
+    return Usage(entries, allocated)
 
 
 def _chmod_tree(top: Path, modes: Modes) -> None:

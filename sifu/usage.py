@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sifu import storage
+
 def _fields(text: str) -> dict[str, str]:
     """`Key:   value` lines (/proc/<pid>/status, smaps_rollup) as a dict."""
     found = {}
@@ -98,14 +100,14 @@ def _pss_as_owners(unread: list[dict[str, Any]]) -> None:
 
 def disk_kib(folder: Path) -> int:
     """Blocks allocated to the folder and everything in it (symlinks not followed)."""
-    total = 0
-    for directory, _subdirs, files in os.walk(folder):
-        for name in [".", *files]:
-            try:
-                total += os.lstat(os.path.join(directory, name)).st_blocks * 512
-            except OSError:
-                pass
-    return total // 1024
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return 0
+    try:
+        return storage.folder_usage(fd).bytes // 1024
+    finally:
+        os.close(fd)
 
 
 def usage(root: Path, proc: Path = Path("/proc")) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 The end-to-end stack (tests/support/e2e_stack.py) on the bench's private dockerd: the app container (supervisord:
 Sifu with its workers, and Jupyter, whose kernels start through the root kernel broker, each as the student's own
 uid), nginx with the rendered vhosts in front, devlms as the LMS. The image is built by
-tests/support/app_image.app_image_for_bench. A student goes the XBlock's way as in bench/capacity/ours.py:
+tests/support/app_image.built_app_image. A student goes the XBlock's way as in bench/capacity/ours.py:
 OursStudent takes either side (it needs devlms, sifu_url and jupyter_url, which both have).
 """
 

@@ -218,6 +218,9 @@ class Jupyter(Section):
     cull_idle_timeout: Annotated[int, Field(ge=60)]
     cull_interval: Annotated[int, Field(ge=10)]
     max_kernels_per_student: Annotated[int, Field(ge=1, le=50)]
+    max_disk_mib_per_student: Annotated[int, Field(ge=0)]
+    max_files_per_student: Annotated[int, Field(ge=0)]
+    disk_check_interval: Annotated[int, Field(ge=5, le=3600)]
 
 
 class Image(Section):

@@ -29,6 +29,9 @@ SERVICES = ("sifu", "jupyter")
 CONTAINER_CAPABILITIES = CONFINED_CAPABILITIES
 # Below this the app (Sifu, Jupyter, a few kernels) cannot run: a derived limit under it is an error, not a limit.
 MIN_CONTAINER_MEMORY_MB = 512
+# Jupyter's IOPub limits per kernel websocket (its defaults): a flooding cell's output is dropped past them.
+IOPUB_MSG_RATE_LIMIT = 1000  # messages/s
+IOPUB_DATA_RATE_LIMIT = 1_000_000  # bytes/s of stream output
 
 
 @dataclass(frozen=True)
@@ -201,7 +204,9 @@ def kernel_broker_program(s: Settings, python: str, notebook_root: str) -> dict[
     return {
         "name": "kernel-broker",
         "command": f"{python} -m sifu.launch kernel-broker -- {python} -m sifu.kernel_broker --socket {CONTAINER_KERNEL_BROKER_SOCKET} --notebook-root {notebook_root} "
-                   f"--kernel-dir {CONTAINER_KERNEL_DIR} --sifu-url http://127.0.0.1:{s.ports.sifu}",
+                   f"--kernel-dir {CONTAINER_KERNEL_DIR} --sifu-url http://127.0.0.1:{s.ports.sifu} "
+                   f"--max-disk-mib {s.jupyter.max_disk_mib_per_student} --max-files {s.jupyter.max_files_per_student} "
+                   f"--disk-check-interval {s.jupyter.disk_check_interval}",
         "directory": "/",
         "startsecs": 1,
         "stopsignal": "TERM",
@@ -244,6 +249,8 @@ def jupyter_context(s: Settings, notebook_root: str, kernel_broker_socket: str |
         "cull_idle_timeout": s.jupyter.cull_idle_timeout,
         "cull_interval": s.jupyter.cull_interval,
         "max_kernels_per_student": s.jupyter.max_kernels_per_student,
+        "iopub_msg_rate_limit": IOPUB_MSG_RATE_LIMIT,
+        "iopub_data_rate_limit": IOPUB_DATA_RATE_LIMIT,
     }
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -78,30 +80,53 @@ def app_image(docker_engine, localbase_image) -> AppImage:
     return AppImage(ref=result.ref, settings=settings, environ=environ, plan=plan, build_seconds=result.seconds)
 
 
+@dataclass
+class BenchSetup:
+    """What bench/*.py get from built_app_image: a scratch directory, the engine's clients and the built image."""
+    work: Path
+    engine: object = field(repr=False)  # sandbox.docker_engine.DockerEngine
+    client: object = field(repr=False)  # the engine's Docker SDK client
+    docker: object = field(repr=False)  # deployer.docker_client.Docker on the same engine
+    built: AppImage
+    result: object = field(repr=False)  # deployer.image.ensure_image's result (what it built, in how long)
+
+
 @contextmanager
-def app_image_for_bench(work: Path) -> Iterator[tuple[object, object, AppImage]]:
-    """For bench/ (no pytest session there): a private engine under `work` (keep it short: containerd's socket
-    path), the local base imported, base + final image built on free ports. Yields (engine, docker SDK client,
-    AppImage); at exit every container is removed and the engine stopped."""
+def built_app_image(work_parent: str = "/tmp", timings: dict | None = None) -> Iterator[BenchSetup]:
+    """For the benchmarks that need the real image outside pytest (bench/image_start.py, e2e_proxy.py,
+    kernel_broker_start.py): a private dockerd, the cached debootstrap base imported, the app image built on free
+    ports; all stopped and removed after. `timings`, when given, gets the seconds of each step."""
     from deployer import image
     from deployer.docker_client import Docker
     from tests.support import base_image, docker_engine
 
-    base_image.rootfs_tarball()  # debootstrap on a machine's first run, before the engine's clock starts
+    timings = {} if timings is None else timings
+    # Short (containerd's socket path lives under it) and named by SIFU_TEST_DOCKER_PREFIX, as test engines are.
+    work = Path(tempfile.mkdtemp(prefix=f"{os.environ.get('SIFU_TEST_DOCKER_PREFIX', 'sifu-dk-')}bench-", dir=work_parent))
+    started = time.monotonic()
+    base_image.rootfs_tarball()
+    timings["rootfs"] = time.monotonic() - started
     engine = docker_engine.start_engine(work / "engine")
     try:
         client = engine.client()
+        started = time.monotonic()
         base_image.import_base(client)
+        timings["import"] = time.monotonic() - started
         environ = image_environ(free_port(), free_port())
         settings = load_settings(environ)
         docker = Docker(engine.base_url)
+        plan = image.plan(settings)
         result = image.ensure_image(settings, docker, network="host")
-        docker.close()
-        yield engine, client, AppImage(ref=result.ref, settings=settings, environ=environ, plan=image.plan(settings),
-                                       build_seconds=result.seconds)
-        client.close()
+        # result.ref, not a plan made after the build: a file changed meanwhile would name an image never built
+        built = AppImage(ref=result.ref, settings=settings, environ=environ, plan=plan, build_seconds=result.seconds)
+        try:
+            yield BenchSetup(work, engine, client, docker, built, result)
+        finally:
+            docker.close()
+            client.close()
     finally:
         docker_engine.stop_engine(engine)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def container_environment(settings) -> dict[str, str]:

@@ -43,6 +43,19 @@ class JupyterSession:
         return "; ".join(f"{c.name}={c.value}" for c in self.http.cookies.jar)
 
 
+def send_execute(ws, code: str) -> str:
+    """Send an execute_request for `code` on an open kernel websocket (legacy JSON protocol); its msg_id."""
+    msg_id = uuid.uuid4().hex
+    ws.send(json.dumps({
+        "header": {"msg_id": msg_id, "username": "test", "session": uuid.uuid4().hex, "msg_type": "execute_request",
+                   "version": "5.3", "date": ""},
+        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+        "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
+                    "allow_stdin": False, "stop_on_error": True},
+    }))
+    return msg_id
+
+
 def execute(base_url: str, kernel_id: str, cookie_header: str, code: str, timeout: float = 60) -> str:
     """Run code on the kernel over its websocket channel; return the execute_result's text/plain."""
     import websocket
@@ -52,14 +65,7 @@ def execute(base_url: str, kernel_id: str, cookie_header: str, code: str, timeou
     ws = websocket.create_connection(ws_url, header=[f"Cookie: {cookie_header}"], timeout=timeout,
                                      origin=f"{split.scheme}://{split.netloc}")
     try:
-        msg_id = uuid.uuid4().hex
-        ws.send(json.dumps({
-            "header": {"msg_id": msg_id, "username": "test", "session": uuid.uuid4().hex, "msg_type": "execute_request",
-                       "version": "5.3", "date": ""},
-            "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-            "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
-                        "allow_stdin": False, "stop_on_error": True},
-        }))
+        msg_id = send_execute(ws, code)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             msg = json.loads(ws.recv())

@@ -112,9 +112,23 @@ def test_rendered_jupyter_config_compiles_and_names_the_sifu_classes(tmp_path):
                  'session_manager_class = "sifu.jupyter.SifuSessionManager"', 'kernel_manager_class = "sifu.jupyter.SifuKernelManager"',
                  "terminals_enabled = False", "disable_check_xsrf = False", "tornado_settings = tornado_settings(os.environ)",
                  'root_dir = "/notebooks"', "port = 3335", 'kernel_launch = "broker"',
-                 'contents_manager_class = "sifu.jupyter.SifuContentsManager"'):
+                 'contents_manager_class = "sifu.jupyter.SifuContentsManager"',
+                 'kernel_websocket_connection_class = "sifu.kernel_output.FloodBoundedKernelWebsocketConnection"',
+                 "ZMQChannelsWebsocketConnection.limit_rate = True", "iopub_data_rate_limit = 1000000",
+                 "iopub_msg_rate_limit = 1000"):
         assert line in text
     assert "NotebookApp" not in text
+
+
+def test_the_kernel_broker_is_given_the_disk_cap_of_the_settings(tmp_path):
+    from deployer import config as deployer_config
+    from deployer.templating import context
+
+    overrides = tmp_path / "o.yml"
+    overrides.write_text("jupyter:\n  max_disk_mib_per_student: 300\n  max_files_per_student: 4000\n  disk_check_interval: 20\n")
+    loaded = deployer_config.load(environ={}, overrides_file=overrides, answers_file=tmp_path / "none.yml")
+    command = context.kernel_broker_program(loaded.settings, "/opt/venv/bin/python", "/notebooks")["command"]
+    assert command.endswith("--max-disk-mib 300 --max-files 4000 --disk-check-interval 20")
 
 
 def test_redirect_uri_may_be_an_xblock_handler_url(tmp_path):

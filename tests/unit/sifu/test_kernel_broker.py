@@ -106,3 +106,44 @@ def test_a_burst_of_connections_waits_for_the_accept_loop_instead_of_failing(tmp
         for client in clients:
             client.close()
         server.server_close()
+
+
+def test_the_disk_cap_counts_bytes_and_entries_without_following_links(tmp_path):
+    folder = tmp_path / "users" / "alice"
+    (folder / "c").mkdir(parents=True)
+    (folder / "c" / "big").write_bytes(b"x" * 3 * 2**20)
+    for n in range(20):
+        (folder / "c" / f"f{n}").write_text("x")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "huge").write_bytes(b"x" * 8 * 2**20)
+    os.symlink(outside, folder / "link")  # counted as one entry, never followed
+    usage = kernel_broker.usage_of(folder, tmp_path / "missing")
+    assert usage.entries == 1 + 1 + 20 + 1  # c, big, f0..f19, link
+    assert 3 * 2**20 <= usage.bytes < 5 * 2**20
+    assert kernel_broker.DiskCap(4 * 2**20, 100).over(usage) is None
+    assert kernel_broker.DiskCap(0, 0).over(usage) is None  # no cap
+    too_big = kernel_broker.DiskCap(2 * 2**20, 0).over(usage)
+    assert too_big and "at most 2 MiB." in too_big and "delete some of your files" in too_big
+    too_many = kernel_broker.DiskCap(0, 10).over(usage)
+    assert too_many and "in 23 files and folders" in too_many and "at most 10 files and folders." in too_many
+
+
+def test_a_students_last_kernel_takes_their_home_and_shared_memory_files_with_it(tmp_path):
+    uid, gid = os.getuid(), os.getgid()
+    here = Site(tmp_path, tmp_path / "kernels", "http://127.0.0.1:3334", 1000, 1001, gid, "/opt/venv/bin/python",
+                shm_dir=tmp_path / "shm")
+    here.kernel_dir.mkdir()
+    home = kernel_broker.kernel_dir_of(here, uid) / "home"
+    (home / ".ipython" / "profile_default").mkdir(parents=True)
+    (home / "tmp" / "big").write_bytes(b"x" * 1000)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_text("not the student's to lose")
+    os.symlink(outside, home / "link")
+    (tmp_path / "shm").mkdir()
+    (tmp_path / "shm" / "sem.mine").write_text("")
+    kernel_broker.clear_scratch(here, uid)
+    assert sorted(os.listdir(home)) == ["tmp"] and os.listdir(home / "tmp") == []
+    assert os.listdir(tmp_path / "shm") == []
+    assert (outside / "keep").exists()  # the link went, not what it pointed at
