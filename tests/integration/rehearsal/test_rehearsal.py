@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 
@@ -126,55 +125,6 @@ def test_a_token_from_one_instance_serves_on_the_other_and_the_kernel_stays_on_o
     # Jupyter's port is sticky (AWSALB): the page, the session, the save and the read all on one instance.
     assert len(found["jupyter_by"]) == 1 and found["result"] == "42", found
     assert found["saved"] == 200 and found["read_back"] == "saved by alice" and found["kernel_still_there"] == 200
-
-
-def test_a_student_in_chromium_runs_a_cell_through_the_cname_and_it_is_saved_on_efs(rehearsal, app_image,
-                                                                                  deployed, tmp_path):
-    from playwright.sync_api import sync_playwright
-
-    from tests.e2e.test_student_journey import run_in_first_cell, text_of
-    from tests.integration.sifu.helpers import COURSE
-    from tests.support.browser import CHROMIUM, FLAGS, wait_for_frame
-
-    # Chromium runs as the sandbox's client: the CNAME resolves to the load balancer for it, as DNS would.
-    browser_command = tmp_path / "chromium"
-    browser_command.write_text(f'#!/bin/bash\nexec {rehearsal.client} {CHROMIUM} "$@"\n')
-    browser_command.chmod(0o755)
-    # Chromium trusts the sandbox's CA (the load balancer's certificate) through its NSS database under HOME.
-    nssdb = tmp_path / ".pki" / "nssdb"
-    nssdb.mkdir(parents=True)
-    subprocess.run(["certutil", "-N", "-d", f"sql:{nssdb}", "--empty-password"], check=True, capture_output=True)
-    subprocess.run(["certutil", "-A", "-d", f"sql:{nssdb}", "-n", "sandbox", "-t", "C,,", "-i", str(rehearsal.ca_file)],
-                   check=True, capture_output=True)
-    found = urls(rehearsal, app_image)
-    file = "Browser.ipynb"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(browser_command), args=FLAGS,
-                                             env={**os.environ, "HOME": str(tmp_path)})
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.goto(f"{found['lms']}/courses/{quote(COURSE, safe='')}/notebooks/{quote(file, safe='')}")
-            page.fill("input[name=username]", "alice")
-            page.fill("input[name=password]", "alice-pass")
-            page.click("button[type=submit]")
-            page.wait_for_selector("iframe#notebook")
-            frame = wait_for_frame(page, lambda url: url.startswith(f"{found['jupyter']}/notebooks/users/alice/"))
-            run_in_first_cell(page, frame, "6*7", expect="42")
-            frame.locator("[data-command='docmanager:save']").first.click()
-            (export,) = (rehearsal.workdir / "fleet" / "stores").glob("fs-*/export")
-            copy = export / "users" / "alice" / COURSE / file
-
-            def saved() -> bool:
-                cells = json.loads(copy.read_text())["cells"] if copy.exists() else []
-                return any(text_of(o.get("data", {}).get("text/plain", "")) == "42"
-                           for c in cells if c["cell_type"] == "code" for o in c.get("outputs", []))
-
-            deadline = time.monotonic() + 30
-            while not saved() and time.monotonic() < deadline:
-                page.wait_for_timeout(200)
-            assert saved(), copy.read_text() if copy.exists() else f"{copy} missing"
-        finally:
-            browser.close()
 
 
 def test_status_shows_both_instances_healthy_and_logs_show_both_containers(rehearsal, operator_env, deployed):
