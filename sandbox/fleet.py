@@ -336,10 +336,7 @@ class Fleet:
 
     def _new_balancer(self, view: EnvironmentView) -> Any:
         from sandbox.load_balancer import LoadBalancer
-        from sandbox.tls import SandboxCA
 
-        if self.ca is None:
-            self.ca = SandboxCA(Path(self.config.workdir) / "ca")
         number = FIRST_BALANCER + len(self.balancers)
         namespace = self.network.add_namespace(f"{self.config.prefix}-lb{number}", f"{self.config.subnet}.{number}")
         balancer = self.balancers[view.id] = LoadBalancer(Path(self.config.workdir) / f"lb-{view.id}", namespace,
@@ -408,6 +405,11 @@ def start(config: FleetConfig) -> Fleet:
     fleet = Fleet(config)
     fleet.network = Bridge(config.prefix, config.subnet)  # the session made it; its namespaces are ours
     fleet.stores = Stores(fleet.network, Path(config.workdir) / "stores", config.prefix, config.subnet)
+    # The CA that stands in for ACM: made now, so that the session can point its clients at it.
+    from sandbox.tls import SandboxCA
+
+    fleet.ca = SandboxCA(Path(config.workdir) / "ca")
+    fleet.ca.trust_bundle()
     threading.Thread(target=fleet._watch_loop, name="fleet-watch", daemon=True).start()
     _current = fleet
     return fleet

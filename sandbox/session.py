@@ -49,6 +49,7 @@ class Sandbox:
     started: list[str] = field(default_factory=list)  # what it runs, one line each, for the operator
     client: Path | None = None  # the client command (with instances)
     workdir: Path | None = None  # the hosts' and stand-ins' files (with instances)
+    ca_file: Path | None = None  # the sandbox's CA, which the load balancer's certificate comes from
     lms_url: str = ""  # the development LMS students sign in at (with instances)
     secrets_file: Path | None = None  # the site's throwaway secrets (client secret, RDS password), mode 0600
 
@@ -125,10 +126,15 @@ def _run_fleet(stack: ExitStack, box: Sandbox, region: str, instances: int, priv
                        f"(as the emulated Elastic Beanstalk asks for them)")
 
     cname = f"sifu-notebooks-sifu-notebooks-env.{region}.elasticbeanstalk.com"
+    # HTTPS, as a real site runs: ACM's certificate (a record in moto) stands for the sandbox CA's, which the load
+    # balancer serves for the CNAME; the clients trust that CA next to the machine's own.
+    certificate = box.server.client("acm", region).request_certificate(DomainName=cname)["CertificateArn"]
+    box.ca_file = workdir / "fleet" / "ca" / "sandbox-ca.pem"
+    trust = str(workdir / "fleet" / "ca" / "trusted.pem")
     lms_port = processes.free_port(bridge.address)
     client_secret = os.urandom(18).hex()
-    lms = stack.enter_context(_devlms(client_command, bridge.address, lms_port, f"http://{cname}:{sifu_port}",
-                                      client_secret, workdir))
+    lms = stack.enter_context(_devlms(client_command, bridge.address, lms_port, f"https://{cname}:{sifu_port}",
+                                      client_secret, workdir, trust))
     box.lms_url = f"http://{bridge.address}:{lms_port}"
     box.started.append(f"development LMS on {box.lms_url} (pid {lms.pid}), OAuth2 client '{DEVLMS_CLIENT_ID}', "
                        f"students alice, bob, student-1..25 (password NAME-pass)")
@@ -145,6 +151,9 @@ def _run_fleet(stack: ExitStack, box: Sandbox, region: str, instances: int, priv
         "DEPLOY__EDX__HOSTNAME": f"{bridge.address}:{lms_port}",
         "DEPLOY__EDX__OAUTH2_CLIENT_ID": DEVLMS_CLIENT_ID,
         "DEPLOY__EDX__FORCE_SSL": "false",  # the development LMS speaks plain http
+        "DEPLOY__EB__CERTIFICATE_ARN": certificate,
+        "DEPLOY__WEB__HTTPS": "true",
+        **{name: trust for name in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")},
         "DEPLOY__EDX__OAUTH2_REDIRECT_URI": f"http://{bridge.address}:{lms_port}/xblock/callback",
     })
     # Secrets go to a file the operator sources, never to the terminal.
@@ -154,9 +163,10 @@ def _run_fleet(stack: ExitStack, box: Sandbox, region: str, instances: int, priv
 
 
 @contextmanager
-def _devlms(client: Path, address: str, port: int, sifu_url: str, secret: str, workdir: Path):
+def _devlms(client: Path, address: str, port: int, sifu_url: str, secret: str, workdir: Path, trust: str):
     log = open(workdir / "devlms.log", "ab")
-    env = {**os.environ, "EDX_OAUTH2_CLIENT_SECRET": secret, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "EDX_OAUTH2_CLIENT_SECRET": secret, "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+           "SSL_CERT_FILE": trust}
     process = subprocess.Popen(
         [str(client), sys.executable, "-m", "devlms", "--dev", "--host", address, "--port", str(port),
          "--sifu-url", sifu_url, "--client-id", DEVLMS_CLIENT_ID, "--students", "25"],

@@ -79,8 +79,10 @@ class SmokeCheck(ReadOnly):
 
     def urls(self, ctx: Context, cname: str) -> tuple[str, str, str]:
         s = ctx.settings
-        sifu = (s.smoke.sifu_url or f"http://{cname}:{s.ports.sifu}").rstrip("/")
-        jupyter = (s.smoke.jupyter_url or f"http://{cname}:{s.ports.jupyter}").rstrip("/")
+        # The URLs students use: https when the listeners are (a certificate names web.public_host, not the CNAME).
+        base = f"{'https' if s.web.https else 'http'}://{s.web.public_host or cname}"
+        sifu = (s.smoke.sifu_url or f"{base}:{s.ports.sifu}").rstrip("/")
+        jupyter = (s.smoke.jupyter_url or f"{base}:{s.ports.jupyter}").rstrip("/")
         return f"{sifu}/health", f"{jupyter}/api/contents", f"{sifu}{BASE_NOTEBOOKS}"
 
     def check(self, ctx: Context) -> Check:

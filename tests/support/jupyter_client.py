@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from urllib.parse import quote, urlsplit
@@ -61,9 +62,12 @@ def execute(base_url: str, kernel_id: str, cookie_header: str, code: str, timeou
     import websocket
 
     split = urlsplit(base_url)
-    ws_url = f"ws://{split.netloc}/api/kernels/{quote(kernel_id)}/channels?session_id={uuid.uuid4().hex}"
+    secure = split.scheme == "https"
+    ws_url = f"{'wss' if secure else 'ws'}://{split.netloc}/api/kernels/{quote(kernel_id)}/channels?session_id={uuid.uuid4().hex}"
+    # wss: trust what httpx trusts here (SSL_CERT_FILE, e.g. the sandbox's CA next to the machine's).
+    sslopt = {"ca_certs": os.environ["SSL_CERT_FILE"]} if secure and os.environ.get("SSL_CERT_FILE") else None
     ws = websocket.create_connection(ws_url, header=[f"Cookie: {cookie_header}"], timeout=timeout,
-                                     origin=f"{split.scheme}://{split.netloc}")
+                                     origin=f"{split.scheme}://{split.netloc}", sslopt=sslopt)
     try:
         msg_id = send_execute(ws, code)
         deadline = time.monotonic() + timeout

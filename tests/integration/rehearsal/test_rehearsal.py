@@ -68,7 +68,7 @@ def instances(box) -> dict[str, str]:
 def urls(box, app_image) -> dict[str, str]:
     eb = box.server.client("elasticbeanstalk")
     cname = eb.describe_environments(EnvironmentNames=[ENV])["Environments"][0]["CNAME"]
-    return {"sifu": f"http://{cname}:{app_image.sifu_port}", "jupyter": f"http://{cname}:{app_image.jupyter_port}",
+    return {"sifu": f"https://{cname}:{app_image.sifu_port}", "jupyter": f"https://{cname}:{app_image.jupyter_port}",
             "lms": box.lms_url}
 
 
