@@ -15,6 +15,7 @@ emulator's state without holding ``sandbox.model.LOCK``.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -210,7 +211,6 @@ class Fleet:
                     with LOCK:
                         heal()
                 except Exception:  # noqa: BLE001 - one environment's trouble must not stop the watcher
-                    import logging
                     logging.getLogger(__name__).exception("healing an environment failed")
 
     def stand_in_names(self, account_id: str, region: str) -> dict[str, str]:
