@@ -122,3 +122,31 @@ def test_student_runs_a_cell_saves_and_finds_it_after_reload(e2e_stack, tmp_path
     # On the bind-mounted root, owned by the student's own kernel uid (the kernel broker handed the folder over)
     # and still in Sifu's group, so Jupyter saved it.
     assert copy.stat().st_uid > 200_000
+
+
+def test_student_interrupts_a_long_cell_then_restarts_the_kernel_and_runs_again(e2e_stack, tmp_path):
+    """Through nginx, in Notebook 7's toolbar: interrupt reaches the student's own kernel (run by the broker as
+    the student's uid, `interrupt_mode: message`) and restart gives a fresh kernel that answers."""
+    file = random_file("interrupt")
+    with chromium(tmp_path) as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        sign_in(page, e2e_stack, file, "bob", "bob-pass")
+        frame = notebook_frame(page, e2e_stack, "bob")
+        run_in_first_cell(page, frame, "x = 6*7; x", expect="42")
+        editor = frame.locator(".jp-CodeCell .cm-content").first
+        editor.click()
+        page.keyboard.press("Control+A")
+        page.keyboard.type("import time; time.sleep(600)")
+        page.keyboard.press("Shift+Enter")
+        frame.locator('.jp-Notebook-ExecutionIndicator[data-status="busy"]').wait_for(timeout=30_000)
+        frame.locator("[data-command='notebook:interrupt-kernel']").first.click()
+        frame.locator(".jp-OutputArea-output").filter(has_text="KeyboardInterrupt").first.wait_for(timeout=30_000)
+        frame.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for(timeout=30_000)
+        # The same kernel, still alive after the interrupt: its state is there.
+        run_in_first_cell(page, frame, "x + 1", expect="43")
+        frame.locator("[data-command='notebook:restart-kernel']").first.click()
+        frame.locator(".jp-Dialog .jp-mod-accept").click()
+        frame.locator(".jp-Dialog").wait_for(state="detached", timeout=10_000)
+        # A fresh kernel: the old state is gone, and it answers.
+        run_in_first_cell(page, frame, "'x' in globals()", expect="False")
+        page.close()
