@@ -439,11 +439,13 @@ class Engine:
             self.log("WARN", f"the container does not accept connections on {address}:{port} yet; proxying to it")
         self.instruction("startProxy")
         _write(NGINX / UPSTREAM_FILE, upstream_conf(address, port))
+        before = _nginx_workers()
         reloaded = subprocess.run(["bash", "-c", "nginx -t && nginx -s reload"], capture_output=True, text=True)
         if reloaded.returncode != 0:
             _docker("rm", "-f", new)
             self.restore_proxy_files()
             raise DeploymentError(step, f"nginx did not take the new upstream: {reloaded.stderr.strip()}")
+        _wait_for_new_workers(before)
         self.proxy_pending = False
         (DEPLOYMENT / "upstream.json").write_text(json.dumps({"address": address, "port": port}))
         (DEPLOYMENT / "container-id").write_text(new + "\n")
@@ -522,6 +524,22 @@ def _wait_for_port(address: str, port: int, container: str, timeout: float = 30.
                 return False
             time.sleep(0.2)
     return False
+
+
+def _nginx_workers() -> set[str]:
+    found = subprocess.run(["pgrep", "-f", "^nginx: worker process$"], capture_output=True, text=True)
+    return set(found.stdout.split())
+
+
+def _wait_for_new_workers(before: set[str], timeout: float = 10.0) -> None:
+    """`nginx -s reload` returns before the master has started workers with the new upstream; until then the old
+    ones take new connections (a 502 right after a deploy). Wait until none of them is still accepting."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = _nginx_workers()
+        if now and not now & before:
+            return
+        time.sleep(0.05)
 
 
 def _write(path: Path, text: str) -> None:
