@@ -110,7 +110,7 @@ def main() -> None:
             "|---|---:|---:|---:|---:|---:|---:|---:|",
             *rows,
             "",
-            f"`docker restart` to Sifu /health and Jupyter /api both 200: "
+            "`docker restart` to Sifu /health and Jupyter /api both 200: "
             + ", ".join(f"{s:.1f} s" for s in starts) + f" (median {sorted(starts)[len(starts) // 2]:.1f} s).",
         ])
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.base_image import *  # noqa: F403 - the tests and benches use its names through this module
-from sandbox.base_image import IMAGE, import_base
+# The tests and benches use these names through this module.
+from sandbox.base_image import IMAGE, import_base, rootfs_tarball  # noqa: F401
 
 
 @pytest.fixture(scope="session")
