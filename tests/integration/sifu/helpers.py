@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from urllib.parse import quote
 
 import httpx
@@ -56,6 +57,11 @@ def students_kernel(stack, token: str, username: str, file: str, course: str = C
         session = client.start_session(f"users/{username}/{course}/{file}")
         assert session.status_code == 201, session.text
         yield client, session.json()["kernel"]["id"]
-        client.request("DELETE", f"/api/sessions/{session.json()['id']}")
+        # Jupyter answers 500 to a DELETE while it is restarting the session's kernel (after a kill); ask again,
+        # so that the next test on the same file does not inherit this session and its restarting kernel.
+        for _ in range(20):
+            if client.request("DELETE", f"/api/sessions/{session.json()['id']}").status_code != 500:
+                break
+            time.sleep(0.5)
     finally:
         client.close()

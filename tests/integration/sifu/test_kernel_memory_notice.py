@@ -95,8 +95,9 @@ def test_a_cell_past_the_memory_limit_is_told_the_limit(sifu_stack, protocol):
 @PROTOCOLS
 def test_a_kernel_killed_like_the_oom_killer_does_is_explained_in_the_running_cell(sifu_stack, protocol):
     token = sifu_stack.token("alice")
-    prepare_copy(sifu_stack.sifu.url, token, "alice", COURSE, FILE)
-    with students_kernel(sifu_stack, token, "alice", FILE) as (alice, kernel):
+    file = f"oom-{'v1' if protocol == V1 else 'json'}.ipynb"  # its own session: a killed kernel's is left restarting
+    prepare_copy(sifu_stack.sifu.url, token, "alice", COURSE, file)
+    with students_kernel(sifu_stack, token, "alice", file) as (alice, kernel):
         # Process mode: the kernel is Jupyter's user's, so the test can kill it as the OOM killer would.
         pid = int(execute(sifu_stack.jupyter.url, kernel, alice.cookie_header(), "import os; os.getpid()"))
         messages = _run_cell(sifu_stack.jupyter.url, kernel, alice.cookie_header(), "import time; time.sleep(60)",
