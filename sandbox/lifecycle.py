@@ -110,6 +110,10 @@ def _launch_instances(state: EBState, env: Environment, count: int) -> list[str]
     extra = [g.strip() for g in env.option("aws:autoscaling:launchconfiguration", "SecurityGroups").split(",")
              if g.strip()]
     extra_ids = [g if g.startswith("sg-") else ec2.get_security_group_by_name_or_id(g).id for g in extra]
+    fleet = hosts.current()
+    if fleet is not None and count:
+        role = _instance_role(state, env)
+        fleet.watch(env.id, lambda: heal(state, env))
     new_ids = []
     for i in range(count):
         reservation = ec2.run_instances(
@@ -124,13 +128,10 @@ def _launch_instances(state: EBState, env: Environment, count: int) -> list[str]
                 "Name": env.name,
             }},
         )
-        fleet = hosts.current()
         for inst in reservation.instances:
             if fleet is not None:
-                fleet.watch(env.id, lambda: heal(state, env))
                 inst.nics[0].public_ip = fleet.address()
-                fleet.launch(inst.id, inst.nics[0].public_ip, _instance_role(state, env), state.region,
-                             lambda: stand_in_names(state))
+                fleet.launch(inst.id, inst.nics[0].public_ip, role, state.region, lambda: stand_in_names(state))
             elif state.address_pool:
                 inst.nics[0].public_ip = state.address_pool.pop(0)
         new_ids.extend(inst.id for inst in reservation.instances)
