@@ -155,7 +155,7 @@ def render_nginx(public: Settings, layout: Layout) -> Path:
     includes.append(path)
     for svc in render.SERVICES:
         path = prefix / f"{svc}.conf"
-        path.write_text(render.render_template(".nginx/vhost.conf.j2", render.vhost_context(public, svc, log_dir=str(logs))))
+        path.write_text(render.render_template(".nginx/vhost.conf.j2", render.vhost_context(public, svc, log_dir=str(logs), peers=False)))
         includes.append(path)
     conf = render.scratch_nginx_conf(prefix, includes)
     result = render.nginx_test(prefix, conf)

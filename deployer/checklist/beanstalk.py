@@ -75,9 +75,10 @@ class EbEnvironment(ReadOnly):
 
 @dataclass
 class LoadBalancerGroup:
-    """Seed step 14 (network): our security group for the load balancer, the listener ports open to anyone, and
-    the service ports admitted from it into our instances' group. EB's own load-balancer group exists in custom
-    VPCs only, and nothing documents that EB opens extra listener ports, so we own both sides."""
+    """Seed step 14 (network): our security group for the load balancer, the listener ports open to anyone, the
+    service ports admitted from it into our instances' group, and ports.peer admitted into that group from itself
+    (an instance passes a request to the instance running the student's kernel). EB's own load-balancer group
+    exists in custom VPCs only, and nothing documents that EB opens extra listener ports, so we own both sides."""
 
     number: int | str = "14a"
     name: str = "Load balancer security group"
@@ -103,6 +104,8 @@ class LoadBalancerGroup:
         actions += [Action("allow", f"{port}/tcp into {inst_name}", f"from {lb_name}")
                     for port in (s.ports.sifu, s.ports.jupyter)
                     if lb is None or instances is None or not ec2.allows_from_group(instances, port, lb["GroupId"])]
+        if instances is None or not ec2.allows_from_group(instances, s.ports.peer, instances["GroupId"]):
+            actions.append(Action("allow", f"{s.ports.peer}/tcp into {inst_name}", f"from {inst_name}"))
         return actions
 
     def check(self, ctx: Context) -> Check:
@@ -113,7 +116,8 @@ class LoadBalancerGroup:
         actions = self._missing(ctx, lb, instances)
         if not actions:
             return Check.ok(f"{names.load_balancer_security_group(ctx.settings)} admits ports "
-                            f"{', '.join(map(str, self._ports(ctx)))}; the instances admit the services from it")
+                            f"{', '.join(map(str, self._ports(ctx)))}; the instances admit the services from it "
+                            f"and port {ctx.settings.ports.peer} from each other")
         return Check.change(f"{len(actions)} change(s) to the load balancer's access", *actions)
 
     def apply(self, ctx: Context, check: Check) -> str | None:
@@ -134,6 +138,9 @@ class LoadBalancerGroup:
             for port in (s.ports.sifu, s.ports.jupyter):
                 if not ec2.allows_from_group(instances, port, lb["GroupId"]):
                     ec2.allow_from_group(client, instances["GroupId"], port, lb["GroupId"], "load balancer")
+            if not ec2.allows_from_group(instances, s.ports.peer, instances["GroupId"]):
+                ec2.allow_from_group(client, instances["GroupId"], s.ports.peer, instances["GroupId"],
+                                     "Jupyter between instances")
         ctx.facts.load_balancer_security_group = lb["GroupId"]
         ctx.facts.instance_security_group = instances["GroupId"]
         return f"{len(check.actions)} change(s): {', '.join(a.target for a in check.actions)}"

@@ -101,7 +101,10 @@ def cross_checks(s: Settings, sources: dict[str, str]) -> list[Problem]:
         add("efs.availability_zone", f"must be a zone of efs.region ({s.efs.region})")
     if s.ports.sifu == s.ports.jupyter:
         add("ports.jupyter", "must differ from ports.sifu; Sifu and Jupyter each need their own port")
-    for name in ("sifu", "jupyter"):
+    if s.ports.peer in (s.ports.sifu, s.ports.jupyter):
+        add("ports.peer", "must differ from ports.sifu and ports.jupyter; the instances pass Jupyter requests "
+                          "to each other on a port of its own")
+    for name in ("sifu", "jupyter", "peer"):
         if getattr(s.ports, name) in (80, 443):
             add(f"ports.{name}", "must not be 80 or 443; those belong to the load balancer")
     if s.eb.min_instances > s.eb.max_instances:

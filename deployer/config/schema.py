@@ -195,6 +195,7 @@ class Edx(Section):
 class Ports(Section):
     sifu: Port
     jupyter: Port
+    peer: Port
 
 
 class Web(Section):

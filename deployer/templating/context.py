@@ -184,10 +184,13 @@ def upstream_name(service: str) -> str:
     return f"sifu_{service}_app"
 
 
-def vhost_context(s: Settings, service: str, log_dir: str = "/var/log/nginx") -> dict[str, Any]:
+def vhost_context(s: Settings, service: str, log_dir: str = "/var/log/nginx", peers: bool = True) -> dict[str, Any]:
+    """`peers`: Jupyter's vhost follows a student's kernel to the instance that runs it (ports.peer); off where
+    there is one machine and nothing else may take the port (local runs)."""
     return {
         "service": service,
         "port": getattr(s.ports, service),
+        "peer_port": s.ports.peer if peers and service == "jupyter" else None,
         "upstream": upstream_name(service),
         "max_body_mb": s.web.max_body_mb,
         "read_timeout": s.web.read_timeout,

@@ -11,8 +11,9 @@ from tests.support.processes import running
 
 
 def write_site(prefix: Path, settings, upstream_address: str, upstream_ports: dict[str, int] | None = None,
-               vhost_transform=lambda text: text) -> Path:
-    """Render the vhosts and upstream into prefix and return its nginx.conf."""
+               vhost_transform=lambda text: text, peers: bool = False) -> Path:
+    """Render the vhosts and upstream into prefix and return its nginx.conf. `peers`: Jupyter's vhost also
+    listens on ports.peer and follows the instance cookie (only where nothing else may hold that port)."""
     logs = prefix / "logs"
     (logs / "healthd").mkdir(parents=True, exist_ok=True)
     files = []
@@ -25,7 +26,7 @@ def write_site(prefix: Path, settings, upstream_address: str, upstream_ports: di
     path.write_text(render.render_template(".nginx/upstream.conf.j2", upstream))
     files.append(path)
     for service in render.SERVICES:
-        text = render.render_template(".nginx/vhost.conf.j2", render.vhost_context(settings, service, log_dir=str(logs)))
+        text = render.render_template(".nginx/vhost.conf.j2", render.vhost_context(settings, service, log_dir=str(logs), peers=peers))
         path = prefix / f"{service}.conf"
         path.write_text(vhost_transform(text))
         files.append(path)

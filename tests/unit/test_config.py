@@ -127,6 +127,7 @@ CORPUS = [
     ("privileged port", {"ports": {"sifu": 22}}, "ports.sifu", "1024"),
     ("port too big", {"ports": {"sifu": 70000}}, "ports.sifu", "65535"),
     ("ports equal", {"ports": {"sifu": 4000, "jupyter": 4000}}, "ports.jupyter", "must differ"),
+    ("peer port is Jupyter's", {"ports": {"peer": 3335}}, "ports.peer", "must differ"),
     ("bool as text", {"edx": {"force_ssl": "maybe"}}, "edx.force_ssl", "true or false"),
     ("list as scalar", {"web": {"frame_ancestors": "https://a.org"}}, "web.frame_ancestors", "list"),
     ("region mismatch", {"efs": {"region": "eu-west-1"}}, "efs.region", "must equal eb.region"),

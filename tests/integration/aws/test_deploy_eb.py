@@ -254,6 +254,11 @@ def test_the_load_balancer_has_our_group_and_the_instances_admit_it(aws, deploy)
     instances = ec2.describe_security_groups(GroupIds=[ctx.facts.instance_security_group])["SecurityGroups"][0]
     from_lb = {p["FromPort"] for p in instances["IpPermissions"] for g in p["UserIdGroupPairs"] if g["GroupId"] == lb_id}
     assert from_lb == {3334, 3335}
+    # Jupyter between instances (the kernel's instance, .nginx/vhost.conf.j2): from the instances' own group only.
+    peers = [(p["FromPort"], g["GroupId"]) for p in instances["IpPermissions"] for g in p["UserIdGroupPairs"]
+             if p["FromPort"] == 3336]
+    assert peers == [(3336, instances["GroupId"])]
+    assert not any(r.get("CidrIp") for p in instances["IpPermissions"] if p["FromPort"] == 3336 for r in p["IpRanges"])
     options = _options(aws)
     assert options[("aws:elbv2:loadbalancer", "SecurityGroups")]["Value"] == lb_id
     assert options[("aws:elbv2:loadbalancer", "ManagedSecurityGroup")]["Value"] == lb_id
