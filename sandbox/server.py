@@ -97,7 +97,8 @@ class MotoServer:
 
     def reset(self) -> None:
         """Forget every resource in every service, and everything set through the control endpoint."""
-        self._post("/moto-api/reset")
+        # moto reloads IAM's managed policies on reset: seconds of CPU, far more on a loaded machine.
+        self._post("/moto-api/reset", timeout=120)
 
     def control(self, **settings: Any) -> dict[str, Any]:
         """Talk to the control endpoint (sandbox/control.py); starting or stopping a fleet takes a while."""

@@ -64,6 +64,7 @@ def journey(args: argparse.Namespace) -> dict:
     session = JupyterSession(args.jupyter, cookies)
     try:
         page = session.prime_xsrf(urlsplit(location).path)
+        assert page.status_code == 200, (page.status_code, page.headers.get(SERVED_BY), page.text[:300])
         path = f"users/{args.user}/{COURSE}/{args.file}"
         started = session.start_session(path)
         assert started.status_code == 201, started.text
