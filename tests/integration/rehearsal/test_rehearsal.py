@@ -162,6 +162,9 @@ def test_in_chromium_the_framed_notebook_keeps_its_kernel_on_one_instance(rehear
     served = {r["served_by"] for r in visit["jupyter"]}
     assert len(served) == 1 and None not in served, visit["jupyter"]
     assert visit["result"] == "42" and visit["saved"] == 200, visit
+    routed = [r for r in visit["jupyter"] if r["routed_by"]]
+    print(f"Chromium: {len(visit['jupyter'])} Jupyter responses, all from {served.pop()}; {len(routed)} of them reached "
+          f"the other instance first and were passed on; token by {token_by}, serve by {serve_by}")
     from tests.integration.sifu.helpers import COURSE
 
     (export,) = (rehearsal.workdir / "fleet" / "stores").glob("fs-*/export")
