@@ -28,3 +28,8 @@ def test_sifus_master_does_not_import_the_sqlalchemy_orm():
 @pytest.mark.parametrize("module", ["sifu.kernel_broker", "sifu.launch", "sifu.confine", "sifu.supervise"])
 def test_the_other_programs_import_neither_sqlalchemy_nor_fastapi(module):
     assert loaded_after(f"import {module}", ("sqlalchemy", "fastapi", "pydantic")) == []
+
+
+def test_the_kernel_broker_imports_its_http_client_at_the_first_kernel_not_at_start():
+    # It is not needed before a student's first kernel, and Sifu and Jupyter start on the same cores.
+    assert loaded_after("import sifu.kernel_broker", ("urllib.request", "http.client")) == []
