@@ -33,3 +33,10 @@ def test_the_other_programs_import_neither_sqlalchemy_nor_fastapi(module):
 def test_the_kernel_broker_imports_its_http_client_at_the_first_kernel_not_at_start():
     # It is not needed before a student's first kernel, and Sifu and Jupyter start on the same cores.
     assert loaded_after("import sifu.kernel_broker", ("urllib.request", "http.client")) == []
+
+
+def test_sifus_workers_load_no_websocket_protocol():
+    # What a worker loads at start (uvicorn's Config.load with the worker's settings): Sifu has no websocket route.
+    statement = ("from uvicorn.config import Config\nfrom sifu.workers import SifuWorker\n"
+                 "Config(lambda: (lambda scope, receive, send: None), **SifuWorker.CONFIG_KWARGS).load()")
+    assert loaded_after(statement, ("websockets", "wsproto")) == []
