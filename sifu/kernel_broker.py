@@ -137,7 +137,7 @@ def listeners_uids(port: int, tables: tuple[str, ...] = ("/proc/net/tcp", "/proc
 
 
 def uid_from_sifu(site: Site, name: str) -> int:
-    # Imported at the first kernel start, not at the broker's: urllib.request (http.client, email, ssl) was a quarter of
+    # Imported at the first kernel start, not at the broker's: urllib.request (http.client, email, ssl) was about 0.01 s of
     # the broker's start-up CPU, spent while Sifu and Jupyter start on the same cores.
     import urllib.error
     import urllib.request
