@@ -6,6 +6,8 @@ builds the base and app images from scratch, rebuilds with no change, then start
 RUNS times and measures from `docker run` until Sifu /health and Jupyter /api both answer 200.
 Baseline, alternating with those runs so both see the same load: the same image running a trivial
 Python HTTP server on both ports instead of supervisord (engine, container and interpreter start-up).
+Beside wall times it records the container's CPU by the moment both answered (its cgroup) and each program's
+share of it (/proc): figures that hardly depend on the shared machine's load, unlike the ratio.
 Appends a section to bench/RESULTS.md (bench/record.py).
 """
 
@@ -40,19 +42,56 @@ servers[0].serve_forever()
 """
 
 
+def _cgroup_dir(container_id: str) -> Path | None:
+    """The container's cgroup directory (v1 cpuacct or v2), or None."""
+    for path in (Path(f"/sys/fs/cgroup/cpuacct/docker/{container_id}"), Path(f"/sys/fs/cgroup/docker/{container_id}"),
+                 Path(f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope")):
+        if path.exists():
+            return path
+    return None
+
+
 def container_cpu_seconds(container_id: str) -> float | None:
-    """CPU time the container's processes have used so far, from its cgroup (v1 cpuacct or v2), or None.
+    """CPU time the container's processes have used so far, from its cgroup, or None.
 
     Unlike wall time this hardly depends on what else the shared cores are doing."""
-    v1 = Path(f"/sys/fs/cgroup/cpuacct/docker/{container_id}/cpuacct.usage")
-    if v1.exists():
-        return int(v1.read_text()) / 1e9
-    for v2 in (Path(f"/sys/fs/cgroup/docker/{container_id}/cpu.stat"),
-               Path(f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/cpu.stat")):
-        if v2.exists():
-            fields = dict(line.split() for line in v2.read_text().splitlines())
-            return int(fields["usage_usec"]) / 1e6
-    return None
+    cgroup = _cgroup_dir(container_id)
+    if cgroup is None:
+        return None
+    if (cgroup / "cpuacct.usage").exists():
+        return int((cgroup / "cpuacct.usage").read_text()) / 1e9
+    fields = dict(line.split() for line in (cgroup / "cpu.stat").read_text().splitlines())
+    return int(fields["usage_usec"]) / 1e6
+
+
+# Which program a process of the container is, by the first marker its command line holds (an exec'd launcher
+# keeps its pid, so each figure includes sifu.launch's or sifu.confine's own start).
+PROGRAMS = (("dumb-init", "PID 1 (sifu.confine, dumb-init)"), ("sifu.supervise", "supervisord"),
+            ("-m jupyter_server", "jupyter"), ("sifu.kernel_broker", "kernel broker"), ("-m sifu ", "sifu"))
+
+
+def program_cpu_seconds(container_id: str) -> dict[str, float]:
+    """CPU each program of the container has used so far (user + system, from /proc), Sifu's master and workers
+    apart: where the container's CPU went, which hardly depends on the load either."""
+    cgroup = _cgroup_dir(container_id)
+    if cgroup is None:
+        return {}
+    tick = os.sysconf("SC_CLK_TCK")
+    found: dict[int, tuple[str, int, float]] = {}
+    for pid in (cgroup / "cgroup.procs").read_text().split():
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it ended meanwhile
+        label = next((name for marker, name in PROGRAMS if marker in command), "other")
+        found[int(pid)] = (label, int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    seconds: dict[str, float] = {}
+    for label, parent, used in found.values():
+        if label == "sifu":
+            label = "sifu workers" if found.get(parent, ("",))[0] == "sifu" else "sifu master"
+        seconds[label] = seconds.get(label, 0.0) + used
+    return seconds
 
 
 def measure(runs: int, work_parent: str = "/tmp") -> dict:
@@ -70,7 +109,7 @@ def measure(runs: int, work_parent: str = "/tmp") -> dict:
         assert not again.built
         figures["image_size_mb"] = client.images.get(built.ref).attrs["Size"] / 1e6
         notebooks = app.prepare_notebook_root(setup.work / "notebooks")
-        ready, baseline = [], []
+        ready, baseline, programs = [], [], []
         trivial = ["python", "-c", TRIVIAL_SERVER, str(built.sifu_port), str(built.jupyter_port)]
         for _ in range(runs):
             started = time.monotonic()
@@ -85,10 +124,12 @@ def measure(runs: int, work_parent: str = "/tmp") -> dict:
             try:
                 each = app.wait_ready(built, container, timeout=60)
                 ready.append((time.monotonic() - started, each["sifu"], each["jupyter"], container_cpu_seconds(container.id)))
+                programs.append(program_cpu_seconds(container.id))
             finally:
                 container.remove(force=True)
         figures["ready"] = ready
         figures["baseline"] = baseline
+        figures["programs"] = programs
         figures["load"] = os.getloadavg()
     return figures
 
@@ -133,6 +174,9 @@ def report(figures: dict, runs: int) -> list[str]:
         f"- container ready / trivial container: {statistics.median(both) / statistics.median(base):.2f}",
         *([f"- container CPU time by the moment both answered (cgroup; load-independent): median "
            f"{statistics.median(cpus):.2f} s; baseline {statistics.median(base_cpus):.2f} s"] if cpus and base_cpus else []),
+        *([f"- of which, by program (median): " + ", ".join(
+            f"{label} {statistics.median(p.get(label, 0.0) for p in figures['programs']):.2f} s"
+            for label in sorted({label for p in figures["programs"] for label in p}))] if any(figures.get("programs", [])) else []),
         f"- load average after the runs: {' / '.join(f'{x:.2f}' for x in figures['load'])} (1/5/15 min; the 2 cores are shared)",
     ]
 

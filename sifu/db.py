@@ -9,43 +9,38 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import BigInteger, bindparam, Index, Integer, String, create_engine, event, select, update
+from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, bindparam, create_engine, event, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError, IntegrityError
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from sifu.uids import UID_BASE, UID_LIMIT
 
+# Plain Core tables, not ORM classes: every query here is Core already, and importing sqlalchemy.orm (for
+# DeclarativeBase alone) cost Sifu's master about 0.05 s of CPU at every container start
+# (tests/unit/sifu/test_startup_imports.py).
+metadata = MetaData()
 
-class Base(DeclarativeBase):
-    pass
+access_tokens = Table(
+    "sifu_access_tokens", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("token_hash", String(64), unique=True, nullable=False),
+    Column("username", String(255), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger, nullable=True),
+    Index("ix_sifu_access_tokens_username", "username"),
+)
 
-
-class AccessToken(Base):
-    __tablename__ = "sifu_access_tokens"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
-    username: Mapped[str] = mapped_column(String(255), nullable=False)
-    created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    expires_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    revoked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-
-    __table_args__ = (Index("ix_sifu_access_tokens_username", "username"),)
-
-
-class StudentUid(Base):
-    """One row per student, allocated at the first sign-in or first copy and never deleted: the uid their kernels
-    run as on every instance is UID_BASE + id. AUTOINCREMENT (SQLite) and a sequence (PostgreSQL) never hand
-    out an id twice, even after a row is deleted, so a uid is never reused for another student."""
-
-    __tablename__ = "sifu_student_uids"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    username: Mapped[str] = mapped_column(String(255), unique=True, nullable=False)
-    created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
-
-    __table_args__ = ({"sqlite_autoincrement": True},)
+# One row per student, allocated at the first sign-in or first copy and never deleted: the uid their kernels
+# run as on every instance is UID_BASE + id. AUTOINCREMENT (SQLite) and a sequence (PostgreSQL) never hand
+# out an id twice, even after a row is deleted, so a uid is never reused for another student.
+student_uids = Table(
+    "sifu_student_uids", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(255), unique=True, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    sqlite_autoincrement=True,
+)
 
 
 @dataclass(frozen=True)
@@ -80,7 +75,7 @@ def create_schema(engine: Engine) -> None:
     """Create missing tables; several workers may race here, and losing that race is fine."""
     for attempt in range(5):
         try:
-            Base.metadata.create_all(engine, checkfirst=True)
+            metadata.create_all(engine, checkfirst=True)
             return
         except (IntegrityError, ProgrammingError, OperationalError):
             if attempt == 4:
@@ -91,7 +86,7 @@ def create_schema(engine: Engine) -> None:
 class TokenStore:
     def __init__(self, engine: Engine):
         self.engine = engine
-        table = AccessToken.__table__
+        table = access_tokens
         # Built and compiled once for this database's driver: the serve path looks a token up on every request,
         # and run on the pooled driver connection it costs a tenth of what a SQLAlchemy execution adds around it.
         lookup = select(table.c.username, table.c.expires_at, table.c.revoked_at).where(
@@ -103,7 +98,7 @@ class TokenStore:
         token = secrets.token_urlsafe(32)
         now = int(time.time())
         with self.engine.begin() as conn:
-            conn.execute(AccessToken.__table__.insert().values(
+            conn.execute(access_tokens.insert().values(
                 token_hash=hash_token(token), username=username, created_at=now, expires_at=now + ttl))
         return token, ttl
 
@@ -132,7 +127,7 @@ class TokenStore:
         return TokenInfo(username, expires_at)
 
     def revoke(self, token: str) -> bool:
-        table = AccessToken.__table__
+        table = access_tokens
         with self.engine.begin() as conn:
             result = conn.execute(
                 update(table).where(table.c.token_hash == hash_token(token), table.c.revoked_at.is_(None))
@@ -146,7 +141,7 @@ class UidStore:
 
     def __init__(self, engine: Engine):
         self.engine = engine
-        table = StudentUid.__table__
+        table = student_uids
         self._lookup = select(table.c.id).where(table.c.username == bindparam("username"))
 
     def uid_of(self, username: str) -> int | None:
@@ -163,7 +158,7 @@ class UidStore:
             return found
         try:
             with self.engine.begin() as conn:
-                conn.execute(StudentUid.__table__.insert().values(username=username, created_at=int(time.time())))
+                conn.execute(student_uids.insert().values(username=username, created_at=int(time.time())))
         except IntegrityError:
             pass  # another worker or container allocated it first
         uid = self.uid_of(username)

@@ -41,8 +41,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -139,6 +137,11 @@ def listeners_uids(port: int, tables: tuple[str, ...] = ("/proc/net/tcp", "/proc
 
 
 def uid_from_sifu(site: Site, name: str) -> int:
+    # Imported at the first kernel start, not at the broker's: urllib.request (http.client, email, ssl) was about 0.01 s of
+    # the broker's start-up CPU, spent while Sifu and Jupyter start on the same cores.
+    import urllib.error
+    import urllib.request
+
     port = int(site.sifu_url.rsplit(":", 1)[1].split("/")[0])
     if listeners_uids(port) != {site.sifu_uid}:
         raise Refused("Sifu is not answering; try again in a moment")

@@ -68,9 +68,11 @@ class RedactTokens(logging.Filter):
 
 
 class SifuWorker(UvicornWorker):
-    """uvicorn under gunicorn: the preloaded object is the app factory; proxy headers from nginx honoured."""
+    """uvicorn under gunicorn: the preloaded object is the app factory; proxy headers from nginx honoured.
+    No websocket protocol: Sifu has no websocket route, and uvicorn's default imported the websockets
+    library in every worker at start (an upgrade request is answered as plain HTTP)."""
 
-    CONFIG_KWARGS = {**UvicornWorker.CONFIG_KWARGS, "factory": True, "proxy_headers": True,
+    CONFIG_KWARGS = {**UvicornWorker.CONFIG_KWARGS, "factory": True, "proxy_headers": True, "ws": "none",
                      "timeout_graceful_shutdown": GRACEFUL_SECONDS}
 
 

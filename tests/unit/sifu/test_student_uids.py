@@ -6,7 +6,7 @@ import threading
 
 from sqlalchemy import delete
 
-from sifu.db import UID_BASE, StudentUid, UidStore, create_schema, make_engine
+from sifu.db import UID_BASE, UidStore, create_schema, make_engine, student_uids
 
 
 def store(path) -> UidStore:
@@ -47,6 +47,6 @@ def test_a_deleted_students_uid_is_never_handed_out_again(tmp_path):
     uids = store(tmp_path / "sifu.db")
     gone = uids.allocate("gone")
     with uids.engine.begin() as conn:
-        conn.execute(delete(StudentUid.__table__).where(StudentUid.__table__.c.username == "gone"))
+        conn.execute(delete(student_uids).where(student_uids.c.username == "gone"))
     assert uids.uid_of("gone") is None
     assert uids.allocate("newcomer") != gone
