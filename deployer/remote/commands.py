@@ -217,9 +217,10 @@ def list_containers(container_filter: str) -> list[str]:
     return ["docker", "ps", "-a", "--filter", container_filter, "--format", LIST_FORMAT]
 
 
-def container_image_and_address(container: Arg) -> list[Arg]:
-    """'IMAGE_ID ADDRESS': the id of the image the container runs and its address, in one docker call."""
-    return ["docker", "inspect", "-f", "{{.Image}} " + INSPECT_ADDRESS, container]
+def container_inspection(container: Arg) -> list[Arg]:
+    """'IMAGE_ID MEMORY MEMORY_SWAP PIDS_LIMIT ADDRESS': the image the container runs, its limits (as
+    container_limits prints them) and its address (empty without one), in one docker call."""
+    return ["docker", "inspect", "-f", "{{.Image}} " + INSPECT_LIMITS + " " + INSPECT_ADDRESS, container]
 
 
 def image_id(image_uri: str) -> list[str]:

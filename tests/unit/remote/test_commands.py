@@ -106,8 +106,9 @@ def test_container_and_nginx_commands():
         "docker ps -a --filter label=sifu.role=app --format '{{.ID}} {{.Image}} {{.Status}}'"
     assert sh(*cmd.image_id("1.dkr.ecr.us-east-1.amazonaws.com/r:t")) == \
         "docker image inspect -f '{{.Id}}' 1.dkr.ecr.us-east-1.amazonaws.com/r:t"
-    assert sh(*cmd.container_image_and_address(Var("cid"))) == \
-        "docker inspect -f '{{.Image}} {{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' \"$cid\""
+    assert sh(*cmd.container_inspection(Var("cid"))) == \
+        "docker inspect -f '{{.Image}} {{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.PidsLimit}}" \
+        " {{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' \"$cid\""
     assert sh(*cmd.read_marker("marker", "/mnt/efs")) == "read_line marker /mnt/efs/.sifu-volume"
     assert sh(*cmd.container_mount_sources(Var("cid"))) == \
         "docker inspect -f '{{range .Mounts}}{{println .Source}}{{end}}' \"$cid\""
@@ -131,7 +132,7 @@ def test_hostile_values_survive_a_shlex_round_trip(value):
         cmd.is_mounted(value),
         cmd.mount_source(value),
         cmd.find_container(value),
-        cmd.container_image_and_address(value),
+        cmd.container_inspection(value),
         ["bash", "-c", value, "sifu-converge", "mount"],
     ):
         assert shlex.split(sh(*argv)) == argv
