@@ -444,7 +444,17 @@ def nginx_steps(s: Settings, facts, templates: Templates = Templates()) -> list[
             "    fi",
             # Anchored: this script's own bash (and sudo) carry its text, this pattern included, in their command lines.
             "    old_workers=$(exec pgrep -f '^nginx: worker process') || true",
-            f"    if ! nginx_output=$({sh(*cmd.nginx_reload())} 2>&1); then",
+            # nginx -s reload reads the whole configuration to find the master's pid file, then sends it SIGHUP.
+            # The old workers' one parent, when its title says it is nginx's master, gets that signal from bash's
+            # own kill: one nginx start less per instance. Otherwise (no workers, two masters) nginx -s reload.
+            "    nginx_masters=''",
+            "    for pid in $old_workers; do",
+            "        worker_parent=''; { read -r _ _ _ worker_parent _ < \"/proc/$pid/stat\"; } 2>/dev/null || continue",
+            "        if [[ \" $nginx_masters \" != *\" $worker_parent \"* ]]; then nginx_masters+=\"${nginx_masters:+ }$worker_parent\"; fi",
+            "    done",
+            "    master_title=''; if [[ $nginx_masters =~ ^[0-9]+$ ]]; then read_file master_title \"/proc/$nginx_masters/cmdline\"; fi",
+            "    if [[ $master_title == 'nginx: master process'* ]] && kill -HUP \"$nginx_masters\" 2>/dev/null; then :",
+            f"    elif ! nginx_output=$({sh(*cmd.nginx_reload())} 2>&1); then",
             "        " + _fail("nginx", "nginx -s reload failed (is nginx running?): $nginx_output"),
             "    fi",
             # A reload is graceful: until an old worker is told to shut down it still accepts connections with the
