@@ -66,12 +66,15 @@ def main() -> int:
         host.reset()
         bed.deploy_bundle(host)
         trace = bed.dir / "trace"
-        host.run(f"strace -f -qq -e trace=execve,clone,clone3,fork,vfork -e signal=none -o {trace} bash {script_path} mount nginx",
+        # One file per process (-ff): no call is split into "unfinished" and "resumed" lines, as it is in one file
+        # when processes run at once (a pipeline's programs went uncounted so).
+        host.run(f"strace -ff -qq -e trace=execve,clone,clone3,fork,vfork -e signal=none -o {trace} bash {script_path} mount nginx",
                  check=False)
+        traced = "\n".join(part.read_text() for part in bed.dir.glob("trace.*")).splitlines()
         programs = collections.Counter()
         # Processes: each fork (a subshell, or the child a program is started in), the script's own bash included.
-        forks = sum(1 for line in trace.read_text().splitlines() if re.search(r"\b(clone3?|v?fork)\(.*= \d+$", line))
-        for line in trace.read_text().splitlines():
+        forks = sum(1 for line in traced if re.search(r"\b(clone3?|v?fork)\(.*= \d+$", line))
+        for line in traced:
             found = re.search(r'execve\("([^"]+)", \[("[^"]*")?(?:, "([^"]*)")?', line)
             if found and "= 0" in line:
                 name = found.group(1).rsplit("/", 1)[-1]
