@@ -442,21 +442,7 @@ def nginx_steps(s: Settings, facts, templates: Templates = Templates()) -> list[
             "        done",
             "        " + _fail("nginx", "nginx -t rejected the new files; previous files restored, nginx still serves the old configuration: $nginx_output"),
             "    fi",
-            # Anchored: this script's own bash (and sudo) carry its text, this pattern included, in their command lines.
-            "    old_workers=$(exec pgrep -f '^nginx: worker process') || true",
-            # nginx -s reload reads the whole configuration to find the master's pid file, then sends it SIGHUP.
-            # The old workers' one parent, when its title says it is nginx's master, gets that signal from bash's
-            # own kill: one nginx start less per instance. Otherwise (no workers, two masters) nginx -s reload.
-            "    nginx_masters=''",
-            "    for pid in $old_workers; do",
-            "        worker_parent=''; { read -r _ _ _ worker_parent _ < \"/proc/$pid/stat\"; } 2>/dev/null || continue",
-            "        if [[ \" $nginx_masters \" != *\" $worker_parent \"* ]]; then nginx_masters+=\"${nginx_masters:+ }$worker_parent\"; fi",
-            "    done",
-            "    master_title=''; if [[ $nginx_masters =~ ^[0-9]+$ ]]; then read_file master_title \"/proc/$nginx_masters/cmdline\"; fi",
-            "    if [[ $master_title == 'nginx: master process'* ]] && kill -HUP \"$nginx_masters\" 2>/dev/null; then :",
-            f"    elif ! nginx_output=$({sh(*cmd.nginx_reload())} 2>&1); then",
-            "        " + _fail("nginx", "nginx -s reload failed (is nginx running?): $nginx_output"),
-            "    fi",
+            *("    " + line for line in nginx_reload_lines()),
             # A reload is graceful: until an old worker is told to shut down it still accepts connections with the
             # old servers. Wait (bounded) for that; its open connections (kernel websockets) may go on.
             "    for ((tries = 0; tries < 50; tries++)); do",
@@ -483,6 +469,28 @@ def nginx_steps(s: Settings, facts, templates: Templates = Templates()) -> list[
             "fi",
         ])),
         _limits_step(s),
+    ]
+
+
+def nginx_reload_lines() -> list[str]:
+    """Shell that reloads nginx and sets $old_workers (the workers from before, which the caller waits for).
+
+    nginx -s reload parses the whole configuration to find the master's pid file, then sends it SIGHUP. When the
+    old workers have exactly one parent and its title says it is nginx's master, bash's own kill sends that signal:
+    one nginx start less per instance. Otherwise (no workers, two masters) nginx -s reload, as before."""
+    return [
+        # Anchored: this script's own bash (and sudo) carry its text, this pattern included, in their command lines.
+        "old_workers=$(exec pgrep -f '^nginx: worker process') || true",
+        "nginx_masters=''",
+        "for pid in $old_workers; do",
+        "    worker_parent=''; { read -r _ _ _ worker_parent _ < \"/proc/$pid/stat\"; } 2>/dev/null || continue",
+        "    if [[ \" $nginx_masters \" != *\" $worker_parent \"* ]]; then nginx_masters+=\"${nginx_masters:+ }$worker_parent\"; fi",
+        "done",
+        "master_title=''; if [[ $nginx_masters =~ ^[0-9]+$ ]]; then read_file master_title \"/proc/$nginx_masters/cmdline\"; fi",
+        "if [[ $master_title == 'nginx: master process'* ]] && kill -HUP \"$nginx_masters\" 2>/dev/null; then :",
+        f"elif ! nginx_output=$({sh(*cmd.nginx_reload())} 2>&1); then",
+        "    " + _fail("nginx", "nginx -s reload failed (is nginx running?): $nginx_output"),
+        "fi",
     ]
 
 
