@@ -148,8 +148,9 @@ def is_mounted(mount_point: str) -> list[str]:
 
 
 def mount_source(mount_point: str) -> list[str]:
-    """Prints 'SOURCE FSTYPE' of what is mounted exactly at mount_point."""
-    return ["findmnt", "-n", "-r", "-o", "SOURCE,FSTYPE", "--mountpoint", mount_point]
+    """Prints 'SOURCE FSTYPE VFS-OPTIONS' of what is mounted exactly at mount_point (raw: a space in a field is
+    escaped as \\x20, so the three split on spaces), e.g. `fs-1.efs.us-east-1.amazonaws.com:/ nfs4 rw,nosymfollow`."""
+    return ["findmnt", "-n", "-r", "-o", "SOURCE,FSTYPE,VFS-OPTIONS", "--mountpoint", mount_point]
 
 
 def read_marker(variable: str, mount_point: str) -> list[str]:

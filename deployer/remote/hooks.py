@@ -214,7 +214,7 @@ def _existing_mount_lines(s: Settings, mp: str) -> list[str]:
         return []
     return [
         "    has_nosymfollow=1",
-        f"    if ! {_has_nosymfollow(mp)}; then",
+        f"    if ! [[ ,$mounted_flags, == *,{cmd.NOSYMFOLLOW},* ]]; then",
         f"        if remount_output=$({sh(*cmd.add_nosymfollow(mp))} 2>&1); then mount_status=changed symlinks_note=" + _dq("; {flag} added", flag=cmd.NOSYMFOLLOW),
         "        else has_nosymfollow=0 symlinks_note=" + _dq("; without {flag} (remount refused: $remount_output)", flag=cmd.NOSYMFOLLOW) + "; fi",
         "    fi",
@@ -248,7 +248,11 @@ def mount_steps(s: Settings, facts, access: cmd.S3Access | None = None) -> list[
             "symlinks_note=''; mount_status=ok",
             f"if {sh(*cmd.is_mounted(mp))}; then",
             f"    {read_marker}",
-            f"    mounted_from={_output(sh(*cmd.mount_source(mp)), '')} || true",
+            # One findmnt for the source and the options ($mounted_flags: the nosymfollow check below); of mounts
+            # stacked there, the last line is the one on top, which is what the mount point shows.
+            f"    mounted={_output(sh(*cmd.mount_source(mp)), '')} || true; mounted=${{mounted##*$'\\n'}}",
+            f"    read -r mounted_source mounted_type {'_' if s.storage.kind == 's3' else 'mounted_flags'} <<<\"$mounted\" || true;"
+            " mounted_from=\"$mounted_source${mounted_type:+ $mounted_type}\"",
             f"    if [ -n \"$marker\" ] && [ \"$marker\" != {shlex.quote(vid)} ]; then " + _fail("mount", "{mp} is mounted from another volume: its marker says $marker, expected {vid} (mounted: $mounted_from). Unmount it, or fix the volume id in the config", mp=mp, vid=vid),
             f"    elif [ -z \"$marker\" ] && ! {ours}; then " + _fail("mount", "{mp} is mounted from $mounted_from, not {vid}. Unmount it (umount {mp}) and run converge again", mp=mp, vid=vid),
             "    fi",

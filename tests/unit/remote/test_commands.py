@@ -38,7 +38,7 @@ def test_mount_commands_whole_lines():
         "mount -t nfs4 -o nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport "
         "fs-0123abcd.efs.us-east-1.amazonaws.com:/ /mnt/efs")
     assert sh(*cmd.is_mounted("/mnt/efs")) == "mountpoint -q /mnt/efs"
-    assert sh(*cmd.mount_source("/mnt/efs")) == "findmnt -n -r -o SOURCE,FSTYPE --mountpoint /mnt/efs"
+    assert sh(*cmd.mount_source("/mnt/efs")) == "findmnt -n -r -o SOURCE,FSTYPE,VFS-OPTIONS --mountpoint /mnt/efs"
     assert sh(*cmd.mount_flags("/mnt/efs")) == "findmnt -n -r -o VFS-OPTIONS --mountpoint /mnt/efs"
     assert sh(*cmd.add_nosymfollow("/mnt/efs")) == "mount -o remount,bind,nosymfollow /mnt/efs"
 
