@@ -45,6 +45,22 @@ def _quote(text: str) -> str:
     return shlex.quote(text)
 
 
+def _programs(trace_files) -> tuple[collections.Counter, int]:
+    """(programs started, by name; processes forked) from strace -ff files of execve and clone calls."""
+    traced = "\n".join(part.read_text() for part in trace_files).splitlines()
+    programs: collections.Counter = collections.Counter()
+    # Processes: each fork (a subshell, or the child a program is started in), the script's own bash included.
+    forks = sum(1 for line in traced if re.search(r"\b(clone3?|v?fork)\(.*= \d+$", line))
+    for line in traced:
+        found = re.search(r'execve\("([^"]+)", \[("[^"]*")?(?:, "([^"]*)")?', line)
+        if found and "= 0" in line:
+            name = found.group(1).rsplit("/", 1)[-1]
+            if name == "docker" and found.group(3):
+                name = f"docker {found.group(3)}"
+            programs[name] += 1
+    return programs, forks
+
+
 def main() -> int:
     if os.geteuid() != 0:
         print("converge profile skipped: it needs root")
@@ -62,28 +78,19 @@ def main() -> int:
         script_path = bed.dir / "converge.sh"
         script_path.write_text(hooks.converge_script(s, render.Facts(offline=False)))
 
-        # 1. Which programs one converge starts (fresh host).
+        # 1. Which programs one converge starts: on a fresh host, then again with nothing to change.
         host.reset()
         bed.deploy_bundle(host)
-        trace = bed.dir / "trace"
-        # One file per process (-ff): no call is split into "unfinished" and "resumed" lines, as it is in one file
-        # when processes run at once (a pipeline's programs went uncounted so).
-        host.run(f"strace -ff -qq -e trace=execve,clone,clone3,fork,vfork -e signal=none -o {trace} bash {script_path} mount nginx",
-                 check=False)
-        traced = "\n".join(part.read_text() for part in bed.dir.glob("trace.*")).splitlines()
-        programs = collections.Counter()
-        # Processes: each fork (a subshell, or the child a program is started in), the script's own bash included.
-        forks = sum(1 for line in traced if re.search(r"\b(clone3?|v?fork)\(.*= \d+$", line))
-        for line in traced:
-            found = re.search(r'execve\("([^"]+)", \[("[^"]*")?(?:, "([^"]*)")?', line)
-            if found and "= 0" in line:
-                name = found.group(1).rsplit("/", 1)[-1]
-                if name == "docker" and found.group(3):
-                    name = f"docker {found.group(3)}"
-                programs[name] += 1
-        say(f"programs started by one converge (fresh host): {sum(programs.values())}; processes forked: {forks}")
-        for name, count in programs.most_common():
-            say(f"  {count:3d}  {name}")
+        for run, what in enumerate(("fresh host", "again, nothing to change")):
+            trace = bed.dir / f"trace-{run}"
+            # One file per process (-ff): no call is split into "unfinished" and "resumed" lines, as it is in one file
+            # when processes run at once (a pipeline's programs went uncounted so).
+            host.run(f"strace -ff -qq -e trace=execve,clone,clone3,fork,vfork -e signal=none -o {trace} "
+                     f"bash {script_path} mount nginx", check=False)
+            programs, forks = _programs(bed.dir.glob(f"trace-{run}.*"))
+            say(f"programs started by one converge ({what}): {sum(programs.values())}; processes forked: {forks}")
+            for name, count in programs.most_common():
+                say(f"  {count:3d}  {name}")
 
         # 2. CPU of the whole converge (fresh host), and of nginx's master.
         for attempt in range(3):
