@@ -26,17 +26,39 @@ def _cpu_of_pid(host, pid: str) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+# Runs argv and prints its wall time and the CPU (user+sys) of it and all its children: getrusage is exact to
+# the microsecond, where /usr/bin/time prints hundredths.
+_RUSAGE = ("import resource, subprocess, sys, time; t = time.monotonic(); "
+           "subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+           "r = resource.getrusage(resource.RUSAGE_CHILDREN); print(time.monotonic() - t, r.ru_utime + r.ru_stime)")
+
+
 def _timed(host, script: str) -> tuple[float, float]:
     """(wall, CPU user+sys of bash and its children) of a bash script run on the host."""
-    out = host.run(f"/usr/bin/time -f '%e %U %S' bash -c {_quote(script)} >/dev/null 2>/tmp/time.err; "
-                   "tail -n 1 /tmp/time.err", check=False).stdout.split()
-    return float(out[0]), float(out[1]) + float(out[2])
+    out = host.run(f"python3 -c {_quote(_RUSAGE)} bash -c {_quote(script)}", check=False).stdout.split()
+    return float(out[0]), float(out[1])
 
 
 def _quote(text: str) -> str:
     import shlex
 
     return shlex.quote(text)
+
+
+def _programs(trace_files) -> tuple[collections.Counter, int]:
+    """(programs started, by name; processes forked) from strace -ff files of execve and clone calls."""
+    traced = "\n".join(part.read_text() for part in trace_files).splitlines()
+    programs: collections.Counter = collections.Counter()
+    # Processes: each fork (a subshell, or the child a program is started in), the script's own bash included.
+    forks = sum(1 for line in traced if re.search(r"\b(clone3?|v?fork)\(.*= \d+$", line))
+    for line in traced:
+        found = re.search(r'execve\("([^"]+)", \[("[^"]*")?(?:, "([^"]*)")?', line)
+        if found and "= 0" in line:
+            name = found.group(1).rsplit("/", 1)[-1]
+            if name == "docker" and found.group(3):
+                name = f"docker {found.group(3)}"
+            programs[name] += 1
+    return programs, forks
 
 
 def main() -> int:
@@ -56,22 +78,19 @@ def main() -> int:
         script_path = bed.dir / "converge.sh"
         script_path.write_text(hooks.converge_script(s, render.Facts(offline=False)))
 
-        # 1. Which programs one converge starts (fresh host).
+        # 1. Which programs one converge starts: on a fresh host, then again with nothing to change.
         host.reset()
         bed.deploy_bundle(host)
-        trace = bed.dir / "trace"
-        host.run(f"strace -f -qq -e trace=execve -e signal=none -o {trace} bash {script_path} mount nginx", check=False)
-        programs = collections.Counter()
-        for line in trace.read_text().splitlines():
-            found = re.search(r'execve\("([^"]+)", \[("[^"]*")?(?:, "([^"]*)")?', line)
-            if found and "= 0" in line:
-                name = found.group(1).rsplit("/", 1)[-1]
-                if name == "docker" and found.group(3):
-                    name = f"docker {found.group(3)}"
-                programs[name] += 1
-        say(f"programs started by one converge (fresh host): {sum(programs.values())}")
-        for name, count in programs.most_common():
-            say(f"  {count:3d}  {name}")
+        for run, what in enumerate(("fresh host", "again, nothing to change")):
+            trace = bed.dir / f"trace-{run}"
+            # One file per process (-ff): no call is split into "unfinished" and "resumed" lines, as it is in one file
+            # when processes run at once (a pipeline's programs went uncounted so).
+            host.run(f"strace -ff -qq -e trace=execve,clone,clone3,fork,vfork -e signal=none -o {trace} "
+                     f"bash {script_path} mount nginx", check=False)
+            programs, forks = _programs(bed.dir.glob(f"trace-{run}.*"))
+            say(f"programs started by one converge ({what}): {sum(programs.values())}; processes forked: {forks}")
+            for name, count in programs.most_common():
+                say(f"  {count:3d}  {name}")
 
         # 2. CPU of the whole converge (fresh host), and of nginx's master.
         for attempt in range(3):
@@ -80,10 +99,10 @@ def main() -> int:
             master = host.read("/run/nginx.pid").strip()
             before = _cpu_of_pid(host, master)
             wall, cpu = _timed(host, f"bash {script_path} mount nginx")
-            say(f"converge on the host (fresh), run {attempt + 1}: wall {wall:.2f}s, CPU of bash+children {cpu:.3f}s, "
+            say(f"converge on the host (fresh), run {attempt + 1}: wall {wall:.2f}s, CPU of bash+children {cpu * 1000:.1f} ms, "
                   f"nginx master {_cpu_of_pid(host, master) - before:.3f}s")
-        wall, cpu = _timed(host, f"bash {script_path} mount nginx")
-        say(f"converge again (nothing to change): wall {wall:.2f}s, CPU {cpu:.3f}s")
+        wall, cpu = _timed(host, f"for i in $(seq {CALLS}); do bash {script_path} mount nginx; done")
+        say(f"converge again (nothing to change), {CALLS} runs: wall {wall / CALLS:.3f}s, CPU {cpu / CALLS * 1000:.1f} ms each")
 
         # 3. Each program alone, CPU per call (the converged host).
         cid = host.read(str(host.root / "container" / "id")).strip()
@@ -128,7 +147,7 @@ def main() -> int:
         paramiko.Transport.open_session, paramiko.Channel.exec_command = opened, execs
     record("converge profile: one fresh host (bench/converge_profile.py)",
            [f"Load average {load_before:.1f} when it started, {os.getloadavg()[0]:.1f} when it ended (1 min; the 2 cores "
-            "are shared with other work). CPU figures have the kernel's 10 ms tick as resolution.", "",
+            "are shared with other work). CPU: getrusage of the script and its children.", "",
             "```", *lines, "```"])
     return 0
 

@@ -19,7 +19,7 @@ import os
 import secrets
 import stat
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import Callable, Iterable, NamedTuple
 
 VOLUME_MARKER = ".sifu-volume"
 LAYOUT_MARKER = ".sifu-layout"
@@ -86,9 +86,14 @@ def _open_folder(anchor: Path | None, target: Path, mode: int | None) -> int:
         if mode is not None:
             _make_dirs(target.parent, mode)
         anchor = target.parent
+    return _open_below(anchor, target.parent.relative_to(anchor).parts, mode)
+
+
+def _open_below(anchor: Path, folders: Iterable[str], mode: int | None) -> int:
+    """_open_folder's walk: a descriptor of anchor/folders[0]/folders[1]/..., no component followed if a symlink."""
     fd = os.open(anchor, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        for part in target.parent.relative_to(anchor).parts:
+        for part in folders:
             created = False
             if mode is not None:
                 try:
@@ -206,8 +211,24 @@ def is_file(path: Path, anchor: Path | None = None) -> bool:
         folder = _open_folder(anchor, path, None)
     except OSError:
         return False
+    return _is_regular_in(folder, path.name)
+
+
+def is_file_below(anchor: Path, relative: str) -> bool:
+    """is_file(anchor / relative, anchor) for a '/'-separated path of checked names (sifu.names: no '..', no
+    empty part), without pathlib's parsing: the serve path checks a copy on every request."""
+    *folders, name = relative.split("/")
     try:
-        return stat.S_ISREG(os.stat(path.name, dir_fd=folder, follow_symlinks=False).st_mode)
+        folder = _open_below(anchor, folders, None)
+    except OSError:
+        return False
+    return _is_regular_in(folder, name)
+
+
+def _is_regular_in(folder: int, name: str) -> bool:
+    """Whether `name` in the open folder is a regular file (a symlink is not); closes the folder."""
+    try:
+        return stat.S_ISREG(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode)
     except OSError:
         return False
     finally:

@@ -148,8 +148,9 @@ def is_mounted(mount_point: str) -> list[str]:
 
 
 def mount_source(mount_point: str) -> list[str]:
-    """Prints 'SOURCE FSTYPE' of what is mounted exactly at mount_point."""
-    return ["findmnt", "-n", "-r", "-o", "SOURCE,FSTYPE", "--mountpoint", mount_point]
+    """Prints 'SOURCE FSTYPE VFS-OPTIONS' of what is mounted exactly at mount_point (raw: a space in a field is
+    escaped as \\x20, so the three split on spaces), e.g. `fs-1.efs.us-east-1.amazonaws.com:/ nfs4 rw,nosymfollow`."""
+    return ["findmnt", "-n", "-r", "-o", "SOURCE,FSTYPE,VFS-OPTIONS", "--mountpoint", mount_point]
 
 
 def read_marker(variable: str, mount_point: str) -> list[str]:
@@ -217,9 +218,10 @@ def list_containers(container_filter: str) -> list[str]:
     return ["docker", "ps", "-a", "--filter", container_filter, "--format", LIST_FORMAT]
 
 
-def container_image_and_address(container: Arg) -> list[Arg]:
-    """'IMAGE_ID ADDRESS': the id of the image the container runs and its address, in one docker call."""
-    return ["docker", "inspect", "-f", "{{.Image}} " + INSPECT_ADDRESS, container]
+def container_inspection(container: Arg) -> list[Arg]:
+    """'IMAGE_ID MEMORY MEMORY_SWAP PIDS_LIMIT ADDRESS': the image the container runs, its limits (as
+    container_limits prints them) and its address (empty without one), in one docker call."""
+    return ["docker", "inspect", "-f", "{{.Image}} " + INSPECT_LIMITS + " " + INSPECT_ADDRESS, container]
 
 
 def image_id(image_uri: str) -> list[str]:

@@ -171,7 +171,9 @@ def _mount_commands(s: Settings, access: cmd.S3Access | None) -> tuple[str, str,
                 f"else fstab_line={shlex.quote(cmd.fstab_efs_with_nfs4(dns, mp, flag))}; fi")
 
     (mount, fstab), (mount_plain, fstab_plain) = either(True), either(False)
-    return mount, mount_plain, f"if {_has_nosymfollow(mp)}; then\n    {fstab}\nelse\n    {fstab_plain}\nfi"
+    # The mount step of the same run knows whether the mount has nosymfollow ($has_nosymfollow): no second findmnt.
+    known = f"{{ [ \"${{has_nosymfollow:-}}\" = 1 ] || {{ [ -z \"${{has_nosymfollow:-}}\" ] && {_has_nosymfollow(mp)}; }}; }}"
+    return mount, mount_plain, f"if {known}; then\n    {fstab}\nelse\n    {fstab_plain}\nfi"
 
 
 # ok, or changed when converge added nosymfollow to a mount that lacked it.
@@ -179,7 +181,15 @@ MOUNT_STATUS = '"$mount_status"'
 
 
 def _has_nosymfollow(mp: str) -> str:
-    return f"{sh(*cmd.mount_flags(mp))} 2>/dev/null | grep -qw {cmd.NOSYMFOLLOW}"
+    """Exit 0 when the mount's per-mount options include nosymfollow: matched by bash, not grep."""
+    return f"[[ ,{_output(sh(*cmd.mount_flags(mp)))}, == *,{cmd.NOSYMFOLLOW},* ]]"
+
+
+def _output(command: str, stderr: str = "2>/dev/null") -> str:
+    """$(command) as one process: bash forks a second subshell for `$(cmd 2>/dev/null)` or `$(cmd || true)`, not
+    for `$(exec cmd 2>/dev/null)` (each process counts when many instances converge at once). An assignment from
+    it takes `|| true` outside when the command may fail."""
+    return f"$(exec {command}{' ' + stderr if stderr else ''})"
 
 
 def _mount_efs_lines(mount: str, mount_plain: str, vid: str, mp: str) -> list[str]:
@@ -189,9 +199,10 @@ def _mount_efs_lines(mount: str, mount_plain: str, vid: str, mp: str) -> list[st
     if not mount_plain:
         return [f"    if ! mount_output=$({{ {mount}; }} 2>&1); then", f"        {fail}", "    fi"]
     return [
+        "    has_nosymfollow=1",
         f"    if ! refused_output=$({{ {mount}; }} 2>&1); then",
         f"        if ! mount_output=$({{ {mount_plain}; }} 2>&1); then {fail}; fi",
-        "        symlinks_note=" + _dq(" without {flag}: the mount helper refused it ($refused_output)", flag=cmd.NOSYMFOLLOW),
+        "        has_nosymfollow=0 symlinks_note=" + _dq(" without {flag}: the mount helper refused it ($refused_output)", flag=cmd.NOSYMFOLLOW),
         "    fi",
     ]
 
@@ -202,9 +213,10 @@ def _existing_mount_lines(s: Settings, mp: str) -> list[str]:
     if s.storage.kind == "s3":
         return []
     return [
-        f"    if ! {_has_nosymfollow(mp)}; then",
+        "    has_nosymfollow=1",
+        f"    if ! [[ ,$mounted_flags, == *,{cmd.NOSYMFOLLOW},* ]]; then",
         f"        if remount_output=$({sh(*cmd.add_nosymfollow(mp))} 2>&1); then mount_status=changed symlinks_note=" + _dq("; {flag} added", flag=cmd.NOSYMFOLLOW),
-        "        else symlinks_note=" + _dq("; without {flag} (remount refused: $remount_output)", flag=cmd.NOSYMFOLLOW) + "; fi",
+        "        else has_nosymfollow=0 symlinks_note=" + _dq("; without {flag} (remount refused: $remount_output)", flag=cmd.NOSYMFOLLOW) + "; fi",
         "    fi",
     ]
 
@@ -236,7 +248,11 @@ def mount_steps(s: Settings, facts, access: cmd.S3Access | None = None) -> list[
             "symlinks_note=''; mount_status=ok",
             f"if {sh(*cmd.is_mounted(mp))}; then",
             f"    {read_marker}",
-            f"    mounted_from=$({sh(*cmd.mount_source(mp))} || true)",
+            # One findmnt for the source and the options ($mounted_flags: the nosymfollow check below); of mounts
+            # stacked there, the last line is the one on top, which is what the mount point shows.
+            f"    mounted={_output(sh(*cmd.mount_source(mp)), '')} || true; mounted=${{mounted##*$'\\n'}}",
+            f"    read -r mounted_source mounted_type {'_' if s.storage.kind == 's3' else 'mounted_flags'} <<<\"$mounted\" || true;"
+            " mounted_from=\"$mounted_source${mounted_type:+ $mounted_type}\"",
             f"    if [ -n \"$marker\" ] && [ \"$marker\" != {shlex.quote(vid)} ]; then " + _fail("mount", "{mp} is mounted from another volume: its marker says $marker, expected {vid} (mounted: $mounted_from). Unmount it, or fix the volume id in the config", mp=mp, vid=vid),
             f"    elif [ -z \"$marker\" ] && ! {ours}; then " + _fail("mount", "{mp} is mounted from $mounted_from, not {vid}. Unmount it (umount {mp}) and run converge again", mp=mp, vid=vid),
             "    fi",
@@ -270,10 +286,10 @@ def mount_steps(s: Settings, facts, access: cmd.S3Access | None = None) -> list[
                    _container_lookup(s, wait=False) + "\n" + "\n".join([
             _not_one_container(s, "app-container"),
             "if [ -z \"$cid\" ]; then " + _report("app-container", "ok", "no app container running yet"),
-            f"elif [ \"$(docker exec \"$cid\" cat {shlex.quote(_container_marker())} 2>/dev/null || true)\" = {shlex.quote(vid)} ]; then "
+            f"elif [ \"{_output(_container_reads_marker())}\" = {shlex.quote(vid)} ]; then "
             # The nginx phase of this same run need not ask again (one docker exec less per instance).
             + "container_sees=$cid; " + _report("app-container", "ok", "container $cid sees {vid}", vid=vid),
-            f"elif mount_sources=$'\\n'$({sh(*cmd.container_mount_sources(Var('cid')))} 2>/dev/null || true)$'\\n';"
+            f"elif mount_sources=$'\\n'{_output(sh(*cmd.container_mount_sources(Var('cid'))))}$'\\n';"
             f" [[ $mount_sources != *$'\\n'{qmp}$'\\n'* ]]; then "
             + _report("app-container", "ok", "container $cid does not bind {mp}; left alone", mp=mp),
             f"elif {sh(*cmd.restart_container(Var('cid')))} >/dev/null; then "
@@ -291,7 +307,7 @@ def _owner_step(s: Settings) -> ScriptStep:
     mp, marker = s.efs.mount_point, cmd.marker_path(s.efs.mount_point)
     owner = f"{s.storage.owner_uid}:{s.storage.owner_gid} {ROOT_MODE}"
     return ScriptStep(f"Give the notebook root to the app user ({owner}); the marker stays root's (0:0 {MARKER_MODE}).", "\n".join([
-        f"owners=$({sh(*cmd.owner_and_mode(mp, marker))} 2>/dev/null || true); root_now=${{owners%%$'\\n'*}}; marker_now=''",
+        f"owners={_output(sh(*cmd.owner_and_mode(mp, marker)))} || true; root_now=${{owners%%$'\\n'*}}; marker_now=''",
         "if [[ $owners == *$'\\n'* ]]; then marker_now=${owners#*$'\\n'}; fi",
         f"if [ \"$root_now\" = {shlex.quote(owner)} ] && [ \"$marker_now\" = {shlex.quote(f'0:0 {MARKER_MODE}')} ]; then "
         + _report("owner", "ok", "{mp} is {owner}", mp=mp, owner=owner),
@@ -308,25 +324,30 @@ def _container_marker() -> str:
     return cmd.marker_path(CONTAINER_NOTEBOOK_ROOT)
 
 
+def _container_reads_marker() -> str:
+    return f"docker exec \"$cid\" cat {shlex.quote(_container_marker())}"
+
+
 def _container_lookup(s: Settings, wait: bool) -> str:
     """Sets $cid when exactly one running container matches remote.container_filter ($count says how many)
     and, when waiting, $addr and $have_image; the wait for one with an address is bounded by
     remote.container_wait. The nginx phase starts from the container the mount phase of the same run found (a
     restart keeps its id), so it asks docker once, not three times; a container gone since is looked up again."""
     # Counted by the shell, not grep: each program started counts when many instances converge at once.
-    find = (f"cids=$({sh(*cmd.find_container(s.remote.container_filter))} 2>/dev/null || true); count=0; cid=''; "
+    find = (f"cids={_output(sh(*cmd.find_container(s.remote.container_filter)))} || true; count=0; cid=''; "
             "for found in $cids; do count=$((count + 1)); cid=$found; done; if [ \"$count\" != 1 ]; then cid=''; fi")
     if not wait:
         return find
     return "\n".join([
-        f"cid=${{cid:-}}; count=${{count:-0}}; addr=''; have_image=''; ipv4={shlex.quote(cmd.IPV4)}",
+        f"cid=${{cid:-}}; count=${{count:-0}}; addr=''; have_image=''; have_limits=''; ipv4={shlex.quote(cmd.IPV4)}",
         f"for ((waited = 0; waited < {int(s.remote.container_wait)}; waited++)); do",
         f"    if [ -z \"$cid\" ]; then {find}; fi",
         "    if [ -n \"$cid\" ]; then",
-        f"        inspected=$({sh(*cmd.container_image_and_address(Var('cid')))} 2>/dev/null || true)",
-        "        if [ -z \"$inspected\" ]; then cid=''; fi",
+        f"        inspected={_output(sh(*cmd.container_inspection(Var('cid'))))} || inspected=''",
+        # The limits step compares $have_limits: one docker inspect for both.
         "        # shellcheck disable=SC2034  # have_image: read by the image check when the deployed image is known",
-        "        have_image=${inspected%% *}; addr=${inspected#* }",
+        "        if [ -z \"$inspected\" ]; then cid='' have_image='' addr='' have_limits=''",
+        "        else read -r have_image have_memory have_swap have_pids addr <<<\"$inspected\" || true; have_limits=\"$have_memory $have_swap $have_pids\"; fi",
         "    fi",
         "    if [[ $addr =~ $ipv4 ]]; then break; fi",
         "    sleep 1",
@@ -389,7 +410,7 @@ def nginx_steps(s: Settings, facts, templates: Templates = Templates()) -> list[
             "if [ -z \"$cid\" ]; then " + _fail("container", "no running container matched {filter} within {wait}s; check docker ps -a and the app's logs", filter=s.remote.container_filter, wait=s.remote.container_wait),
             "elif ! [[ $addr =~ $ipv4 ]]; then " + _fail("container", "docker inspect gave no IPv4 address for container $cid (got: $addr)"),
             "fi",
-            f"if [ \"${{container_sees:-}}\" != \"$cid\" ] && [ \"$(docker exec \"$cid\" cat {shlex.quote(_container_marker())} 2>/dev/null || true)\" != {shlex.quote(vid)} ]; then",
+            f"if [ \"${{container_sees:-}}\" != \"$cid\" ] && [ \"{_output(_container_reads_marker())}\" != {shlex.quote(vid)} ]; then",
             "    " + _fail("container", "container $cid does not see {vid} at its notebook root (it would write to the instance's disk); nginx left as it was. Run inv mount-efs, which restarts it", vid=vid),
             "fi",
             _image_check(getattr(facts, "image_uri", "")),
@@ -425,11 +446,7 @@ def nginx_steps(s: Settings, facts, templates: Templates = Templates()) -> list[
             "        done",
             "        " + _fail("nginx", "nginx -t rejected the new files; previous files restored, nginx still serves the old configuration: $nginx_output"),
             "    fi",
-            # Anchored: this script's own bash (and sudo) carry its text, this pattern included, in their command lines.
-            "    old_workers=$(pgrep -f '^nginx: worker process' || true)",
-            f"    if ! nginx_output=$({sh(*cmd.nginx_reload())} 2>&1); then",
-            "        " + _fail("nginx", "nginx -s reload failed (is nginx running?): $nginx_output"),
-            "    fi",
+            *("    " + line for line in nginx_reload_lines()),
             # A reload is graceful: until an old worker is told to shut down it still accepts connections with the
             # old servers. Wait (bounded) for that; its open connections (kernel websockets) may go on.
             "    for ((tries = 0; tries < 50; tries++)); do",
@@ -459,6 +476,28 @@ def nginx_steps(s: Settings, facts, templates: Templates = Templates()) -> list[
     ]
 
 
+def nginx_reload_lines() -> list[str]:
+    """Shell that reloads nginx and sets $old_workers (the workers from before, which the caller waits for).
+
+    nginx -s reload parses the whole configuration to find the master's pid file, then sends it SIGHUP. When the
+    old workers have exactly one parent and its title says it is nginx's master, bash's own kill sends that signal:
+    one nginx start less per instance. Otherwise (no workers, two masters) nginx -s reload, as before."""
+    return [
+        # Anchored: this script's own bash (and sudo) carry its text, this pattern included, in their command lines.
+        "old_workers=$(exec pgrep -f '^nginx: worker process') || true",
+        "nginx_masters=''",
+        "for pid in $old_workers; do",
+        "    worker_parent=''; { read -r _ _ _ worker_parent _ < \"/proc/$pid/stat\"; } 2>/dev/null || continue",
+        "    if [[ \" $nginx_masters \" != *\" $worker_parent \"* ]]; then nginx_masters+=\"${nginx_masters:+ }$worker_parent\"; fi",
+        "done",
+        "master_title=''; if [[ $nginx_masters =~ ^[0-9]+$ ]]; then read_file master_title \"/proc/$nginx_masters/cmdline\"; fi",
+        "if [[ $master_title == 'nginx: master process'* ]] && kill -HUP \"$nginx_masters\" 2>/dev/null; then :",
+        f"elif ! nginx_output=$({sh(*cmd.nginx_reload())} 2>&1); then",
+        "    " + _fail("nginx", "nginx -s reload failed (is nginx running?): $nginx_output"),
+        "fi",
+    ]
+
+
 def _limits_step(s: Settings) -> ScriptStep:
     """The app container's memory and process limits (issue 13): Dockerrun.aws.json v1 cannot set them
     (DOCKERRUN-V1-NO-LIMITS), so converge does, with docker update, only when docker inspect differs.
@@ -468,7 +507,10 @@ def _limits_step(s: Settings) -> ScriptStep:
         memory = [f"memory_mib={int(s.remote.container_memory_mb)}"]
     else:
         reserve = int(s.remote.host_memory_reserve_mb)
-        memory = [f"memory_mib=$(( $(awk '/^MemTotal:/ {{print int($2 / 1024)}}' /proc/meminfo) - {reserve} ))",
+        # MemTotal read by bash (no awk): "MemTotal:  N kB".
+        memory = ["memory_kib=0; while read -r meminfo_key meminfo_value _; do "
+                  "if [ \"$meminfo_key\" = MemTotal: ]; then memory_kib=$meminfo_value; break; fi; done < /proc/meminfo",
+                  f"memory_mib=$(( memory_kib / 1024 - {reserve} ))",
                   f"if [ \"$memory_mib\" -lt {MIN_CONTAINER_MEMORY_MB} ]; then " + _fail(
                       "limits", "the instance leaves the app container $memory_mib MiB after the {reserve} MiB reserve; "
                       "lower remote.host_memory_reserve_mb or set remote.container_memory_mb", reserve=str(reserve)) + "; fi"]
@@ -476,7 +518,8 @@ def _limits_step(s: Settings) -> ScriptStep:
         *memory,
         "memory_bytes=$((memory_mib * 1048576))",
         f"want_limits=\"$memory_bytes $memory_bytes {pids}\"",
-        f"have_limits=$({sh(*cmd.container_limits(Var('cid')))} 2>&1 || true)",
+        # Read by the container step's docker inspect of the same run (the container must be the same one).
+        f"if [ -z \"${{have_limits:-}}\" ]; then have_limits={_output(sh(*cmd.container_limits(Var('cid'))), '2>&1')} || true; fi",
         "if [ \"$have_limits\" = \"$want_limits\" ]; then "
         + _report("limits", "ok", "container $cid already has memory $memory_mib MiB, {pids} processes", pids=str(pids)),
         f"elif limits_output=$({sh(*cmd.limit_container(Var('cid'), Var('memory_bytes'), pids))} 2>&1); then "

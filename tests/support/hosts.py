@@ -86,6 +86,7 @@ inspect)
     format=$3; which=$4
     if [ "$which" != "$id" ] || [ ! -e "$c/running" ]; then echo "Error: No such object: $which" >&2; exit 1; fi
     case $format in
+    "{{.Image}} {{.HostConfig.Memory}} "*IPAddress*) echo "$(<"$c/image-id") $(<"$c/limits") $(<"$c/address")" ;;
     "{{.Image}} "*IPAddress*) echo "$(<"$c/image-id") $(<"$c/address")" ;;
     *IPAddress*) echo "$(<"$c/address")" ;;
     "{{.Image}}") echo "$(<"$c/image-id")" ;;

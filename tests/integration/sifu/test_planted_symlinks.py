@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import os
 
+import httpx
 import pytest
 
-from tests.integration.sifu.helpers import COURSE, base_create, prepare_copy, user_call
+from tests.integration.sifu.helpers import COURSE, base_create, prepare_copy, serve_url, user_call
 
 pytestmark = pytest.mark.integration
 
 # Module-scoped stack: each test plants its link under a course name of its own.
-LINK1, LINK2, LINK3 = (f"course-v1:Org+Link{n}+Run" for n in (1, 2, 3))
+LINK1, LINK2, LINK3, LINK4 = (f"course-v1:Org+Link{n}+Run" for n in (1, 2, 3, 4))
 
 
 
@@ -74,3 +75,19 @@ def test_a_planted_link_in_place_of_a_copy_is_neither_followed_nor_reported_as_t
 
     assert not os.path.lexists(link)
     assert (root / "users" / "bob" / COURSE / "lab.ipynb").is_file()
+
+
+def test_serve_opens_no_copy_through_a_planted_link(sifu_stack):
+    """The iframe URL signs an identity only for a regular file reached without following a link: neither a link
+    in place of the copy nor a link in place of the course folder (both to bob's copy) gets a redirect or a cookie."""
+    url, root = sifu_stack.sifu.url, sifu_stack.root
+    alice, bob = sifu_stack.token("alice"), sifu_stack.token("bob")
+    prepare_copy(url, bob, "bob", COURSE, "lab.ipynb")
+    prepare_copy(url, alice, "alice", COURSE, "lab.ipynb")
+    os.symlink(f"../../bob/{COURSE}/lab.ipynb", root / "users" / "alice" / COURSE / "linked.ipynb")
+    os.symlink(f"../bob/{COURSE}", root / "users" / "alice" / LINK4)
+
+    for course, file in ((COURSE, "linked.ipynb"), (LINK4, "lab.ipynb")):
+        reply = httpx.get(serve_url(url, "alice", course, file, alice))
+        assert reply.status_code == 404 and "set-cookie" not in reply.headers, (course, file)
+    assert httpx.get(serve_url(url, "alice", COURSE, "lab.ipynb", alice)).status_code == 302

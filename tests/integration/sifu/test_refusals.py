@@ -130,6 +130,15 @@ def test_serve_of_a_missing_copy_is_404(sifu_stack, copies):
     assert httpx.get(serve_url(sifu_stack.sifu.url, "alice", COURSE, "absent.ipynb", copies["tokens"]["alice"])).status_code == 404
 
 
+def test_serve_answers_get_only(sifu_stack, copies):
+    """HEAD and POST on the iframe URL are refused as on every GET-only route: 405, no identity cookie."""
+    url = serve_url(sifu_stack.sifu.url, "alice", COURSE, FILE, copies["tokens"]["alice"])
+    for method in ("HEAD", "POST"):
+        reply = httpx.request(method, url)
+        assert reply.status_code == 405 and "set-cookie" not in reply.headers, method
+        assert reply.headers["allow"] == "GET", method
+
+
 def test_student_cannot_reach_another_students_files_or_kernels_in_jupyter(sifu_stack, copies):
     alice = JupyterSession(sifu_stack.jupyter.url, sifu_stack.identity_cookie("alice"))
     try:

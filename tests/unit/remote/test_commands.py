@@ -38,7 +38,7 @@ def test_mount_commands_whole_lines():
         "mount -t nfs4 -o nfsvers=4.1,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport "
         "fs-0123abcd.efs.us-east-1.amazonaws.com:/ /mnt/efs")
     assert sh(*cmd.is_mounted("/mnt/efs")) == "mountpoint -q /mnt/efs"
-    assert sh(*cmd.mount_source("/mnt/efs")) == "findmnt -n -r -o SOURCE,FSTYPE --mountpoint /mnt/efs"
+    assert sh(*cmd.mount_source("/mnt/efs")) == "findmnt -n -r -o SOURCE,FSTYPE,VFS-OPTIONS --mountpoint /mnt/efs"
     assert sh(*cmd.mount_flags("/mnt/efs")) == "findmnt -n -r -o VFS-OPTIONS --mountpoint /mnt/efs"
     assert sh(*cmd.add_nosymfollow("/mnt/efs")) == "mount -o remount,bind,nosymfollow /mnt/efs"
 
@@ -106,8 +106,9 @@ def test_container_and_nginx_commands():
         "docker ps -a --filter label=sifu.role=app --format '{{.ID}} {{.Image}} {{.Status}}'"
     assert sh(*cmd.image_id("1.dkr.ecr.us-east-1.amazonaws.com/r:t")) == \
         "docker image inspect -f '{{.Id}}' 1.dkr.ecr.us-east-1.amazonaws.com/r:t"
-    assert sh(*cmd.container_image_and_address(Var("cid"))) == \
-        "docker inspect -f '{{.Image}} {{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' \"$cid\""
+    assert sh(*cmd.container_inspection(Var("cid"))) == \
+        "docker inspect -f '{{.Image}} {{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.PidsLimit}}" \
+        " {{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' \"$cid\""
     assert sh(*cmd.read_marker("marker", "/mnt/efs")) == "read_line marker /mnt/efs/.sifu-volume"
     assert sh(*cmd.container_mount_sources(Var("cid"))) == \
         "docker inspect -f '{{range .Mounts}}{{println .Source}}{{end}}' \"$cid\""
@@ -131,7 +132,7 @@ def test_hostile_values_survive_a_shlex_round_trip(value):
         cmd.is_mounted(value),
         cmd.mount_source(value),
         cmd.find_container(value),
-        cmd.container_image_and_address(value),
+        cmd.container_inspection(value),
         ["bash", "-c", value, "sifu-converge", "mount"],
     ):
         assert shlex.split(sh(*argv)) == argv

@@ -119,7 +119,11 @@ def test_the_container_limits_derive_from_the_instance_memory_or_are_pinned():
         "security_opt": ["no-new-privileges:true"], "pids_limit": 4096, "mem_limit": 1350 * 1048576,
         "memswap_limit": 1350 * 1048576}
     text = hooks.converge_script(s, render.Facts())
-    assert "$(awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo) - 600" in text
+    # The script's own lines, run on this machine's /proc/meminfo: MemTotal in MiB, less the reserve.
+    memory_lines = [line for line in text.splitlines() if line.startswith(("memory_kib=", "memory_mib="))]
+    run = subprocess.run(["bash", "-c", "\n".join([*memory_lines, "echo \"$memory_mib\""])], capture_output=True, text=True)
+    mem_total_kib = next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal:"))
+    assert run.stdout.strip() == str(mem_total_kib // 1024 - 600), (memory_lines, run.stderr)
     assert 'docker update --memory "$memory_bytes" --memory-swap "$memory_bytes" --pids-limit 4096 "$cid"' in text
     pinned = hooks.converge_script(settings(DEPLOY__REMOTE__CONTAINER_MEMORY_MB="3000"), render.Facts())
     assert "memory_mib=3000" in pinned and "/proc/meminfo" not in pinned
