@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
@@ -364,8 +365,9 @@ class Stack:
         return {signing.COOKIE_NAME: value}
 
     def stop(self) -> None:
-        for part in (self.jupyter, self.sifu, self.devlms):
-            part.stop()
+        # Each waits for its own exit: together, the stack takes as long as the slowest (Jupyter's kernels).
+        with ThreadPoolExecutor(3) as pool:
+            list(pool.map(lambda part: part.stop(), (self.jupyter, self.sifu, self.devlms)))
 
 
 def start_stack(workdir: Path, database_url: str | None = None, sifu_workers: int = 1, jupyter_settings: dict | None = None,
@@ -375,20 +377,35 @@ def start_stack(workdir: Path, database_url: str | None = None, sifu_workers: in
     root = workdir / "notebooks"
     root.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_hex(32)
-    sifu_port, jupyter_port = free_port(), free_port()
-    devlms = start_devlms(workdir, f"http://127.0.0.1:{sifu_port}")
-    started: list = [devlms]
-    try:
-        jupyter = start_jupyter(workdir, root, secret, f"http://127.0.0.1:{sifu_port}", frame_ancestors=devlms.url,
-                                port=jupyter_port, jupyter_settings=jupyter_settings)
-        started.append(jupyter)
-        env = sifu_env(workdir, root, devlms, secret, jupyter.url, database_url, **sifu_extra)
+    sifu_port, jupyter_port, lms_port = free_port(), free_port(), free_port()
+    sifu_url, jupyter_url = f"http://127.0.0.1:{sifu_port}", f"http://127.0.0.1:{jupyter_port}"
+    started: list = []
+
+    def devlms_then_sifu() -> tuple[DevLms, SifuProc]:
+        devlms = start_devlms(workdir, sifu_url, port=lms_port)
+        started.append(devlms)
+        env = sifu_env(workdir, root, devlms, secret, jupyter_url, database_url, **sifu_extra)
         sifu = start_sifu(workdir, env, port=sifu_port, workers=sifu_workers)
+        started.append(sifu)
+        return devlms, sifu
+
+    def jupyter() -> JupyterProc:
+        # Jupyter asks Sifu only when a request comes, so it may start before Sifu does
+        proc = start_jupyter(workdir, root, secret, sifu_url, frame_ancestors=f"http://127.0.0.1:{lms_port}",
+                             port=jupyter_port, jupyter_settings=jupyter_settings)
+        started.append(proc)
+        return proc
+
+    # Jupyter's start (the slowest) overlaps devlms's and Sifu's
+    with ThreadPoolExecutor(2) as pool:
+        lms_and_sifu, jupyter_started = pool.submit(devlms_then_sifu), pool.submit(jupyter)
+    try:
+        (devlms, sifu), jupyter_proc = lms_and_sifu.result(), jupyter_started.result()
     except BaseException:
         for part in started:
             part.stop()
         raise
-    return Stack(devlms, sifu, jupyter, root, secret, workdir)
+    return Stack(devlms, sifu, jupyter_proc, root, secret, workdir)
 
 
 def _workdir(prefix: str) -> Path:
