@@ -8,7 +8,8 @@ trusts Jupyter with nothing that picks a uid or a command:
 - the uid is the one Sifu allocated for that name (GET /internal/student-uids/<name> on loopback; the broker
   first checks that whatever listens on Sifu's port is Sifu's user, so a kernel cannot stand in for Sifu while
   it restarts). A folder whose owner is neither that uid nor Sifu's or Jupyter's (a fresh copy) is refused;
-- the command is fixed (this venv's python -m ipykernel_launcher -f CONNECTION_FILE, under sifu.kernel_limits);
+- the command is fixed (this venv's python -m ipykernel_launcher -f CONNECTION_FILE --ext=sifu.kernel_streams,
+  under sifu.kernel_limits);
 - the environment is the kernel allow-list (sifu.launch.kernel_environment) of what Jupyter sends, with the
   broker's own HOME and TMPDIR.
 Each kernel starts in its own session (setsid), with an empty capability bounding set, no supplementary groups,
@@ -237,11 +238,14 @@ def hand_over_connection_file(site: Site, directory: Path, connection_file: str,
 # --- starting and stopping ---------------------------------------------------------------------------------
 
 
+KERNEL_OPTIONS = ("--ext=sifu.kernel_streams",)  # output in bounded pieces (sifu/kernel_streams.py)
+
+
 def kernel_command(site: Site, connection_file: str, uid: int) -> list[str]:
     """Started as root, in the student's folder: -I keeps that folder (and PYTHON* variables) off the launcher's
     sys.path, so a student's sifu/kernel_limits.py there cannot stand in for ours. The launcher becomes `uid`."""
     return [site.python, "-I", "-m", "sifu.kernel_limits", "--no-new-privs", "--user", str(uid), "--",
-            site.python, "-m", "ipykernel_launcher", "-f", connection_file]
+            site.python, "-m", "ipykernel_launcher", "-f", connection_file, *KERNEL_OPTIONS]
 
 
 def kernel_env(env: Mapping[str, str], home: Path) -> dict[str, str]:

@@ -2,6 +2,9 @@
 Jupyter Server per container, shared by every student there, and it relays every kernel's output to the browser.
 
 What bounds it, from the kernel to the browser:
+- In the kernel (sifu/kernel_streams.py, loaded into every student's kernel): a print loop's output leaves in
+  pieces of about 1 MiB, the loop waiting for each; ipykernel alone sends a loop's output in messages of hundreds of
+  MiB. A student can undo that in their own kernel: what follows still holds then.
 - Jupyter's own IOPub rate limits (jupyter_server's ZMQChannelsWebsocketConnection; our configuration sets them
   explicitly): past 1 MB/s of stream output or 1000 messages/s over a 3 s window, Jupyter drops a kernel's output
   (it still reads and discards it) until the rate falls, and writes a note into the cell. Jupyter's note tells the

@@ -44,7 +44,8 @@ def test_the_command_is_fixed_and_the_environment_allow_listed(tmp_path):
     command = kernel_broker.kernel_command(here, "/run/sifu-kernels/200001/kernel-x.json", 200001)
     # Isolated (-I): the student's folder, the working directory, is not on the root launcher's path.
     assert command[:8] == ["/opt/venv/bin/python", "-I", "-m", "sifu.kernel_limits", "--no-new-privs", "--user", "200001", "--"]
-    assert command[8:] == ["/opt/venv/bin/python", "-m", "ipykernel_launcher", "-f", "/run/sifu-kernels/200001/kernel-x.json"]
+    assert command[8:] == ["/opt/venv/bin/python", "-m", "ipykernel_launcher", "-f", "/run/sifu-kernels/200001/kernel-x.json",
+                           "--ext=sifu.kernel_streams"]
     env = kernel_broker.kernel_env({"PATH": "/usr/bin", "SIFU_SECRET_KEY": "x", "LD_PRELOAD": "/evil.so",
                                     "JPY_SESSION_NAME": "n", "HOME": "/home/jupyter"}, Path("/run/sifu-kernels/200001/home"))
     assert env == {"PATH": "/usr/bin", "JPY_SESSION_NAME": "n", "HOME": "/run/sifu-kernels/200001/home",
