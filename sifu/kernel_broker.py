@@ -8,7 +8,9 @@ trusts Jupyter with nothing that picks a uid or a command:
 - the uid is the one Sifu allocated for that name (GET /internal/student-uids/<name> on loopback; the broker
   first checks that whatever listens on Sifu's port is Sifu's user, so a kernel cannot stand in for Sifu while
   it restarts). A folder whose owner is neither that uid nor Sifu's or Jupyter's (a fresh copy) is refused;
-- the command is fixed (this venv's python -m ipykernel_launcher -f CONNECTION_FILE, under sifu.kernel_limits);
+- the command is fixed (this venv's python -m ipykernel_launcher -f CONNECTION_FILE, under sifu.kernel_limits), or
+  the same kernel app forked from the broker's zygote (sifu/kernel_zygote.py: ipykernel already imported), which
+  builds the same walls in the child before the app starts;
 - the environment is the kernel allow-list (sifu.launch.kernel_environment) of what Jupyter sends, with the
   broker's own HOME and TMPDIR.
 Each kernel starts in its own session (setsid), with an empty capability bounding set, no supplementary groups,
@@ -48,10 +50,11 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from sifu import names, storage
+from sifu.kernel_limits import KERNEL_UMASK
+from sifu.kernel_zygote import ForkedKernel, Zygote, ZygoteGone
 from sifu.uids import UID_BASE, UID_LIMIT
 from sifu.launch import kernel_environment
 
-KERNEL_UMASK = 0o007  # ipc sockets and files stay usable by Jupyter's group (the directories' setgid group)
 STUDENT_DIR_MODE = 0o2770
 KERNEL_DIR_MODE = 0o2770
 SOCKET_DIR_MODE = 0o750
@@ -96,11 +99,12 @@ class Site:
     python: str
     disk_cap: DiskCap = field(default_factory=DiskCap)
     shm_dir: Path = Path("/dev/shm")
+    zygote: bool = True  # fork kernels from a zygote (sifu/kernel_zygote.py) rather than exec each one
 
 
 @dataclass
 class Kernel:
-    process: subprocess.Popen
+    process: subprocess.Popen | ForkedKernel
     uid: int
     folder: Path | None = None
     stopped_for: str | None = None  # why the broker killed it (the disk cap), for the student's cell
@@ -247,6 +251,13 @@ def kernel_env(env: Mapping[str, str], home: Path) -> dict[str, str]:
                                       "JPY_SESSION_NAME": session}
 
 
+def zygote_env() -> dict[str, str]:
+    """The zygote's own environment: the broker's (already an allow-list, sifu.launch) without what would change
+    how its interpreter starts; each kernel then replaces it with its own (kernel_env)."""
+    return {name: value for name, value in os.environ.items() if not name.startswith("PYTHON") or name in
+            ("PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "PYTHONNOUSERSITE")}
+
+
 def clear_scratch(site: Site, uid: int) -> None:
     """Once the uid has no kernel left (and no process: kill_uid ran): empty its kernel home (its TMPDIR too),
     which is on the container's own disk and lost with the container anyway, and remove what it left in the
@@ -297,6 +308,8 @@ class Broker:
         self.site = site
         self.kernels: dict[int, Kernel] = {}
         self.lock = threading.Lock()
+        self.zygote: Zygote | None = None
+        self.zygote_lock = threading.Lock()
 
     def prepare(self, request: Mapping[str, Any]) -> dict[str, Any]:
         name, folder = student_of(self.site, str(request.get("cwd", "")))
@@ -313,14 +326,38 @@ class Broker:
         uid, directory = prepared["uid"], Path(prepared["kernel_dir"])
         connection_file = hand_over_connection_file(self.site, directory, str(request.get("connection_file", "")), uid)
         env = request.get("env") if isinstance(request.get("env"), dict) else {}
-        process = subprocess.Popen(
-            kernel_command(self.site, connection_file, uid), cwd=os.path.realpath(str(request["cwd"])),
-            env=kernel_env({str(k): str(v) for k, v in env.items()}, directory / "home"),
-            start_new_session=True, umask=KERNEL_UMASK,
-            stdin=subprocess.DEVNULL, close_fds=True)
+        cwd = os.path.realpath(str(request["cwd"]))
+        env = kernel_env({str(k): str(v) for k, v in env.items()}, directory / "home")
+        process = self._fork(uid, cwd, connection_file, env)
+        if process is None:
+            process = subprocess.Popen(
+                kernel_command(self.site, connection_file, uid), cwd=cwd, env=env,
+                start_new_session=True, umask=KERNEL_UMASK, stdin=subprocess.DEVNULL, close_fds=True)
         with self.lock:
             self.kernels[process.pid] = Kernel(process, uid, Path(prepared["folder"]))
         return {"pid": process.pid, "uid": uid}
+
+    def _fork(self, uid: int, cwd: str, connection_file: str, env: dict[str, str]) -> ForkedKernel | None:
+        """The kernel forked from the zygote (started, or started again after it died, on demand); None when there
+        is no zygote, so the kernel is exec'd. OSError when the child could not build its walls."""
+        if not self.site.zygote:
+            return None
+        request = {"uid": uid, "cwd": cwd, "connection_file": connection_file, "env": env}
+        for _ in range(2):  # a zygote found dead is replaced once
+            with self.zygote_lock:
+                if self.zygote is None or not self.zygote.alive:
+                    try:
+                        self.zygote = Zygote(self.site.python, zygote_env())
+                    except (ZygoteGone, OSError) as exc:
+                        print(f"sifu.kernel_broker: kernels are exec'd: {exc}", file=sys.stderr, flush=True)
+                        self.zygote = None
+                        return None
+                zygote = self.zygote
+            try:
+                return zygote.start(request)
+            except ZygoteGone:
+                continue
+        return None
 
     def _kernel(self, request: Mapping[str, Any]) -> Kernel:
         with self.lock:
