@@ -310,6 +310,7 @@ class Broker:
         self.lock = threading.Lock()
         self.zygote: Zygote | None = None
         self.zygote_lock = threading.Lock()
+        self.zygote_failed = False  # it could not start: kernels are exec'd from then on (a dead one is replaced)
 
     def prepare(self, request: Mapping[str, Any]) -> dict[str, Any]:
         name, folder = student_of(self.site, str(request.get("cwd", "")))
@@ -344,20 +345,25 @@ class Broker:
             return None
         request = {"uid": uid, "cwd": cwd, "connection_file": connection_file, "env": env}
         for _ in range(2):  # a zygote found dead is replaced once
-            with self.zygote_lock:
-                if self.zygote is None or not self.zygote.alive:
-                    try:
-                        self.zygote = Zygote(self.site.python, zygote_env())
-                    except (ZygoteGone, OSError) as exc:
-                        print(f"sifu.kernel_broker: kernels are exec'd: {exc}", file=sys.stderr, flush=True)
-                        self.zygote = None
-                        return None
-                zygote = self.zygote
+            zygote = self.ready_zygote()
+            if zygote is None:
+                return None
             try:
                 return zygote.start(request)
             except ZygoteGone:
                 continue
         return None
+
+    def ready_zygote(self) -> Zygote | None:
+        """The running zygote, started (again) if there is none; None if it cannot start (kernels are exec'd)."""
+        with self.zygote_lock:
+            if not self.zygote_failed and (self.zygote is None or not self.zygote.alive):
+                try:
+                    self.zygote = Zygote(self.site.python, zygote_env())
+                except (ZygoteGone, OSError) as exc:
+                    print(f"sifu.kernel_broker: kernels are exec'd: {exc}", file=sys.stderr, flush=True)
+                    self.zygote, self.zygote_failed = None, True
+            return self.zygote
 
     def _kernel(self, request: Mapping[str, Any]) -> Kernel:
         with self.lock:
@@ -516,6 +522,8 @@ def main(argv: list[str] | None = None) -> int:
     broker = Broker(site)
     server = serve(broker, args.socket, jupyter.pw_uid, jupyter.pw_gid)
     threading.Thread(target=reap, args=(broker,), daemon=True).start()
+    if site.zygote:  # now, so the first student's kernel does not wait for its imports
+        threading.Thread(target=broker.ready_zygote, daemon=True).start()
     if site.disk_cap.max_bytes or site.disk_cap.max_entries:
         threading.Thread(target=watch_disk, args=(broker,), daemon=True).start()
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())

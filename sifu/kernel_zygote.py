@@ -87,7 +87,10 @@ def startup_locale(env: Mapping[str, str]) -> dict[str, str]:
 def receive_fork(control: socket.socket) -> int | None:
     """The next "fork" from the broker: the kernel's request socket, or None when the broker closed the pair."""
     fds = array.array("i")
-    message, ancillary, _, _ = control.recvmsg(16, socket.CMSG_SPACE(fds.itemsize))
+    try:
+        message, ancillary, _, _ = control.recvmsg(16, socket.CMSG_SPACE(fds.itemsize))
+    except OSError:  # the broker is gone
+        return None
     for level, kind, data in ancillary:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds.frombytes(data[:len(data) - len(data) % fds.itemsize])
