@@ -359,8 +359,13 @@ class Zygote:
         return kernel
 
     def stop(self) -> None:
-        self.control.close()
+        """Close the pair (shutdown first: a close alone neither wakes the listener's recv nor tells the zygote)."""
+        try:
+            self.control.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.process.wait()
+        self.control.close()
 
 
 if __name__ == "__main__":
