@@ -508,6 +508,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-disk-mib", type=int, default=0, help="per student, folder and kernel home (0: no cap)")
     parser.add_argument("--max-files", type=int, default=0, help="per student, files, folders and links (0: no cap)")
     parser.add_argument("--disk-check-interval", type=float, default=30.0, help="seconds between checks of running students")
+    parser.add_argument("--no-zygote", action="store_true", help="exec every kernel rather than fork it from the zygote")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("sifu.kernel_broker: must run as root (it starts each kernel as its student's uid)", file=sys.stderr)
@@ -515,7 +516,7 @@ def main(argv: list[str] | None = None) -> int:
     jupyter = pwd.getpwnam(args.jupyter_user)
     site = Site(args.notebook_root, args.kernel_dir, args.sifu_url.rstrip("/"), pwd.getpwnam(args.sifu_user).pw_uid,
                 jupyter.pw_uid, jupyter.pw_gid, sys.executable,
-                DiskCap(args.max_disk_mib * MIB, args.max_files, args.disk_check_interval))
+                DiskCap(args.max_disk_mib * MIB, args.max_files, args.disk_check_interval), zygote=not args.no_zygote)
     site.kernel_dir.mkdir(parents=True, exist_ok=True)
     os.chown(site.kernel_dir, 0, 0)
     os.chmod(site.kernel_dir, 0o711)  # each student's directory below is reached by name only
