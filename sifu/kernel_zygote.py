@@ -4,7 +4,8 @@ under sifu.kernel_limits) and only then starts the kernel app (issue 14: click t
 
 Why a zygote. Profiled on this machine (idle, ipykernel 7.4): a kernel exec'd from scratch takes 0.17–0.21 s of CPU
 to its kernel_info reply, and 0.15–0.18 s of it is importing ipykernel, IPython, jupyter_client, zmq, tornado and
-debugpy; forked from a process that has them, the same kernel takes 0.02–0.04 s of CPU. On the shared 2 cores,
+debugpy; forked from a process that has them, the same kernel takes 0.02–0.05 s of CPU (in the app container, by
+bench/kernel_boot.py: 0.235 s exec'd, 0.050 s forked; wall 0.30 s and 0.14 s on a quiet machine). On the shared 2 cores,
 CPU is what a cold start waits for (at a load of 20, 0.2 s of CPU took seconds). Starting a kernel in advance when
 Sifu serves the notebook was the other design; it was not taken: a kernel would sit running as a student who
 may never click (memory and a uid's processes held per page view, which the per-student sizing counts), and
