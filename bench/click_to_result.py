@@ -21,6 +21,8 @@ while their kernel (and on JupyterHub their server) still runs. Median of --stud
 Then the same in Chromium (bench/capacity/browser.py), --browser-students other fresh students per side, cold and
 warm: from opening the page after sign-in to the first cell's output `42` in the page.
 
+Then, in ours' app container, a kernel's boot by the broker's exec path and by its zygote (bench/kernel_boot.py:
+CPU and wall seconds to the kernel_info reply).
 Appends a section to bench/RESULTS.md ending in `- click to first result / JupyterHub: RATIO`
 (ours cold through the image / JupyterHub local-process cold, HTTP medians).
 """
@@ -46,6 +48,7 @@ from bench.capacity import browser as in_browser  # noqa: E402
 from bench.capacity.image import start_ours_in_image  # noqa: E402
 from bench.capacity.jupyterhub import PINS, DockerSpawnerSide, HubStudent, build_singleuser_image, start_hub  # noqa: E402
 from bench.capacity.ours import FILE, OursStudent  # noqa: E402
+from bench import kernel_boot  # noqa: E402
 from bench.kernel_roundtrip import execute_request  # noqa: E402
 from bench.record import record  # noqa: E402
 from devlms.app import demo_notebook  # noqa: E402
@@ -54,6 +57,7 @@ from tests.support.app_image import built_app_image  # noqa: E402
 from tests.support.browser import chromium  # noqa: E402
 
 STEPS = ("sign-in", "server", "page", "session", "result")
+BOOT_ROUNDS = 8
 OURS, LOCAL, DOCKER = "ours (image)", "JupyterHub (local process)", "JupyterHub (DockerSpawner)"
 
 
@@ -159,6 +163,11 @@ def report(n: int, results: dict[str, dict[str, list[dict[str, float]]]], browse
     return lines
 
 
+def with_boot(lines: list[str], boot: dict[str, dict[str, float]]) -> list[str]:
+    """The kernel boot figures before the target and the ratio, which end the section."""
+    return lines[:-2] + kernel_boot.report(boot, BOOT_ROUNDS) + lines[-2:]
+
+
 def in_turns(i: int, sides: list) -> list:
     """Student i's order of the sides: rotated, so no side is always first after a pause."""
     k = i % len(sides)
@@ -202,6 +211,8 @@ def main() -> None:
                         finally:
                             student.close()
                         print(f"{kind} {side} {name}: {results[side][kind][-1]['total']:.2f} s", flush=True)
+            boot = kernel_boot.measure(ours.stack.container(), BOOT_ROUNDS)
+            print(f"kernel boot: {boot}", flush=True)
             for name in browser_names:
                 for hub in (local, docker):
                     HubStudent(hub, name).place_notebook(FILE, notebook)
@@ -218,7 +229,7 @@ def main() -> None:
             load_end = os.getloadavg()
         record("click to first result through the image: sign-in to the first `6*7` result, ours vs JupyterHub "
                "(local process, DockerSpawner), HTTP and Chromium (bench/click_to_result.py)",
-               report(args.students, results, args.browser_students, clicks, load, load_end))
+               with_boot(report(args.students, results, args.browser_students, clicks, load, load_end), boot))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -181,13 +181,21 @@ async def serve_prober(ours, students: list[OursStudent], step: Step, until: flo
             await asyncio.sleep(1 / SERVE_RATE)
 
 
+def owner(pid: int) -> int | None:
+    try:
+        return os.stat(f"/proc/{pid}").st_uid
+    except OSError:
+        return None  # gone meanwhile
+
+
 def instance_memory(pids: list[int]) -> tuple[int, list[int]]:
     """PSS of all the instance's processes, and of its kernels alone."""
     total, kernels = 0, []
     for pid in pids:
         pss = pss_kib(pid)
         total += pss
-        if "ipykernel_launcher" in cmdline(pid):
+        # A kernel forked by the broker's zygote has the zygote's command line; the zygote itself is root's.
+        if "ipykernel_launcher" in cmdline(pid) and owner(pid) not in (0, None):
             kernels.append(pss)
     return total, kernels
 

@@ -509,6 +509,9 @@ class LimitedKernelManager(ServerKernelManager):
         return [sys.executable, "-m", "sifu.kernel_limits", "--", *super().format_kernel_cmd(extra_arguments)]
 
 
+RECONNECT_MS = 10  # a failed connect to a kernel (not bound yet, or gone) is a syscall on a Unix socket path
+
+
 class SifuKernelManager(AsyncMappingKernelManager):
     """list_kernels() holds only kernels of the authorised user's sessions (also used by /api/status); every
     kernel is a LimitedKernelManager."""
@@ -521,7 +524,15 @@ class SifuKernelManager(AsyncMappingKernelManager):
     def _context_default(self) -> Any:
         """Every socket Jupyter opens to a kernel refuses a message over MAX_KERNEL_MESSAGE (sifu/kernel_output.py):
         ZMQ drops the connection on the header, before allocating, so a kernel cannot fill Jupyter's memory; and
-        queues at most MAX_QUEUED_MESSAGES unread."""
+        queues at most MAX_QUEUED_MESSAGES unread; and retries a connect every RECONNECT_MS.
+
+        Why the retry matters (issue 14, a cold kernel's first result): Jupyter connects its activity watcher to a
+        new kernel's IOPub before the kernel has bound it, and ZMQ retries a failed connect every 100 ms by default.
+        A kernel forked from the broker's zygote answers kernel_info within that window, so the watcher missed the
+        status messages of the websocket's first kernel_info; the websocket's open waits (jupyter_server's nudge)
+        until the watcher has seen one, and the next comes with the nudge's next kernel_info, 0.5 s later. Measured
+        through the image with Jupyter's debug log: 1 cold kernel in 8 needed that second attempt (0.63 s to the first
+        result against 0.21-0.41 s)."""
         import zmq
 
         from sifu.kernel_output import MAX_KERNEL_MESSAGE, MAX_QUEUED_MESSAGES
@@ -529,6 +540,7 @@ class SifuKernelManager(AsyncMappingKernelManager):
         context = super()._context_default()
         context.setsockopt(zmq.MAXMSGSIZE, MAX_KERNEL_MESSAGE)
         context.setsockopt(zmq.RCVHWM, MAX_QUEUED_MESSAGES)
+        context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
         return context
 
     def start_buffering(self, kernel_id: str, session_key: str, channels: dict[str, Any]) -> None:

@@ -9,7 +9,9 @@ trusts Jupyter with nothing that picks a uid or a command:
   first checks that whatever listens on Sifu's port is Sifu's user, so a kernel cannot stand in for Sifu while
   it restarts). A folder whose owner is neither that uid nor Sifu's or Jupyter's (a fresh copy) is refused;
 - the command is fixed (this venv's python -m ipykernel_launcher -f CONNECTION_FILE --ext=sifu.kernel_streams,
-  under sifu.kernel_limits);
+  under sifu.kernel_limits), or the same kernel app with the same options forked from the broker's zygote
+  (sifu/kernel_zygote.py: ipykernel already imported), which builds the same walls in the child before the app
+  starts;
 - the environment is the kernel allow-list (sifu.launch.kernel_environment) of what Jupyter sends, with the
   broker's own HOME and TMPDIR.
 Each kernel starts in its own session (setsid), with an empty capability bounding set, no supplementary groups,
@@ -47,10 +49,12 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from sifu import names, storage
+from sifu.kernel_limits import KERNEL_UMASK
+from sifu.kernel_zygote import ForkedKernel, Zygote, ZygoteGone
 from sifu.uids import UID_BASE, UID_LIMIT
+from sifu.kernel_streams import KERNEL_OPTIONS
 from sifu.launch import kernel_environment
 
-KERNEL_UMASK = 0o007  # ipc sockets and files stay usable by Jupyter's group (the directories' setgid group)
 STUDENT_DIR_MODE = 0o2770
 KERNEL_DIR_MODE = 0o2770
 SOCKET_DIR_MODE = 0o750
@@ -95,11 +99,12 @@ class Site:
     python: str
     disk_cap: DiskCap = field(default_factory=DiskCap)
     shm_dir: Path = Path("/dev/shm")
+    zygote: bool = True  # fork kernels from a zygote (sifu/kernel_zygote.py) rather than exec each one
 
 
 @dataclass
 class Kernel:
-    process: subprocess.Popen
+    process: subprocess.Popen | ForkedKernel
     uid: int
     folder: Path | None = None
     stopped_for: str | None = None  # why the broker killed it (the disk cap), for the student's cell
@@ -238,9 +243,6 @@ def hand_over_connection_file(site: Site, directory: Path, connection_file: str,
 # --- starting and stopping ---------------------------------------------------------------------------------
 
 
-KERNEL_OPTIONS = ("--ext=sifu.kernel_streams",)  # output in bounded pieces (sifu/kernel_streams.py)
-
-
 def kernel_command(site: Site, connection_file: str, uid: int) -> list[str]:
     """Started as root, in the student's folder: -I keeps that folder (and PYTHON* variables) off the launcher's
     sys.path, so a student's sifu/kernel_limits.py there cannot stand in for ours. The launcher becomes `uid`."""
@@ -252,6 +254,13 @@ def kernel_env(env: Mapping[str, str], home: Path) -> dict[str, str]:
     session = env.get("JPY_SESSION_NAME", "")
     return kernel_environment(env) | {"HOME": str(home), "TMPDIR": str(home / "tmp"),
                                       "JPY_SESSION_NAME": session}
+
+
+def zygote_env() -> dict[str, str]:
+    """The zygote's own environment: the broker's (already an allow-list, sifu.launch) without what would change
+    how its interpreter starts; each kernel then replaces it with its own (kernel_env)."""
+    return {name: value for name, value in os.environ.items() if not name.startswith("PYTHON") or name in
+            ("PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "PYTHONNOUSERSITE")}
 
 
 def clear_scratch(site: Site, uid: int) -> None:
@@ -304,6 +313,9 @@ class Broker:
         self.site = site
         self.kernels: dict[int, Kernel] = {}
         self.lock = threading.Lock()
+        self.zygote: Zygote | None = None
+        self.zygote_lock = threading.Lock()
+        self.zygote_failed = False  # it could not start: kernels are exec'd from then on (a dead one is replaced)
 
     def prepare(self, request: Mapping[str, Any]) -> dict[str, Any]:
         name, folder = student_of(self.site, str(request.get("cwd", "")))
@@ -320,14 +332,43 @@ class Broker:
         uid, directory = prepared["uid"], Path(prepared["kernel_dir"])
         connection_file = hand_over_connection_file(self.site, directory, str(request.get("connection_file", "")), uid)
         env = request.get("env") if isinstance(request.get("env"), dict) else {}
-        process = subprocess.Popen(
-            kernel_command(self.site, connection_file, uid), cwd=os.path.realpath(str(request["cwd"])),
-            env=kernel_env({str(k): str(v) for k, v in env.items()}, directory / "home"),
-            start_new_session=True, umask=KERNEL_UMASK,
-            stdin=subprocess.DEVNULL, close_fds=True)
+        cwd = os.path.realpath(str(request["cwd"]))
+        env = kernel_env({str(k): str(v) for k, v in env.items()}, directory / "home")
+        process = self._fork(uid, cwd, connection_file, env)
+        if process is None:
+            process = subprocess.Popen(
+                kernel_command(self.site, connection_file, uid), cwd=cwd, env=env,
+                start_new_session=True, umask=KERNEL_UMASK, stdin=subprocess.DEVNULL, close_fds=True)
         with self.lock:
             self.kernels[process.pid] = Kernel(process, uid, Path(prepared["folder"]))
         return {"pid": process.pid, "uid": uid}
+
+    def _fork(self, uid: int, cwd: str, connection_file: str, env: dict[str, str]) -> ForkedKernel | None:
+        """The kernel forked from the zygote (started, or started again after it died, on demand); None when there
+        is no zygote, so the kernel is exec'd. OSError when the child could not build its walls."""
+        if not self.site.zygote:
+            return None
+        request = {"uid": uid, "cwd": cwd, "connection_file": connection_file, "env": env}
+        for _ in range(2):  # a zygote found dead is replaced once
+            zygote = self.ready_zygote()
+            if zygote is None:
+                return None
+            try:
+                return zygote.start(request)
+            except ZygoteGone:
+                continue
+        return None
+
+    def ready_zygote(self) -> Zygote | None:
+        """The running zygote, started (again) if there is none; None if it cannot start (kernels are exec'd)."""
+        with self.zygote_lock:
+            if not self.zygote_failed and (self.zygote is None or not self.zygote.alive):
+                try:
+                    self.zygote = Zygote(self.site.python, zygote_env())
+                except (ZygoteGone, OSError) as exc:
+                    print(f"sifu.kernel_broker: kernels are exec'd: {exc}", file=sys.stderr, flush=True)
+                    self.zygote, self.zygote_failed = None, True
+            return self.zygote
 
     def _kernel(self, request: Mapping[str, Any]) -> Kernel:
         with self.lock:
@@ -472,6 +513,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-disk-mib", type=int, default=0, help="per student, folder and kernel home (0: no cap)")
     parser.add_argument("--max-files", type=int, default=0, help="per student, files, folders and links (0: no cap)")
     parser.add_argument("--disk-check-interval", type=float, default=30.0, help="seconds between checks of running students")
+    parser.add_argument("--no-zygote", action="store_true", help="exec every kernel rather than fork it from the zygote")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("sifu.kernel_broker: must run as root (it starts each kernel as its student's uid)", file=sys.stderr)
@@ -479,13 +521,15 @@ def main(argv: list[str] | None = None) -> int:
     jupyter = pwd.getpwnam(args.jupyter_user)
     site = Site(args.notebook_root, args.kernel_dir, args.sifu_url.rstrip("/"), pwd.getpwnam(args.sifu_user).pw_uid,
                 jupyter.pw_uid, jupyter.pw_gid, sys.executable,
-                DiskCap(args.max_disk_mib * MIB, args.max_files, args.disk_check_interval))
+                DiskCap(args.max_disk_mib * MIB, args.max_files, args.disk_check_interval), zygote=not args.no_zygote)
     site.kernel_dir.mkdir(parents=True, exist_ok=True)
     os.chown(site.kernel_dir, 0, 0)
     os.chmod(site.kernel_dir, 0o711)  # each student's directory below is reached by name only
     broker = Broker(site)
     server = serve(broker, args.socket, jupyter.pw_uid, jupyter.pw_gid)
     threading.Thread(target=reap, args=(broker,), daemon=True).start()
+    if site.zygote:  # now, so the first student's kernel does not wait for its imports
+        threading.Thread(target=broker.ready_zygote, daemon=True).start()
     if site.disk_cap.max_bytes or site.disk_cap.max_entries:
         threading.Thread(target=watch_disk, args=(broker,), daemon=True).start()
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())

@@ -25,6 +25,7 @@ LIMITS = {
     "RLIMIT_CORE": 0,
 }
 OOM_SCORE_ADJ = 1000  # the first to go when the instance runs out of memory
+KERNEL_UMASK = 0o007  # the broker's kernels: ipc sockets and files stay usable by Jupyter's group (setgid dirs)
 
 
 def apply_limits() -> None:
@@ -43,14 +44,19 @@ def apply_limits() -> None:
 
 
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_DUMPABLE = 4
+
+
+def _prctl(option: int, value: int) -> None:
+    import ctypes
+
+    if ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), f"prctl({option}) failed")
 
 
 def no_new_privs() -> None:
     """Nothing the kernel execs gains privileges (setuid binaries, file capabilities)."""
-    import ctypes
-
-    if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+    _prctl(PR_SET_NO_NEW_PRIVS, 1)
 
 
 def become_student(uid: int) -> None:
@@ -63,6 +69,20 @@ def become_student(uid: int) -> None:
     os.setgroups([])
     os.setgid(uid)
     os.setuid(uid)
+    # Changing uid made the process non-dumpable, so its /proc files are root's: writing oom_score_adj (apply_limits)
+    # failed silently. An exec would make it dumpable again; a kernel forked by sifu.kernel_zygote has none, so say it
+    # here: the process holds nothing but what its student may read.
+    _prctl(PR_SET_DUMPABLE, 1)
+
+
+def confine_kernel(uid: int) -> None:
+    """As root, for the kernel broker's kernels (exec'd through main, or forked by sifu.kernel_zygote): the student's
+    uid with no capability, no_new_privs, then the limits."""
+    if uid == 0:
+        raise ValueError("a kernel never runs as root")
+    become_student(uid)
+    no_new_privs()
+    apply_limits()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,8 +14,9 @@ What bounds it, from the kernel to the browser:
   message's header before it allocates anything and drops the connection (it reconnects), so a 1 GB
   display_data never enters Jupyter's memory. Display data does not count towards Jupyter's data rate (one large
   figure is normal); this is its bound. It is high because ZMQ drops the kernel's connection with the message
-  and what follows it until it reconnects (~0.1 s): at 16 MiB, ipykernel's batches of a fast print loop (what a
-  cell printed in 0.2 s is one message) were dropped whole, and with them the cell's result and its idle status,
+  and what follows it until it reconnects (~0.1 s when measured; Jupyter now retries every
+  sifu.jupyter.RECONNECT_MS): at 16 MiB, ipykernel's batches of a fast print loop (what a cell printed in 0.2 s is
+  one message) were dropped whole, and with them the cell's result and its idle status,
   so Notebook showed the kernel busy after the student interrupted it.
 - At most MAX_QUEUED_MESSAGES wait in a socket to a kernel for Jupyter to read them (ZMQ_RCVHWM; the kernel drops
   more): a kernel printing faster than Jupyter parses (the JSON protocol parses every message before the rate limit

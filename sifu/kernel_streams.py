@@ -16,6 +16,7 @@ import sys
 from typing import Any
 
 FLUSH_AT = 2 ** 20  # characters buffered in one stream before the cell waits for them to be sent
+KERNEL_OPTIONS = ("--ext=sifu.kernel_streams",)  # on every kernel's command line (broker and zygote alike)
 
 
 def load_ipython_extension(shell: Any) -> None:

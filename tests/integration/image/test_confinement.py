@@ -12,13 +12,14 @@ import json
 import os
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 
 from deployer.remote import commands as cmd
 from deployer.templating.context import CONTAINER_CAPABILITIES, container_memory_mb
-from sifu import confine, launch
+from sifu import confine, kernel_limits, launch
 from tests.integration.image.test_container import (  # noqa: F401 (container, notebooks: the same fixtures)
     ATTEMPT, container, exec_out, notebooks, running_programs, signed_in, start_kernel)
 from tests.support.app_image import run_app
@@ -87,8 +88,11 @@ def check_the_tree(app_image, container):
             assert process["CapBnd"] == process["CapEff"] == process["CapPrm"] == 0, process
     assert {pid for pid, p in tree.items() if p["uid"] == 0} >= {1, broker}
     assert tree[broker]["CapBnd"] == MINIMAL and confine.names_of(MINIMAL) == sorted(CONTAINER_CAPABILITIES)
-    # Nothing else runs as root: the root processes are dumb-init (PID 1), supervisord and the broker.
-    assert len([pid for pid, p in tree.items() if p["uid"] == 0]) == 3, tree
+    # Nothing else runs as root: the root processes are dumb-init (PID 1), supervisord, the broker and its kernel
+    # zygote (sifu/kernel_zygote.py, started with the broker), the broker's child.
+    zygotes = {pid for pid, p in tree.items() if "sifu.kernel_zygote" in p["command"]}
+    assert all(tree[pid]["ppid"] == broker and tree[pid]["uid"] == 0 for pid in zygotes), tree
+    assert len([pid for pid, p in tree.items() if p["uid"] == 0 and pid not in zygotes]) == 3, tree
 
 
 def test_the_broker_gets_no_secret(app_image, container):
@@ -134,6 +138,67 @@ def test_a_cell_holds_no_capability_and_a_setuid_binary_gives_it_none(app_image,
                          "setuid_binary_euid": str(uid), "broker_environ": "EACCES"}, found
     finally:
         alice.close()
+
+
+# Run in bob's kernel, forked from the zygote after alice's: its walls, and how often alice's kernel id (which was in
+# her request: her connection file's name) occurs in its memory, against a fresh id looked for the same way.
+FORKED_CELL = r'''
+import json, os, resource
+def occurrences(reversed_text):
+    needle = reversed_text[::-1].encode()  # the cell's source holds it reversed, so only a copy of the real one counts
+    found = 0
+    with open("/proc/self/maps") as maps, open("/proc/self/mem", "rb", 0) as mem:
+        for line in maps:
+            fields = line.split()
+            if "r" not in fields[1] or fields[-1] in ("[vvar]", "[vsyscall]"):
+                continue
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            try:
+                mem.seek(start)
+                found += mem.read(end - start).count(needle)
+            except (OSError, ValueError, OverflowError):
+                pass
+    return found
+status = dict(line.split(":\t", 1) for line in open("/proc/self/status").read().splitlines() if ":\t" in line)
+mask = os.umask(0)
+os.umask(mask)
+json.dumps({"uid": os.getuid(), "gid": os.getgid(), "groups": os.getgroups(), "session_leader": os.getsid(0) == os.getpid(),
+            "parent": open(f"/proc/{os.getppid()}/cmdline").read().split("\0"), "CapBnd": status["CapBnd"].strip(),
+            "CapEff": status["CapEff"].strip(), "NoNewPrivs": status["NoNewPrivs"].strip(), "umask": mask,
+            "oom_score_adj": int(open("/proc/self/oom_score_adj").read()),
+            "limits": {name: resource.getrlimit(getattr(resource, name)) for name in LIMITS},
+            "secrets": sorted(name for name in os.environ if name.startswith(("SIFU_", "EDX_", "RDS_"))),
+            "alice": occurrences(ALICE_REVERSED), "fresh": occurrences(FRESH_REVERSED)})
+'''
+
+
+def test_a_kernel_from_the_zygote_has_its_students_walls_and_nothing_of_another_student(app_image, container):
+    """The broker forks kernels from one root process that imported ipykernel (sifu/kernel_zygote.py). Bob's kernel,
+    forked after alice's, is a child of that zygote yet holds what the exec path gave: his uid and gid and no group,
+    its own session, no capability, no_new_privs, umask 007, the hard rlimits and oom_score_adj 1000, no secret; and
+    his memory holds alice's kernel id no more often than an id nobody used (the zygote never saw her request)."""
+    running_programs(app_image, container)
+    jupyter_url = f"http://127.0.0.1:{app_image.jupyter_port}"
+    alice, bob = signed_in(container, jupyter_url, "alice"), signed_in(container, jupyter_url, "bob")
+    try:
+        alice_kernel = start_kernel(alice, "alice")
+        assert execute(jupyter_url, alice_kernel, alice.cookie_header(), "6*7") == "42"
+        bob_kernel = start_kernel(bob, "bob")
+        code = (f"ALICE_REVERSED = {alice_kernel[::-1]!r}; FRESH_REVERSED = {uuid.uuid4().hex[::-1]!r}; "
+                f"LIMITS = {sorted(kernel_limits.LIMITS)!r}\n" + FORKED_CELL)
+        found = json.loads(execute(jupyter_url, bob_kernel, bob.cookie_header(), code, timeout=120).strip("'"))
+        uid = found["uid"]
+        assert uid > 200_000 and found["gid"] == uid and found["groups"] == [] and found["session_leader"], found
+        assert "sifu.kernel_zygote" in found["parent"], found  # this path, not the exec fallback
+        assert (found["CapBnd"], found["CapEff"], found["NoNewPrivs"]) == ("0000000000000000", "0000000000000000", "1"), found
+        assert found["umask"] == kernel_limits.KERNEL_UMASK and found["oom_score_adj"] == kernel_limits.OOM_SCORE_ADJ, found
+        for name, (soft, hard) in found["limits"].items():
+            assert soft == hard <= kernel_limits.LIMITS[name], (name, soft, hard)
+        assert found["secrets"] == [], found
+        assert found["fresh"] >= 1 and found["alice"] == found["fresh"], found
+    finally:
+        alice.close()
+        bob.close()
 
 
 def cgroup_limit(container, v2: str, v1: str) -> str:

@@ -11,8 +11,7 @@ import time
 import pytest
 from jupyter_client.manager import start_new_kernel
 
-from sifu.kernel_broker import KERNEL_OPTIONS
-from sifu.kernel_streams import FLUSH_AT
+from sifu.kernel_streams import FLUSH_AT, KERNEL_OPTIONS
 
 pytestmark = pytest.mark.integration
 
