@@ -51,9 +51,9 @@ from typing import Any, Mapping
 from sifu import names, storage
 from sifu.kernel_limits import KERNEL_UMASK
 from sifu.kernel_zygote import ForkedKernel, Zygote, ZygoteGone
-from sifu.uids import UID_BASE, UID_LIMIT
 from sifu.kernel_streams import KERNEL_OPTIONS
 from sifu.launch import kernel_environment
+from sifu.uids import UID_BASE, UID_LIMIT
 
 STUDENT_DIR_MODE = 0o2770
 KERNEL_DIR_MODE = 0o2770

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.capacity.jupyterhub import PASSWORD  # noqa: E402
-from tests.e2e.test_student_journey import run_in_first_cell  # noqa: E402
+from tests.support.browser import run_in_first_cell  # noqa: E402
 from tests.support.browser import wait_for_frame  # noqa: E402
 from tests.support.sifu_stack import demo_password  # noqa: E402
 

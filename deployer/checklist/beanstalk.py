@@ -77,8 +77,9 @@ class EbEnvironment(ReadOnly):
 class LoadBalancerGroup:
     """Seed step 14 (network): our security group for the load balancer, the listener ports open to anyone, the
     service ports admitted from it into our instances' group, and ports.peer admitted into that group from itself
-    (an instance passes a request to the instance running the student's kernel; EC2-SG-SELF-SOURCE). EB's own load-balancer group
-    exists in custom VPCs only, and nothing documents that EB opens extra listener ports, so we own both sides."""
+    (an instance passes a request to the instance running the student's kernel; EC2-SG-SELF-SOURCE). EB's own
+    load-balancer group exists in custom VPCs only, and nothing documents that EB opens extra listener ports, so
+    we own both sides."""
 
     number: int | str = "14a"
     name: str = "Load balancer security group"

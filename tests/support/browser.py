@@ -48,3 +48,41 @@ def wait_for_frame(page, predicate, timeout: float = 60.0):
                 return frame
         page.wait_for_timeout(200)
     raise AssertionError(f"no matching frame within {timeout:.0f}s; frames: {[f.url for f in page.frames]}")
+
+
+def accept_kernel_dialog(frame) -> None:
+    """Notebook 7 asks "Select Kernel" when its first kernel start races the page load; the default
+    choice (the notebook's python3) is what a student would accept."""
+    dialog = frame.locator(".jp-Dialog .jp-mod-accept")
+    try:
+        dialog.wait_for(timeout=1500)
+    except Exception:  # playwright TimeoutError: no dialog
+        return
+    dialog.click()
+    dialog.wait_for(state="detached", timeout=10_000)
+
+
+def run_in_first_cell(page, frame, code: str, expect: str) -> None:
+    """Type code into the first code cell and run it (Shift+Enter) until its output shows `expect`.
+
+    A second Shift+Enter only if the first got lost: Notebook 7 may swap the kernel it starts while
+    the page is still loading (two POST /api/sessions), which drops an execution sent at that moment.
+    """
+    editor = frame.locator(".jp-CodeCell .cm-content").first
+    editor.wait_for(timeout=60_000)
+    # Typing before the kernel's first idle is lost or races Notebook 7's model set-up: wait for it.
+    accept_kernel_dialog(frame)
+    frame.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for(timeout=60_000)
+    output = frame.locator(".jp-CodeCell .jp-OutputArea-output").filter(has_text=expect).first
+    for attempt in range(2):
+        accept_kernel_dialog(frame)
+        editor.click()
+        page.keyboard.press("Control+A")
+        page.keyboard.type(code)
+        page.keyboard.press("Shift+Enter")
+        try:
+            output.wait_for(timeout=30_000 * (attempt + 1))
+            return
+        except Exception:  # playwright TimeoutError: run it once more
+            if attempt:
+                raise

@@ -16,9 +16,8 @@ import sys
 from pathlib import Path
 from urllib.parse import quote
 
-from tests.e2e.test_student_journey import run_in_first_cell
 from tests.integration.sifu.helpers import COURSE
-from tests.support.browser import chromium, wait_for_frame
+from tests.support.browser import chromium, run_in_first_cell, wait_for_frame
 
 
 def trust(home: Path, ca_file: str) -> None:
