@@ -46,10 +46,16 @@ def main(argv: list[str] | None = None) -> int:
     else:
         storage.ensure_layout(settings.notebook_root)
 
-    from sifu.workers import serve
+    from sifu.app import create_app  # FastAPI, pydantic, SQLAlchemy and Sifu: gunicorn's preload with workers
 
-    # gunicorn's master with the app preloaded; uvicorn workers forked from it, which die with it.
-    serve(args.host, args.port, args.workers)
+    if args.workers == 1:
+        from sifu.serving import serve_in_this_process
+
+        serve_in_this_process(create_app, args.host, args.port)  # sifu/serving.py says why no master
+    else:
+        from sifu.workers import serve_with_workers
+
+        serve_with_workers(create_app, args.host, args.port, args.workers)
     return 0
 
 

@@ -1,5 +1,6 @@
-"""Sifu's HTTP workers: gunicorn's arbiter with uvicorn workers (the `uvicorn-worker` package, which
-uvicorn's docs name since `uvicorn.workers` was deprecated in 0.30), the app preloaded in the master.
+"""Sifu's HTTP workers when `sifu.workers` is more than one (sifu/serving.py): gunicorn's arbiter with uvicorn
+workers (the `uvicorn-worker` package, which uvicorn's docs name since `uvicorn.workers` was deprecated in 0.30),
+the app preloaded in the master.
 
 - Preload and fork (gunicorn's `preload_app`). The master imports sifu.app once (FastAPI, pydantic,
   SQLAlchemy: about 0.6 s of CPU, on the 2 cores Jupyter needs at the same moment) and forks the workers,
@@ -13,15 +14,13 @@ uvicorn's docs name since `uvicorn.workers` was deprecated in 0.30), the app pre
   would fail with "Address already in use". In gunicorn's `post_fork` hook each worker asks the kernel for
   SIGTERM when its parent dies (prctl PR_SET_PDEATHSIG, Linux); uvicorn's graceful shutdown then closes the
   socket at once and ends in-flight requests within GRACEFUL_SECONDS.
-- Access lines go through RedactTokens: serve URLs carry `?Authorization=Bearer T`.
+- Access lines go through sifu.serving.RedactTokens: serve URLs carry `?Authorization=Bearer T`.
 """
 
 from __future__ import annotations
 
 import ctypes
-import logging
 import os
-import re
 import signal
 import sys
 from typing import Any, Callable
@@ -29,9 +28,10 @@ from typing import Any, Callable
 from gunicorn.app.base import BaseApplication
 from uvicorn_worker import UvicornWorker
 
+from sifu.serving import GRACEFUL_SECONDS, KEEPALIVE_SECONDS, UVICORN_OPTIONS, redact_access_log
+
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 PARENT_DEATH_SIGNAL = signal.SIGTERM
-GRACEFUL_SECONDS = 10
 
 
 class WorkerStartError(RuntimeError):
@@ -54,26 +54,10 @@ def die_with_parent(parent_pid: int, sig: int = PARENT_DEATH_SIGNAL) -> bool:
     return True
 
 
-class RedactTokens(logging.Filter):
-    """Access-log lines must not carry tokens: serve URLs hold `?Authorization=Bearer T`."""
-
-    _query_token = re.compile(r"(Authorization=)[^&\s]*", re.IGNORECASE)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and len(record.args) >= 3 and isinstance(record.args[2], str):
-            args = list(record.args)
-            args[2] = self._query_token.sub(r"\1[redacted]", args[2])
-            record.args = tuple(args)
-        return True
-
-
 class SifuWorker(UvicornWorker):
-    """uvicorn under gunicorn: the preloaded object is the app factory; proxy headers from nginx honoured.
-    No websocket protocol: Sifu has no websocket route, and uvicorn's default imported the websockets
-    library in every worker at start (an upgrade request is answered as plain HTTP)."""
+    """uvicorn under gunicorn with the options of the one-process path: the preloaded object is the app factory."""
 
-    CONFIG_KWARGS = {**UvicornWorker.CONFIG_KWARGS, "factory": True, "proxy_headers": True, "ws": "none",
-                     "timeout_graceful_shutdown": GRACEFUL_SECONDS}
+    CONFIG_KWARGS = {**UvicornWorker.CONFIG_KWARGS, **UVICORN_OPTIONS}
 
 
 def post_fork(server: Any, worker: Any) -> None:
@@ -83,9 +67,7 @@ def post_fork(server: Any, worker: Any) -> None:
 
 def post_worker_init(worker: Any) -> None:
     """gunicorn hook: uvicorn's access logger (wired to gunicorn's handlers by the worker) redacts tokens."""
-    access = logging.getLogger("uvicorn.access")
-    if not any(isinstance(f, RedactTokens) for f in access.filters):
-        access.addFilter(RedactTokens())
+    redact_access_log()
 
 
 class SifuServer(BaseApplication):
@@ -111,7 +93,7 @@ def server_options(host: str, port: int, workers: int) -> dict[str, Any]:
         "worker_class": "sifu.workers.SifuWorker",
         "preload_app": True,
         "graceful_timeout": GRACEFUL_SECONDS,
-        "keepalive": 5,  # uvicorn's own default (gunicorn's is 2 s): nginx keeps idle upstream connections open
+        "keepalive": KEEPALIVE_SECONDS,
         "accesslog": "-",
         "errorlog": "-",
         "post_fork": post_fork,
@@ -120,8 +102,6 @@ def server_options(host: str, port: int, workers: int) -> dict[str, Any]:
     }
 
 
-def serve(host: str, port: int, workers: int) -> None:
-    """Serve sifu.app until SIGTERM: preload the app factory here, fork `workers` workers from this process."""
-    from sifu.app import create_app  # the preload: FastAPI, pydantic, SQLAlchemy and Sifu, once for all workers
-
-    SifuServer(create_app, server_options(host, port, workers)).run()
+def serve_with_workers(factory: Callable[[], Any], host: str, port: int, workers: int) -> None:
+    """Serve until SIGTERM: the app factory preloaded here, `workers` workers forked from this process."""
+    SifuServer(factory, server_options(host, port, workers)).run()

@@ -1,5 +1,6 @@
-"""Sifu's workers (sifu/workers.py), on real processes: uvicorn workers forked from gunicorn's preloaded
-master, supervised by it, and gone when the master is SIGKILLed so the port can be bound again."""
+"""How Sifu serves (sifu/serving.py, sifu/workers.py), on real processes. With one worker: one process, which
+ends gracefully on SIGTERM. With more: uvicorn workers forked from gunicorn's preloaded master, supervised by
+it, and gone when the master is SIGKILLed so the port can be bound again. Both redact tokens in access lines."""
 
 from __future__ import annotations
 
@@ -130,8 +131,36 @@ def test_workers_are_forked_from_the_preloaded_master(two_workers):
         assert Path(f"/proc/{pid}/cmdline").read_bytes() == master_cmdline
 
 
-def test_access_log_redacts_tokens_in_query_strings(two_workers):
-    sifu, _, _ = two_workers
+@pytest.fixture
+def one_worker(tmp_path):
+    sifu = start_sifu(tmp_path, sifu_env(tmp_path), workers=1)
+    try:
+        yield sifu
+    finally:
+        sifu.stop()
+
+
+def test_one_worker_is_served_by_one_process_that_ends_on_sigterm_and_frees_the_port(one_worker, tmp_path):
+    pid = one_worker.proc.popen.pid
+    assert httpx.get(f"{one_worker.url}/health", timeout=5).json() == {"status": "ok"}
+    assert children(pid) == set()  # no master over the worker: supervisord supervises
+    os.kill(pid, signal.SIGTERM)  # supervisord's stop signal
+    # uvicorn shuts down gracefully, then ends by the signal it got (as if it had not caught it).
+    assert one_worker.proc.popen.wait(10) == -signal.SIGTERM
+    assert "Finished server process" in one_worker.proc.log()
+    assert port_is_free(int(one_worker.url.rsplit(":", 1)[1]))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_access_log_redacts_tokens_in_query_strings(workers, tmp_path):
+    sifu = start_sifu(tmp_path, sifu_env(tmp_path), workers=workers)
+    try:
+        redacts_tokens(sifu)
+    finally:
+        sifu.stop()
+
+
+def redacts_tokens(sifu) -> None:
     token = secrets.token_urlsafe(24)
     httpx.get(f"{sifu.url}/health?Authorization=Bearer%20{token}", timeout=5)
     deadline = time.monotonic() + 5

@@ -21,8 +21,14 @@ def loaded_after(statement: str, modules: tuple[str, ...]) -> list[str]:
 
 
 def test_sifus_master_does_not_import_the_sqlalchemy_orm():
-    # `python -m sifu` preloads these in gunicorn's master; sifu/db.py's tables are Core tables.
+    # `python -m sifu` imports these (with workers, in gunicorn's master); sifu/db.py's tables are Core tables.
     assert loaded_after("import sifu.__main__, sifu.workers, sifu.app", ("sqlalchemy", "sqlalchemy.orm")) == ["sqlalchemy"]
+
+
+def test_with_one_worker_sifu_does_not_import_gunicorn():
+    # The default: uvicorn in Sifu's own process (sifu/serving.py); gunicorn only supervises forked workers.
+    statement = "import sifu.__main__, sifu.serving, sifu.app, uvicorn"
+    assert loaded_after(statement, ("gunicorn", "uvicorn_worker", "sifu.workers")) == []
 
 
 @pytest.mark.parametrize("module", ["sifu.kernel_broker", "sifu.launch", "sifu.confine", "sifu.supervise"])
@@ -35,8 +41,11 @@ def test_the_kernel_broker_imports_its_http_client_at_the_first_kernel_not_at_st
     assert loaded_after("import sifu.kernel_broker", ("urllib.request", "http.client")) == []
 
 
-def test_sifus_workers_load_no_websocket_protocol():
-    # What a worker loads at start (uvicorn's Config.load with the worker's settings): Sifu has no websocket route.
-    statement = ("from uvicorn.config import Config\nfrom sifu.workers import SifuWorker\n"
-                 "Config(lambda: (lambda scope, receive, send: None), **SifuWorker.CONFIG_KWARGS).load()")
+@pytest.mark.parametrize("options", ["sifu.serving import UVICORN_OPTIONS as options",
+                                     "sifu.workers import SifuWorker; options = SifuWorker.CONFIG_KWARGS"])
+def test_sifu_loads_no_websocket_protocol(options):
+    # What uvicorn loads at start (its Config.load with Sifu's settings, one process or a worker): Sifu has no
+    # websocket route.
+    statement = (f"from uvicorn.config import Config\nfrom {options}\n"
+                 "Config(lambda: (lambda scope, receive, send: None), **options).load()")
     assert loaded_after(statement, ("websockets", "wsproto")) == []
