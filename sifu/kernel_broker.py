@@ -11,7 +11,9 @@ trusts Jupyter with nothing that picks a uid or a command:
 - the command is fixed (this venv's python -m ipykernel_launcher -f CONNECTION_FILE --ext=sifu.kernel_streams,
   under sifu.kernel_limits), or the same kernel app with the same options forked from the broker's zygote
   (sifu/kernel_zygote.py: ipykernel already imported), which builds the same walls in the child before the app
-  starts;
+  starts. The zygote starts with the first kernel (that kernel waits for its imports), not with the broker, and
+  is stopped once the broker has had no kernel for --zygote-idle-seconds: an instance with no student holds no
+  zygote (issue 14: its fixed memory);
 - the environment is the kernel allow-list (sifu.launch.kernel_environment) of what Jupyter sends, with the
   broker's own HOME and TMPDIR.
 Each kernel starts in its own session (setsid), with an empty capability bounding set, no supplementary groups,
@@ -44,9 +46,10 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from sifu import names, storage
 from sifu.kernel_limits import KERNEL_UMASK
@@ -58,6 +61,10 @@ from sifu.uids import UID_BASE, UID_LIMIT
 STUDENT_DIR_MODE = 0o2770
 KERNEL_DIR_MODE = 0o2770
 SOCKET_DIR_MODE = 0o750
+# Longer than a kernel restart or a switch between notebooks (seconds to minutes), short against the hour Jupyter
+# waits before it culls an idle kernel (jupyter.cull_idle_timeout): once a class's kernels are gone, the zygote's
+# ~36 MiB (PSS) go too. The next kernel then pays for a new zygote's imports: about 0.2 s of CPU and of wall.
+ZYGOTE_IDLE_SECONDS = 600.0
 
 
 class Refused(Exception):
@@ -100,6 +107,7 @@ class Site:
     disk_cap: DiskCap = field(default_factory=DiskCap)
     shm_dir: Path = Path("/dev/shm")
     zygote: bool = True  # fork kernels from a zygote (sifu/kernel_zygote.py) rather than exec each one
+    zygote_idle: float = ZYGOTE_IDLE_SECONDS  # with no kernel that long, the zygote is stopped (0: never)
 
 
 @dataclass
@@ -308,6 +316,12 @@ def kill_uid(uid: int) -> None:
         os.waitpid(pid, 0)
 
 
+def zygote_retires(running: bool, busy: bool, busy_at: float, now: float, idle_seconds: float) -> bool:
+    """Whether to stop the zygote now: it runs, no kernel is running or starting (`busy`), none has been since
+    `busy_at` for `idle_seconds` (0: the zygote is kept)."""
+    return running and not busy and idle_seconds > 0 and now - busy_at >= idle_seconds
+
+
 class Broker:
     def __init__(self, site: Site):
         self.site = site
@@ -316,6 +330,8 @@ class Broker:
         self.zygote: Zygote | None = None
         self.zygote_lock = threading.Lock()
         self.zygote_failed = False  # it could not start: kernels are exec'd from then on (a dead one is replaced)
+        self.zygote_users = 0  # kernel starts using the zygote now: it is not stopped meanwhile (under zygote_lock)
+        self.busy_at = time.monotonic()  # when a kernel last ran or started here (the zygote's idle time counts from it)
 
     def prepare(self, request: Mapping[str, Any]) -> dict[str, Any]:
         name, folder = student_of(self.site, str(request.get("cwd", "")))
@@ -350,17 +366,19 @@ class Broker:
             return None
         request = {"uid": uid, "cwd": cwd, "connection_file": connection_file, "env": env}
         for _ in range(2):  # a zygote found dead is replaced once
-            zygote = self.ready_zygote()
-            if zygote is None:
-                return None
-            try:
-                return zygote.start(request)
-            except ZygoteGone:
-                continue
+            with self.zygote_in_use() as zygote:
+                if zygote is None:
+                    return None
+                try:
+                    return zygote.start(request)
+                except ZygoteGone:
+                    continue
         return None
 
-    def ready_zygote(self) -> Zygote | None:
-        """The running zygote, started (again) if there is none; None if it cannot start (kernels are exec'd)."""
+    @contextmanager
+    def zygote_in_use(self) -> Iterator[Zygote | None]:
+        """The running zygote, started (again) if there is none, and not retired while in use; None if it cannot
+        start (kernels are exec'd)."""
         with self.zygote_lock:
             if not self.zygote_failed and (self.zygote is None or not self.zygote.alive):
                 try:
@@ -368,7 +386,35 @@ class Broker:
                 except (ZygoteGone, OSError) as exc:
                     print(f"sifu.kernel_broker: kernels are exec'd: {exc}", file=sys.stderr, flush=True)
                     self.zygote, self.zygote_failed = None, True
-            return self.zygote
+            zygote = self.zygote
+            self.zygote_users += 1
+        try:
+            yield zygote
+        finally:
+            with self.zygote_lock:
+                self.zygote_users -= 1
+                self.busy_at = time.monotonic()
+
+    def retire_idle_zygote(self) -> None:
+        """Stop the zygote once the broker has had no kernel for site.zygote_idle seconds; the next kernel start
+        starts a new one. Skipped while the lock is held (a zygote starting, or a kernel taking it): busy anyway."""
+        if not self.zygote_lock.acquire(blocking=False):
+            return
+        try:
+            now, zygote = time.monotonic(), self.zygote
+            with self.lock:
+                kernels = any(kernel.process.poll() is None for kernel in self.kernels.values())
+            # A forked child that has not exited (one refused at its walls, say) dies with the zygote: it counts too.
+            busy = kernels or self.zygote_users > 0 or (zygote is not None and zygote.forked_running())
+            if busy:
+                self.busy_at = now
+            if not zygote_retires(zygote is not None and zygote.alive, busy, self.busy_at, now, self.site.zygote_idle):
+                return
+            self.zygote = None  # from here no start can take it
+        finally:
+            self.zygote_lock.release()
+        print("sifu.kernel_broker: no kernel for a while: the kernel zygote stops until the next one", file=sys.stderr, flush=True)
+        zygote.stop()
 
     def _kernel(self, request: Mapping[str, Any]) -> Kernel:
         with self.lock:
@@ -484,13 +530,14 @@ def serve(broker: Broker, path: Path, client_uid: int, client_gid: int) -> socke
 
 
 def reap(broker: Broker) -> None:
-    """Collect kernels that exited while nobody polled them (no zombies)."""
+    """Collect kernels that exited while nobody polled them (no zombies), and stop an idle zygote."""
     while True:
         time.sleep(2)
         with broker.lock:
             kernels = list(broker.kernels.values())
         for kernel in kernels:
             kernel.process.poll()
+        broker.retire_idle_zygote()
 
 
 def watch_disk(broker: Broker) -> None:
@@ -514,6 +561,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-files", type=int, default=0, help="per student, files, folders and links (0: no cap)")
     parser.add_argument("--disk-check-interval", type=float, default=30.0, help="seconds between checks of running students")
     parser.add_argument("--no-zygote", action="store_true", help="exec every kernel rather than fork it from the zygote")
+    parser.add_argument("--zygote-idle-seconds", type=float, default=ZYGOTE_IDLE_SECONDS,
+                        help="stop the zygote after this long with no kernel; the next kernel starts it again (0: never)")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("sifu.kernel_broker: must run as root (it starts each kernel as its student's uid)", file=sys.stderr)
@@ -521,15 +570,14 @@ def main(argv: list[str] | None = None) -> int:
     jupyter = pwd.getpwnam(args.jupyter_user)
     site = Site(args.notebook_root, args.kernel_dir, args.sifu_url.rstrip("/"), pwd.getpwnam(args.sifu_user).pw_uid,
                 jupyter.pw_uid, jupyter.pw_gid, sys.executable,
-                DiskCap(args.max_disk_mib * MIB, args.max_files, args.disk_check_interval), zygote=not args.no_zygote)
+                DiskCap(args.max_disk_mib * MIB, args.max_files, args.disk_check_interval), zygote=not args.no_zygote,
+                zygote_idle=args.zygote_idle_seconds)
     site.kernel_dir.mkdir(parents=True, exist_ok=True)
     os.chown(site.kernel_dir, 0, 0)
     os.chmod(site.kernel_dir, 0o711)  # each student's directory below is reached by name only
     broker = Broker(site)
     server = serve(broker, args.socket, jupyter.pw_uid, jupyter.pw_gid)
     threading.Thread(target=reap, args=(broker,), daemon=True).start()
-    if site.zygote:  # now, so the first student's kernel does not wait for its imports
-        threading.Thread(target=broker.ready_zygote, daemon=True).start()
     if site.disk_cap.max_bytes or site.disk_cap.max_entries:
         threading.Thread(target=watch_disk, args=(broker,), daemon=True).start()
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())

@@ -32,6 +32,8 @@ What keeps it sound:
 - A kernel's sys.path starts with its folder, as `python -m ipykernel_launcher` run there had it, and its
   sys.argv and __main__ are the launcher's (runpy, as -m does). Its /proc cmdline is the zygote's (with
   `ipykernel_launcher` in it, so usage counts it as a kernel), told apart by its uid.
+The broker starts the zygote with the first kernel, not at its own start, and stops it once it has had no kernel
+for a while (sifu.kernel_broker's --zygote-idle-seconds): an instance with no student holds no zygote (issue 14).
 If the zygote cannot start or dies, the broker kills its kernels (Jupyter restarts them) and starts a new one;
 if a new one cannot start, kernels are exec'd as before.
 """
@@ -360,6 +362,11 @@ class Zygote:
         if answer != "ok":
             raise OSError(0, answer or "no answer in time")
         return kernel
+
+    def forked_running(self) -> bool:
+        """Whether a kernel it forked has not exited yet (stopping the zygote would kill it)."""
+        with self.replied:
+            return bool(self.kernels)
 
     def stop(self) -> None:
         """Close the pair (shutdown first: a close alone neither wakes the listener's recv nor tells the zygote)."""

@@ -88,8 +88,8 @@ def check_the_tree(app_image, container):
             assert process["CapBnd"] == process["CapEff"] == process["CapPrm"] == 0, process
     assert {pid for pid, p in tree.items() if p["uid"] == 0} >= {1, broker}
     assert tree[broker]["CapBnd"] == MINIMAL and confine.names_of(MINIMAL) == sorted(CONTAINER_CAPABILITIES)
-    # Nothing else runs as root: the root processes are dumb-init (PID 1), supervisord, the broker and its kernel
-    # zygote (sifu/kernel_zygote.py, started with the broker), the broker's child.
+    # Nothing else runs as root: the root processes are dumb-init (PID 1), supervisord, the broker and, once a
+    # kernel has started, its kernel zygote (sifu/kernel_zygote.py), the broker's child.
     zygotes = {pid for pid, p in tree.items() if "sifu.kernel_zygote" in p["command"]}
     assert all(tree[pid]["ppid"] == broker and tree[pid]["uid"] == 0 for pid in zygotes), tree
     assert len([pid for pid, p in tree.items() if p["uid"] == 0 and pid not in zygotes]) == 3, tree

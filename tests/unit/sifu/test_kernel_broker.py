@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from sifu import kernel_broker
 from sifu.kernel_broker import Refused, Site
+from sifu.kernel_zygote import ForkedKernel
 
 
 def site(root: Path) -> Site:
@@ -148,3 +150,45 @@ def test_a_students_last_kernel_takes_their_home_and_shared_memory_files_with_it
     assert sorted(os.listdir(home)) == ["tmp"] and os.listdir(home / "tmp") == []
     assert os.listdir(tmp_path / "shm") == []
     assert (outside / "keep").exists()  # the link went, not what it pointed at
+
+
+def test_the_zygote_stops_only_after_the_idle_time_with_no_kernel_running_or_starting():
+    retires = kernel_broker.zygote_retires
+    assert retires(True, False, 100.0, 700.0, 600)
+    assert not retires(True, False, 100.0, 699.0, 600)  # not idle long enough
+    assert not retires(True, True, 100.0, 10_000.0, 600)  # a kernel runs or starts
+    assert not retires(False, False, 100.0, 10_000.0, 600)  # none is running
+    assert not retires(True, False, 100.0, 10_000.0, 0)  # 0: kept
+
+
+class StandInZygote:
+    """What the broker asks of a Zygote (no process: the real one needs root, tests/unit/sifu/test_kernel_zygote.py)."""
+    alive = True
+    stopped = False
+
+    def forked_running(self) -> bool:
+        return False
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+def test_a_zygote_is_stopped_only_once_no_kernel_has_run_or_started_for_the_idle_time(tmp_path):
+    broker = kernel_broker.Broker(dataclasses.replace(site(tmp_path), zygote_idle=600))
+    zygote = broker.zygote = StandInZygote()
+    with broker.zygote_in_use() as in_use:  # a kernel start using it, however long ago the last kernel was
+        assert in_use is zygote
+        broker.busy_at -= 3600
+        broker.retire_idle_zygote()
+        assert broker.zygote is zygote and not zygote.stopped
+    kernel = ForkedKernel(4242)
+    broker.kernels[kernel.pid] = kernel_broker.Kernel(kernel, 200_001)
+    broker.busy_at -= 3600
+    broker.retire_idle_zygote()  # a kernel running
+    assert broker.zygote is zygote and not zygote.stopped
+    kernel.finish(0)
+    broker.retire_idle_zygote()  # it was running a moment ago: the idle time counts from then
+    assert broker.zygote is zygote and not zygote.stopped
+    broker.busy_at -= 600
+    broker.retire_idle_zygote()
+    assert broker.zygote is None and zygote.stopped
