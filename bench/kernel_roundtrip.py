@@ -203,12 +203,13 @@ def nginx_settings(workdir: Path, public: dict[str, int]):
     return with_ports(loaded.settings, public)
 
 
-def put_nginx_in_front(exits: ExitStack, workdir: Path, name: str, sifu_url: str, jupyter_url: str) -> dict[str, str]:
+def put_nginx_in_front(exits: ExitStack, workdir: Path, name: str, sifu_url: str, jupyter_url: str,
+                       vhost_transform=lambda text: text) -> dict[str, str]:
     """nginx with the rendered vhosts on free ports, proxying to these app ports; returns the public URLs."""
     public = {"sifu": free_port(), "jupyter": free_port()}
     upstream = {"sifu": urlsplit(sifu_url).port, "jupyter": urlsplit(jupyter_url).port}
     prefix = workdir / f"nginx-{name}"
-    conf = nginx.write_site(prefix, nginx_settings(workdir, public), "127.0.0.1", upstream)
+    conf = nginx.write_site(prefix, nginx_settings(workdir, public), "127.0.0.1", upstream, vhost_transform)
     exits.enter_context(nginx.serving(prefix, conf, list(public.values())))
     return {svc: f"http://127.0.0.1:{port}" for svc, port in public.items()}
 

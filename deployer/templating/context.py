@@ -186,11 +186,13 @@ def upstream_name(service: str) -> str:
 
 def vhost_context(s: Settings, service: str, log_dir: str = "/var/log/nginx", peers: bool = True) -> dict[str, Any]:
     """`peers`: Jupyter's vhost follows a student's kernel to the instance that runs it (ports.peer); off where
-    there is one machine and nothing else may take the port (local runs)."""
+    there is one machine and nothing else may take the port (local runs). Jupyter's vhost compresses the front
+    end's files (Notebook 7: ~5 MB of scripts on a student's first visit)."""
     return {
         "service": service,
         "port": getattr(s.ports, service),
         "peer_port": s.ports.peer if peers and service == "jupyter" else None,
+        "compress_static": service == "jupyter",
         "upstream": upstream_name(service),
         "max_body_mb": s.web.max_body_mb,
         "read_timeout": s.web.read_timeout,
