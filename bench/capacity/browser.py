@@ -22,8 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.capacity.jupyterhub import PASSWORD  # noqa: E402
-from tests.support.browser import run_in_first_cell  # noqa: E402
-from tests.support.browser import wait_for_frame  # noqa: E402
+from tests.support.browser import run_in_first_cell, wait_for_frame, wait_for_idle_kernel  # noqa: E402
 from tests.support.sifu_stack import demo_password  # noqa: E402
 
 VIEWPORT = {"width": 1280, "height": 1000}
@@ -31,18 +30,13 @@ IDLE_TIMEOUT = 300  # s: Notebook 7 took minutes to settle at a load average of 
 
 
 def first_result(page, frame) -> None:
-    """Wait for the notebook's kernel to be idle, accepting Notebook 7's "Select Kernel" dialog whenever it shows
-    (on a loaded machine it can come later than run_in_first_cell's short look for it), then run the first cell."""
-    idle = frame.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]')
-    dialog = frame.locator(".jp-Dialog .jp-mod-accept")
-    deadline = time.monotonic() + IDLE_TIMEOUT
-    while not idle.is_visible():
-        if dialog.is_visible():
-            dialog.click()
-        if time.monotonic() > deadline:
-            page.screenshot(path=str(Path(tempfile.gettempdir()) / f"click-to-result-failed-{int(time.time())}.png"))
-            raise AssertionError(f"the kernel was not idle within {IDLE_TIMEOUT} s on {frame.url}")
-        page.wait_for_timeout(50)
+    """Wait for the notebook's kernel to be idle (accepting Notebook 7's "Select Kernel" dialog whenever it shows),
+    then run the first cell; a screenshot if the kernel never got idle."""
+    try:
+        wait_for_idle_kernel(page, frame, IDLE_TIMEOUT)
+    except AssertionError:
+        page.screenshot(path=str(Path(tempfile.gettempdir()) / f"click-to-result-failed-{int(time.time())}.png"))
+        raise
     run_in_first_cell(page, frame, "6*7", expect="42")
 
 

@@ -11,6 +11,7 @@ import json
 import time
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.support.browser import chromium, run_in_first_cell, wait_for_frame
 from tests.support.e2e_stack import random_file
@@ -109,6 +110,12 @@ def test_student_interrupts_a_long_cell_then_restarts_the_kernel_and_runs_again(
         frame.locator("[data-command='notebook:restart-kernel']").first.click()
         frame.locator(".jp-Dialog .jp-mod-accept").click()
         frame.locator(".jp-Dialog").wait_for(state="detached", timeout=10_000)
+        # Until the restart shows ("restarting", then "starting"), the status still reads the old kernel's "idle".
+        restarting = frame.locator('.jp-Notebook-ExecutionIndicator:not([data-status="idle"])')
+        try:
+            restarting.wait_for(timeout=5_000)
+        except PlaywrightTimeout:
+            pass  # the restart was already over
         # A fresh kernel: the old state is gone, and it answers.
         run_in_first_cell(page, frame, "'x' in globals()", expect="False")
         page.close()

@@ -52,37 +52,53 @@ def wait_for_frame(page, predicate, timeout: float = 60.0):
 
 def accept_kernel_dialog(frame) -> None:
     """Notebook 7 asks "Select Kernel" when its first kernel start races the page load; the default
-    choice (the notebook's python3) is what a student would accept."""
+    choice (the notebook's python3) is what a student would accept. Looks once, does not wait for one."""
     dialog = frame.locator(".jp-Dialog .jp-mod-accept")
-    try:
-        dialog.wait_for(timeout=1500)
-    except Exception:  # playwright TimeoutError: no dialog
-        return
-    dialog.click()
-    dialog.wait_for(state="detached", timeout=10_000)
+    if dialog.is_visible():
+        dialog.click()
+        dialog.wait_for(state="detached", timeout=10_000)
+
+
+def wait_for_idle_kernel(page, frame, timeout: float = 60.0) -> None:
+    """Until the notebook has a kernel and it is idle, accepting the "Select Kernel" dialog whenever it shows.
+    Notebook 7's status reads "idle" from the page's start, before any kernel (its kernel name then says "No
+    Kernel"): a cell run then is lost. Polls with page.wait_for_timeout, so that the sync API takes in browser
+    events meanwhile."""
+    import time
+
+    idle = frame.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]')
+    kernel = frame.locator(".jp-Toolbar-kernelName")
+    deadline = time.monotonic() + timeout
+    while not (idle.is_visible() and kernel.count() and kernel.first.get_attribute("aria-label") not in ("No Kernel", None)):
+        accept_kernel_dialog(frame)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the kernel was not idle within {timeout:.0f} s on {frame.url}")
+        page.wait_for_timeout(50)
 
 
 def run_in_first_cell(page, frame, code: str, expect: str) -> None:
     """Type code into the first code cell and run it (Shift+Enter) until its output shows `expect`.
 
-    A second Shift+Enter only if the first got lost: Notebook 7 may swap the kernel it starts while
-    the page is still loading (two POST /api/sessions), which drops an execution sent at that moment.
+    Once more if the first try got lost: Notebook 7 may swap the kernel it starts while the page is still
+    loading (two POST /api/sessions), which drops an execution sent at that moment, or show its "Select
+    Kernel" dialog after the kernel was idle, over the cell.
     """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     editor = frame.locator(".jp-CodeCell .cm-content").first
     editor.wait_for(timeout=60_000)
     # Typing before the kernel's first idle is lost or races Notebook 7's model set-up: wait for it.
-    accept_kernel_dialog(frame)
-    frame.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for(timeout=60_000)
+    wait_for_idle_kernel(page, frame)
     output = frame.locator(".jp-CodeCell .jp-OutputArea-output").filter(has_text=expect).first
     for attempt in range(2):
-        accept_kernel_dialog(frame)
-        editor.click()
-        page.keyboard.press("Control+A")
-        page.keyboard.type(code)
-        page.keyboard.press("Shift+Enter")
         try:
+            accept_kernel_dialog(frame)
+            editor.click(timeout=10_000)
+            page.keyboard.press("Control+A")
+            page.keyboard.type(code)
+            page.keyboard.press("Shift+Enter")
             output.wait_for(timeout=30_000 * (attempt + 1))
             return
-        except Exception:  # playwright TimeoutError: run it once more
+        except PlaywrightTimeout:
             if attempt:
                 raise
