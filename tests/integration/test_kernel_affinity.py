@@ -52,15 +52,20 @@ def settings(tmp_path_factory):
     return config.load(environ={}, overrides_file=overrides, answers_file=folder / "a.yml").settings
 
 
-def wait_until_answering(url: str, process: subprocess.Popen) -> None:
+def wait_until_served(url: str, name: str, processes: list[subprocess.Popen]) -> None:
+    """Until the instance's app answers through its nginx (nginx alone answers 502 while the app is not yet
+    listening, which a test would take for a dead instance)."""
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        assert process.poll() is None, f"{process.args} exited with {process.returncode}"
+        for process in processes:
+            assert process.poll() is None, f"{process.args} exited with {process.returncode}"
         try:
-            httpx.get(url, timeout=1)
-            return
+            reply = httpx.get(url, timeout=1)
+            if reply.status_code == 200 and reply.json().get("app") == name:
+                return
         except httpx.HTTPError:
-            time.sleep(0.05)
+            pass
+        time.sleep(0.05)
     raise TimeoutError(url)
 
 
@@ -73,7 +78,7 @@ class Instance:
         conf = write_site(self.prefix, settings, "127.0.0.1", {"sifu": APP_PORT, "jupyter": APP_PORT}, peers=True)
         self.nginx = stack.enter_context(self._in_namespace([render.nginx_binary(), "-p", str(self.prefix), "-c",
                                                              str(conf)]))
-        wait_until_answering(f"{self.jupyter}/", self.nginx)
+        wait_until_served(f"{self.jupyter}/", name, [self.app, self.nginx])
 
     def _in_namespace(self, argv: list[str]):
         return running(["ip", "netns", "exec", self.namespace, *argv])
