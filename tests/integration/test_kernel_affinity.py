@@ -125,6 +125,17 @@ def test_a_request_naming_another_instance_is_answered_by_that_instance(instance
     assert here.json()["app"] == "b" and "set-cookie" not in here.headers
 
 
+def test_notebook_7_files_follow_the_cookie_like_the_page_that_names_them(instances):
+    """They are compressed in their own location (.nginx/vhost.conf.j2); during a rolling deploy another instance
+    may run another version, so they come from the instance the page came from."""
+    a, b = instances["a"], instances["b"]
+    there = get(a, "/static/notebook/main.js", cookie=b.address)
+    assert there.json() == {"app": "b", "path": "/static/notebook/main.js"} and there.headers["x-routed-by"]
+    here = get(a, "/lab/extensions/x/static/remoteEntry.js")
+    assert here.json()["app"] == "a"
+    assert here.headers["set-cookie"].startswith(f"sifu_instance={a.address};")
+
+
 @pytest.mark.parametrize("value", ["127.0.0.1", "8.8.8.8", "169.254.169.254", "10.0.0.1:22", "$(id)", "{{x}}",
                                    "../../etc/passwd", "10.0.0.1 10.0.0.2", "fe80::1"])
 def test_a_cookie_naming_anything_but_a_private_address_is_served_here(instances, value):
@@ -152,3 +163,4 @@ def test_when_the_named_instance_fails_the_request_is_served_here_and_the_cookie
     gone = get(a, cookie=b.address)
     assert gone.status_code == 200 and gone.json()["app"] == "a"
     assert gone.headers["set-cookie"].startswith(f"sifu_instance={a.address};")
+
