@@ -330,6 +330,7 @@ class Broker:
         self.zygote: Zygote | None = None
         self.zygote_lock = threading.Lock()
         self.zygote_failed = False  # it could not start: kernels are exec'd from then on (a dead one is replaced)
+        self.student_locks: dict[int, threading.Lock] = {}  # per uid: a start and a release of one student in turn
         self.zygote_users = 0  # kernel starts using the zygote now: it is not stopped meanwhile (under zygote_lock)
         self.busy_at = time.monotonic()  # when a kernel last ran or started here (the zygote's idle time counts from it)
 
@@ -350,14 +351,22 @@ class Broker:
         env = request.get("env") if isinstance(request.get("env"), dict) else {}
         cwd = os.path.realpath(str(request["cwd"]))
         env = kernel_env({str(k): str(v) for k, v in env.items()}, directory / "home")
-        process = self._fork(uid, cwd, connection_file, env)
-        if process is None:
-            process = subprocess.Popen(
-                kernel_command(self.site, connection_file, uid), cwd=cwd, env=env,
-                start_new_session=True, umask=KERNEL_UMASK, stdin=subprocess.DEVNULL, close_fds=True)
-        with self.lock:
-            self.kernels[process.pid] = Kernel(process, uid, Path(prepared["folder"]))
+        with self.student_lock(uid):  # not while a release of this student's last kernel clears up after it
+            process = self._fork(uid, cwd, connection_file, env)
+            if process is None:
+                process = subprocess.Popen(
+                    kernel_command(self.site, connection_file, uid), cwd=cwd, env=env,
+                    start_new_session=True, umask=KERNEL_UMASK, stdin=subprocess.DEVNULL, close_fds=True)
+            with self.lock:
+                self.kernels[process.pid] = Kernel(process, uid, Path(prepared["folder"]))
         return {"pid": process.pid, "uid": uid}
+
+    def student_lock(self, uid: int) -> threading.Lock:
+        """Held by a kernel start from its fork until the kernel is registered, and by a release while it decides
+        whether that was the student's last kernel and clears up: otherwise a release could count a kernel being
+        started (a second notebook of the same student) as none, and kill it with every process of the uid."""
+        with self.lock:
+            return self.student_locks.setdefault(uid, threading.Lock())
 
     def _fork(self, uid: int, cwd: str, connection_file: str, env: dict[str, str]) -> ForkedKernel | None:
         """The kernel forked from the zygote (started, or started again after it died, on demand); None when there
@@ -446,12 +455,13 @@ class Broker:
         except ProcessLookupError:
             pass
         kernel.process.wait()
-        with self.lock:
-            self.kernels.pop(kernel.process.pid, None)
-            others = any(k.uid == kernel.uid for k in self.kernels.values())
-        if not others:
-            kill_uid(kernel.uid)
-            clear_scratch(self.site, kernel.uid)
+        with self.student_lock(kernel.uid):
+            with self.lock:
+                self.kernels.pop(kernel.process.pid, None)
+                others = any(k.uid == kernel.uid for k in self.kernels.values())
+            if not others:
+                kill_uid(kernel.uid)
+                clear_scratch(self.site, kernel.uid)
         return {"returncode": kernel.process.returncode}
 
     def enforce_disk_cap(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 import os
 from pathlib import Path
 
@@ -192,3 +193,38 @@ def test_a_zygote_is_stopped_only_once_no_kernel_has_run_or_started_for_the_idle
     broker.busy_at -= 600
     broker.retire_idle_zygote()
     assert broker.zygote is None and zygote.stopped
+
+
+def test_a_release_does_not_take_a_kernel_the_same_student_is_starting(tmp_path, monkeypatch):
+    """A student's last kernel is released (a culled notebook) while their other notebook starts one: the release
+    must count that kernel, or it kills every process of the uid, the new kernel with them, and clears its home."""
+    broker = kernel_broker.Broker(site(tmp_path))
+    uid = 200_001
+    never_a_pid = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1  # os.killpg on it: ProcessLookupError
+    cleared: list[int] = []
+    monkeypatch.setattr(kernel_broker, "kill_uid", cleared.append)
+    monkeypatch.setattr(kernel_broker, "clear_scratch", lambda site, uid: cleared.append(uid))
+    monkeypatch.setattr(kernel_broker, "hand_over_connection_file", lambda *args: "kernel.json")
+    monkeypatch.setattr(broker, "prepare", lambda request: {"uid": uid, "kernel_dir": str(tmp_path), "folder": str(tmp_path)})
+    forking, go = threading.Event(), threading.Event()
+
+    def fork(*args):
+        forking.set()
+        go.wait(10)
+        return ForkedKernel(never_a_pid + 1)
+
+    monkeypatch.setattr(broker, "_fork", fork)
+    ending = ForkedKernel(never_a_pid)
+    ending.finish(0)
+    broker.kernels[ending.pid] = kernel_broker.Kernel(ending, uid)
+    starting = threading.Thread(target=broker.start, args=({"cwd": str(tmp_path), "env": {}},))
+    starting.start()
+    assert forking.wait(10)
+    releasing = threading.Thread(target=broker.release, args=({"pid": ending.pid},))
+    releasing.start()
+    releasing.join(1)  # it waits for the start to register its kernel (without the student's lock it ends now)
+    go.set()
+    starting.join(10)
+    releasing.join(10)
+    assert never_a_pid + 1 in broker.kernels and ending.pid not in broker.kernels
+    assert cleared == []  # not the student's last kernel: nothing of theirs killed or cleared
