@@ -31,9 +31,10 @@ import sys
 import tempfile
 import time
 import uuid
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import quote, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -201,6 +202,21 @@ def nginx_settings(workdir: Path, public: dict[str, int]):
     overrides.write_text("{}\n")
     loaded = deployer_config.load(flags={}, environ={}, overrides_file=overrides, answers_file=workdir / "no-answers.yml")
     return with_ports(loaded.settings, public)
+
+
+@contextmanager
+def process_stack(name: str) -> Iterator[tuple[ExitStack, Path, Stack]]:
+    """The process-mode stack (devlms, Sifu, Jupyter) in a scratch directory; what the block adds to the ExitStack
+    stops before the stack, and the directory goes last."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"sifu-bench-{name}-", dir="/tmp"))
+    workdir.chmod(0o755)
+    try:
+        with ExitStack() as exits:
+            stack = start_stack(workdir)
+            exits.callback(stack.stop)
+            yield exits, workdir, stack
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def put_nginx_in_front(exits: ExitStack, workdir: Path, name: str, sifu_url: str, jupyter_url: str,
@@ -413,38 +429,30 @@ def main() -> None:
                         help="all rounds of one path, then the next (default: one round of each path in turn)")
     args = parser.parse_args()
     username = "alice"
-    workdir = Path(tempfile.mkdtemp(prefix="sifu-bench-roundtrip-", dir="/tmp"))
-    workdir.chmod(0o755)
-    try:
-        with ExitStack() as exits:
-            stack = start_stack(workdir)
-            exits.callback(stack.stop)
-            targets = [Target("with TCP_NODELAY (ours)", stack.jupyter, workdir / "jupyter" / "runtime")]
-            if not args.no_baseline:
-                baseline_dir = workdir / "baseline"
-                baseline_dir.mkdir()
-                baseline = start_jupyter(baseline_dir, stack.root, stack.secret, stack.sifu.url,
-                                         frame_ancestors=stack.devlms.url, extra_config=UPSTREAM_CONNECTION)
-                exits.callback(baseline.stop)
-                targets.append(Target("without (jupyter_server default)", baseline, baseline_dir / "jupyter" / "runtime"))
-            urls = {}
-            for i, target in enumerate(targets):
-                urls = put_nginx_in_front(exits, workdir, str(i), stack.sifu.url, target.jupyter.url)
-                target.public_url = urls["jupyter"]
-            cookies = sign_in(stack, urls["sifu"], username)
-            for target in targets:
-                start_kernel(target, cookies, username)
-                exits.callback(target.session.close)
-            load = os.getloadavg()
-            results = {target.name: measure(target, args.rounds, not args.sequential) for target in targets}
-            if not args.no_browser and Path(CHROMIUM).exists():
-                for name, paths in browser_times(targets, cookies, username, args.rounds, workdir / "browser-home").items():
-                    results[name].update(paths)
-        record("kernel round trip: websocket through nginx and direct vs the ZMQ floor (bench/kernel_roundtrip.py)",
-               report(args.rounds, not args.sequential, results, load))
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-
+    with process_stack("roundtrip") as (exits, workdir, stack):
+        targets = [Target("with TCP_NODELAY (ours)", stack.jupyter, workdir / "jupyter" / "runtime")]
+        if not args.no_baseline:
+            baseline_dir = workdir / "baseline"
+            baseline_dir.mkdir()
+            baseline = start_jupyter(baseline_dir, stack.root, stack.secret, stack.sifu.url,
+                                     frame_ancestors=stack.devlms.url, extra_config=UPSTREAM_CONNECTION)
+            exits.callback(baseline.stop)
+            targets.append(Target("without (jupyter_server default)", baseline, baseline_dir / "jupyter" / "runtime"))
+        urls = {}
+        for i, target in enumerate(targets):
+            urls = put_nginx_in_front(exits, workdir, str(i), stack.sifu.url, target.jupyter.url)
+            target.public_url = urls["jupyter"]
+        cookies = sign_in(stack, urls["sifu"], username)
+        for target in targets:
+            start_kernel(target, cookies, username)
+            exits.callback(target.session.close)
+        load = os.getloadavg()
+        results = {target.name: measure(target, args.rounds, not args.sequential) for target in targets}
+        if not args.no_browser and Path(CHROMIUM).exists():
+            for name, paths in browser_times(targets, cookies, username, args.rounds, workdir / "browser-home").items():
+                results[name].update(paths)
+    record("kernel round trip: websocket through nginx and direct vs the ZMQ floor (bench/kernel_roundtrip.py)",
+           report(args.rounds, not args.sequential, results, load))
 
 if __name__ == "__main__":
     main()

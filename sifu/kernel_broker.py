@@ -53,8 +53,7 @@ from typing import Any, Iterator, Mapping
 
 from sifu import names, storage
 from sifu.kernel_limits import KERNEL_UMASK
-from sifu.kernel_zygote import ForkedKernel, Zygote, ZygoteGone
-from sifu.kernel_streams import KERNEL_OPTIONS
+from sifu.kernel_zygote import ForkedKernel, Zygote, ZygoteGone, launcher_argv
 from sifu.launch import kernel_environment
 from sifu.uids import UID_BASE, UID_LIMIT
 
@@ -255,7 +254,7 @@ def kernel_command(site: Site, connection_file: str, uid: int) -> list[str]:
     """Started as root, in the student's folder: -I keeps that folder (and PYTHON* variables) off the launcher's
     sys.path, so a student's sifu/kernel_limits.py there cannot stand in for ours. The launcher becomes `uid`."""
     return [site.python, "-I", "-m", "sifu.kernel_limits", "--no-new-privs", "--user", str(uid), "--",
-            site.python, "-m", "ipykernel_launcher", "-f", connection_file, *KERNEL_OPTIONS]
+            site.python, "-m", *launcher_argv(connection_file)]
 
 
 def kernel_env(env: Mapping[str, str], home: Path) -> dict[str, str]:

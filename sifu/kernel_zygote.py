@@ -52,6 +52,8 @@ import threading
 import traceback
 from typing import Any, Mapping
 
+from sifu.kernel_streams import KERNEL_OPTIONS
+
 LAUNCHER = "ipykernel_launcher"
 COMMAND = ["-m", "sifu.kernel_zygote", LAUNCHER]
 # Imported before any fork: what every kernel imports anyway (measured with python -X importtime).
@@ -208,12 +210,16 @@ def enter_walls(request: Mapping[str, Any], keep_fd: int, preloaded_env: Mapping
     confine_kernel(uid)
 
 
+def launcher_argv(connection_file: str) -> list[str]:
+    """The kernel app's module and options on both paths: after `python -m` on the broker's exec path
+    (sifu.kernel_broker.kernel_command), as sys.argv in a fork child here."""
+    return [LAUNCHER, "-f", connection_file, *KERNEL_OPTIONS]
+
+
 def run_kernel(connection_file: str) -> None:
     import runpy
 
-    from sifu.kernel_streams import KERNEL_OPTIONS
-
-    sys.argv = [LAUNCHER, "-f", connection_file, *KERNEL_OPTIONS]
+    sys.argv = launcher_argv(connection_file)
     runpy.run_module(LAUNCHER, run_name="__main__", alter_sys=True)
 
 
